@@ -1,0 +1,34 @@
+# retain: the two front-door commands are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint venv clean
+
+venv: $(STAMP)
+
+# The virtual environment is rebuilt only when the lock or the project file changes.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+	@echo "installing the locked dependencies into $(VENV) ..."
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+demo: venv
+	$(BIN)/retain demo
+
+test: venv
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+lint: venv
+	$(BIN)/ruff check retain features training serving monitoring tests
+	$(BIN)/mypy retain features training serving monitoring
+
+clean:
+	rm -rf $(VENV) .retain

@@ -1,0 +1,1 @@
+"""retain: churn risk and next-best-action for retail banks."""

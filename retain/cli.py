@@ -1,0 +1,38 @@
+"""The ``retain`` command line: one command per job. It sits on top; nothing imports it.
+
+Heavy libraries (Feast, MLflow, LightGBM) are imported inside the commands, so ``retain --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from retain.commands import demo, features, models, simulate
+from retain.errors import RetainError
+
+app = typer.Typer(
+    name="retain",
+    help="Churn risk and next-best-action for retail banks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+simulate.register(app)
+features.register(app)
+models.register(app)
+demo.register(app)
+
+
+def main() -> None:
+    """Console entry point: a user's mistake is one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=True)
+    except RetainError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Command-line commands, one module per group; ``retain.cli`` registers them."""
