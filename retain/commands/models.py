@@ -1,9 +1,161 @@
-"""Commands of the `models` group."""
+"""Commands of the `models` group: ``retain train``, ``retain promote``, ``retain rollback``."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from retain.commands.common import console, load_settings, progress_bar
+from retain.errors import ConfigError
+
+out = Console()
+"""Results go to stdout; progress and messages to stderr."""
+
+MODELS = ("churn",)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command("train")(train)
+    app.command("promote")(promote)
+    app.command("rollback")(rollback)
+
+
+def _check_model(model: str) -> str:
+    from training.config import MODEL_NAMES
+
+    if model not in MODEL_NAMES:
+        raise ConfigError(f"unknown model {model!r}: use one of {', '.join(MODEL_NAMES)}")
+    return MODEL_NAMES[model]
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+def train(
+    model: Annotated[str, typer.Argument(help="Model to train: churn.")],
+    tune: Annotated[
+        int, typer.Option(help="Optuna trials before the final fit (0 = none; needs optuna).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed; the same data and seed give the same model.")] = 7,
+    num_threads: Annotated[int, typer.Option(help="LightGBM threads (fixed for determinism).")] = 2,
+    valid_months: Annotated[int, typer.Option(help="As-of months in the validation window.")] = 3,
+    test_months: Annotated[int, typer.Option(help="Latest labelled months in the test window.")] = 2,
+    max_rounds: Annotated[int, typer.Option(help="Most boosting rounds (early stopping).")] = 1000,
+    calibration: Annotated[str, typer.Option(help="platt or isotonic.")] = "platt",
+    shap_sample: Annotated[int, typer.Option(help="Rows explained for the SHAP plots.")] = 1000,
+    shuffle_labels: Annotated[
+        bool, typer.Option(hidden=True, help="Train on shuffled labels (tests of the gate).")
+    ] = False,
+) -> None:
+    """Train a model, log it to MLflow and register it as the challenger.
+
+    The training frame comes through the churn_v1 feature service; the run holds metrics,
+    baselines, slices, fairness, plots and a model card.
+    """
+    name = _check_model(model)
+    if calibration not in ("platt", "isotonic"):
+        raise ConfigError(f"unknown calibration {calibration!r}: use platt or isotonic")
+    from training.config import TrainConfig
+    from training.dataset import load_dataset
+    from training.train import train_churn
+    from training.tune import require_optuna
+
+    if tune:
+        require_optuna()
+    settings = load_settings()
+    config = TrainConfig(
+        seed=seed, num_threads=num_threads, valid_months=valid_months, test_months=test_months,
+        num_boost_round=max_rounds, calibration=calibration, shap_sample=shap_sample,
+        shuffle_labels=shuffle_labels,
+    )
+    with progress_bar("training frame (churn_v1)", None) as bar:
+        data = load_dataset(
+            settings, progress=lambda done, total: bar.update(0, completed=done, total=total)  # type: ignore[arg-type]
+        )
+    with progress_bar(f"training {name}", 6) as bar:
+        result = train_churn(
+            settings, config, data=data, tune_trials=tune,
+            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
+        )
+    report = result.fitted.report
+    table = Table(title=f"{name} version {result.version} (alias challenger), test window "
+                  f"{result.fitted.info['test_window']}")
+    scorers = list(report.metrics)
+    table.add_column("metric")
+    for s in scorers:
+        table.add_column(s, justify="right")
+    for k in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10"):
+        table.add_row(k, *(_fmt(report.metrics[s][k]) for s in scorers))
+    if "corr_pred_truth" in report.truth:
+        table.add_row("corr with truth", _fmt(report.truth["corr_pred_truth"]), *[""] * (len(scorers) - 1))
+    out.print(table)
+    out.print(f"run {result.run_id}; model card: model_card.md in the run's artifacts")
+
+
+def promote(
+    model: Annotated[str, typer.Argument(help="Model to promote: churn.")],
+    config: Annotated[
+        Path | None, typer.Option(help="Gate thresholds file (TOML or JSON, [gate] table).")
+    ] = None,
+    max_auc_drop: Annotated[
+        float | None, typer.Option(help="Most AUC the challenger may lose to the champion.")
+    ] = None,
+    max_ece: Annotated[float | None, typer.Option(help="Highest expected calibration error.")] = None,
+    max_slice_auc_drop: Annotated[
+        float | None, typer.Option(help="Most AUC any value-tier or age-band slice may lose.")
+    ] = None,
+) -> None:
+    """Make the challenger the champion if it passes the gate (exit status 1 if refused).
+
+    Challenger, champion and both baselines are scored on the latest labelled window.
+    """
+    name = _check_model(model)
+    from training.config import GateConfig
+    from training.promote import PromotionRefused
+    from training.promote import promote as run_promote
+
+    gate = GateConfig.load(
+        config, max_auc_drop=max_auc_drop, max_ece=max_ece, max_slice_auc_drop=max_slice_auc_drop
+    )
+    settings = load_settings()
+    with progress_bar(f"scoring {name} challenger and champion", 4) as bar:
+        result = run_promote(
+            settings, gate, name=name,
+            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
+        )
+    figures = Table(title=f"{name}: challenger v{result.challenger} vs champion "
+                    f"{'v' + result.champion if result.champion else '(none)'}, window {result.window}")
+    figures.add_column("scorer")
+    for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10"):
+        figures.add_column(k, justify="right")
+    for who, m in result.figures.items():
+        figures.add_row(who, *(_fmt(m[k]) for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10")))
+    out.print(figures)
+    checks = Table(title="gate")
+    for col in ("check", "value", "limit", "result"):
+        checks.add_column(col)
+    for row in result.rows():
+        checks.add_row(*row)
+    out.print(checks)
+    if not result.decision.promote:
+        raise PromotionRefused(
+            f"challenger v{result.challenger} refused, champion stays "
+            f"{'v' + result.champion if result.champion else '(none)'}: {result.decision.reason}"
+        )
+    console.print(f"{name} v{result.challenger} is now the champion")
+
+
+def rollback(model: Annotated[str, typer.Argument(help="Model to roll back: churn.")]) -> None:
+    """Point the champion alias back at the previous champion."""
+    name = _check_model(model)
+    from training.promote import rollback as run_rollback
+
+    result = run_rollback(load_settings(), name)
+    out.print(f"{name}: champion moved from v{result.from_version} back to v{result.to_version}")

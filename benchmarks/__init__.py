@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` prints figures side by side; nothing here asserts a speed."""

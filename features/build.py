@@ -1,0 +1,189 @@
+"""``build_sources``: derive the feature sources from the raw tables, part by part.
+
+Each raw ``monthly`` part holds all months of a disjoint set of customers, so every derived signal of
+those customers can be computed from that part alone (plus their profile and contacts). Memory is
+bounded by one part. Source folder ``<source>/part-NNNNN.parquet`` holds the same customers as the
+raw monthly part of the same name.
+
+The build is atomic: it writes into a temporary folder next to ``Settings.sources_dir`` and moves it
+into place at the end; a failed build leaves the previous sources untouched.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from features import signals
+from features.schema import SOURCES, source_schema
+from retain.errors import DataError
+from retain.progress import Progress, silent
+from retain.settings import Settings
+from retain.tables import RAW_TABLES
+
+_CUSTOMER_COLUMNS = [
+    "customer_id",
+    "birth_year",
+    "region",
+    "branch_id",
+    "city_tier",
+    "income_band",
+    "occupation",
+    "join_date",
+    "risk_tolerance",
+    "marketing_consent",
+    "preferred_channel",
+    "digital_adoption",
+]
+_CAMPAIGN_COLUMNS = ["customer_id", "sent_at", "kind", "outcome"]
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What ``build_sources`` wrote."""
+
+    parts: int
+    customers: int
+    monthly_rows: int
+    latest_month_end: pd.Timestamp
+    sources_dir: Path
+
+
+def raw_parts(raw_dir: Path, table: str) -> list[Path]:
+    """The Parquet parts of a raw table, checked readable.
+
+    Raises:
+        DataError: the table folder is missing or empty, or a part is not a readable Parquet file
+            with the table's columns.
+    """
+    folder = raw_dir / table
+    parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not parts:
+        raise DataError(
+            f"no raw {table} table at {folder}: run `retain simulate` or ingest the bank's tables"
+        )
+    expected = set(RAW_TABLES[table].names)
+    for part in parts:
+        missing = expected - set(read_schema(part).names)
+        if missing:
+            raise DataError(f"{part} lacks column(s) {', '.join(sorted(missing))}")
+    return parts
+
+
+def read_schema(path: Path) -> pa.Schema:
+    """The schema of a Parquet file.
+
+    Raises:
+        DataError: the file is not a readable Parquet file.
+    """
+    try:
+        return pq.read_schema(path)
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"corrupt or unreadable Parquet file {path}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    try:
+        return pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"corrupt or unreadable Parquet file {path}: {_first_line(e)}") from e
+
+
+def _read_for(folder: Path, ids: pa.Array, columns: list[str]) -> pd.DataFrame:
+    """Rows of the raw table in ``folder`` whose customer_id is in ``ids``."""
+    try:
+        table = ds.dataset(folder, format="parquet").to_table(
+            columns=columns, filter=pc.field("customer_id").isin(ids)
+        )
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(f"cannot read the raw table at {folder}: {_first_line(e)}") from e
+    return table.to_pandas()
+
+
+def derive_part(
+    monthly: pd.DataFrame, customers: pd.DataFrame, campaigns: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """All sources of one set of customers, from their raw rows.
+
+    Raises:
+        DataError: a monthly row belongs to a customer missing from ``customers``.
+    """
+    monthly = monthly.sort_values(["customer_id", "month_end"], kind="stable", ignore_index=True)
+    join = customers.set_index("customer_id")["join_date"]
+    join_date = monthly["customer_id"].map(join)
+    if join_date.isna().any():
+        unknown = monthly.loc[join_date.isna(), "customer_id"].iloc[0]
+        raise DataError(f"customer {unknown} has monthly rows but no row in the customers table")
+    return {
+        "customer_profile": signals.customer_profile(customers),
+        "balances_flows": signals.balances_flows(monthly),
+        "engagement_channels": signals.engagement_channels(monthly),
+        "service_complaints": signals.service_complaints(monthly),
+        "product_holdings": signals.product_holdings(monthly, join_date),
+        "contact_history": signals.contact_history(monthly, campaigns),
+    }
+
+
+def build_sources(settings: Settings, progress: Progress = silent) -> BuildSummary:
+    """Derive every feature source from the raw tables into ``settings.sources_dir``.
+
+    Args:
+        settings: where the raw tables are and where the sources go.
+        progress: called as ``progress(parts_done, parts_total)``.
+
+    Raises:
+        DataError: a raw table is missing, a file is corrupt or a column is missing.
+    """
+    monthly_parts = raw_parts(settings.raw_dir, "monthly")
+    raw_parts(settings.raw_dir, "customers")
+    raw_parts(settings.raw_dir, "campaigns")
+    target = settings.sources_dir
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    customers_n = rows = 0
+    latest: pd.Timestamp | None = None
+    try:
+        for name in SOURCES:
+            (tmp / name).mkdir(parents=True)
+        progress(0, len(monthly_parts))
+        for i, part in enumerate(monthly_parts):
+            monthly = _read_part(part)
+            ids = pa.array(monthly["customer_id"].unique(), type=pa.int64())
+            customers = _read_for(settings.raw_dir / "customers", ids, _CUSTOMER_COLUMNS)
+            campaigns = _read_for(settings.raw_dir / "campaigns", ids, _CAMPAIGN_COLUMNS)
+            for name, frame in derive_part(monthly, customers, campaigns).items():
+                table = pa.Table.from_pandas(frame, schema=source_schema(name), preserve_index=False)
+                pq.write_table(table, tmp / name / f"part-{i:05d}.parquet")
+            customers_n += len(ids)
+            rows += len(monthly)
+            if len(monthly):
+                part_latest = pd.Timestamp(monthly["month_end"].max())
+                latest = part_latest if latest is None else max(latest, part_latest)
+            progress(i + 1, len(monthly_parts))
+        if latest is None:
+            raise DataError(f"the raw monthly table at {settings.raw_dir / 'monthly'} has no rows")
+        _swap_into_place(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildSummary(len(monthly_parts), customers_n, rows, latest, target)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,211 @@
+"""``retain promote churn`` and ``retain rollback churn``: the gate applied to the registry.
+
+The challenger and the champion are scored on the same most recent labelled window (the test
+window of a fresh split), next to both baselines refitted on that split's train window. The outcome
+and its figures are written as tags on the challenger's version (and the champion's, as the
+comparison it lost or won); ``champion`` moves only when the gate passes. The registered model's
+``champion.history`` tag keeps the versions that were champion, in order, for rollback.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from retain.errors import NotReadyError, RetainError
+from retain.progress import Progress, silent
+from retain.settings import Settings
+from training.config import MODEL_NAMES, GateConfig, TrainConfig
+from training.dataset import LABEL, Dataset
+from training.evaluate import Report, build_report, slice_groups
+from training.gate import Decision, decide
+from training.load import LoadedModel, load_version, version_by_alias
+from training.tracking import client
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+HISTORY_TAG = "champion.history"
+HISTORY_KEEP = 100
+
+
+class PromotionRefused(RetainError):
+    """The challenger failed the gate; the champion stays."""
+
+    exit_code = 1
+
+
+@dataclass
+class Promotion:
+    """What ``promote`` decided and the figures it rested on."""
+
+    name: str
+    challenger: str
+    champion: str | None
+    decision: Decision
+    window: str
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(check, value, limit, result) rows for the printed table."""
+        return [
+            (c.name, f"{c.value:.4f}", f"{c.limit:.4f}", "pass" if c.passed else "FAIL")
+            for c in self.decision.checks
+        ]
+
+
+def _history(c: Any, name: str) -> list[str]:
+    tags = c.get_registered_model(name).tags or {}
+    try:
+        return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
+    except ValueError:
+        return []
+
+
+def _set_history(c: Any, name: str, history: list[str]) -> None:
+    c.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history[-HISTORY_KEEP:]))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _report(loaded: LoadedModel, test: Any, attrs: Any, extra: dict[str, np.ndarray]) -> Report:
+    y = test[LABEL].to_numpy(dtype=np.float64)
+    scores = {"model": loaded.model.predict_proba(test), **extra}
+    return build_report(y, scores, slice_groups(attrs), loaded.model.threshold)
+
+
+def promote(
+    settings: Settings,
+    gate: GateConfig | None = None,
+    *,
+    name: str = MODEL_NAMES["churn"],
+    data: Dataset | None = None,
+    config: TrainConfig | None = None,
+    progress: Progress = silent,
+) -> Promotion:
+    """Apply the gate to ``name@challenger`` and move ``champion`` if it passes.
+
+    Returns:
+        The promotion, whether it passed or not (the caller decides how to report a refusal).
+
+    Raises:
+        NotReadyError: no challenger, or the challenger is already the champion.
+        DataError: the data has no usable window.
+    """
+    from training.dataset import load_dataset
+    from training.train import fit_baselines, split_dataset
+
+    gate = gate or GateConfig()
+    config = config or TrainConfig()
+    challenger_mv = version_by_alias(settings, name, CHALLENGER)
+    if challenger_mv is None:
+        raise NotReadyError(f"no challenger for {name}: run `retain train churn` first")
+    champion_mv = version_by_alias(settings, name, CHAMPION)
+    if champion_mv is not None and champion_mv.version == challenger_mv.version:
+        raise NotReadyError(
+            f"{name} version {challenger_mv.version} is already the champion: train a new challenger"
+        )
+    progress(0, 4)
+    challenger = load_version(settings, name, str(challenger_mv.version))
+    champion = load_version(settings, name, str(champion_mv.version)) if champion_mv else None
+    if data is None:
+        data = load_dataset(settings, challenger.model.info.get("feature_service", "churn_v1"))
+    progress(1, 4)
+    split, masks = split_dataset(data, config)
+    train, test = data.frame[masks["train"]], data.frame[masks["test"]]
+    baselines = fit_baselines(train, challenger.model, config.seed)
+    base_scores = baselines.scores(test, challenger.model)
+    attrs = data.attributes.loc[test.index]
+    progress(2, 4)
+    challenger_report = _report(challenger, test, attrs, base_scores)
+    champion_report = _report(champion, test, attrs, {}) if champion else None
+    progress(3, 4)
+    decision = decide(
+        challenger_report.gate_evaluation(gate.min_slice_rows, gate.min_slice_positives),
+        (
+            champion_report.gate_evaluation(gate.min_slice_rows, gate.min_slice_positives)
+            if champion_report
+            else None
+        ),
+        {k: challenger_report.metrics[k]["roc_auc"] for k in ("logistic", "rule")},
+        gate,
+    )
+    figures = {"challenger": challenger_report.metrics["model"]}
+    figures.update({k: challenger_report.metrics[k] for k in ("logistic", "rule")})
+    if champion_report:
+        figures["champion"] = champion_report.metrics["model"]
+    result = Promotion(
+        name, challenger.version, champion.version if champion else None, decision,
+        split.test.describe(), figures,
+    )
+    _record(settings, result)
+    progress(4, 4)
+    return result
+
+
+def _record(settings: Settings, result: Promotion) -> None:
+    """Write the outcome as version tags and move the alias when the gate passed."""
+    c = client(settings)
+    tags = {
+        **result.decision.tags(),
+        "gate.at": _now(),
+        "gate.window": result.window,
+        "gate.against": result.champion or "none (first champion)",
+    }
+    for who, m in result.figures.items():
+        tags[f"gate.{who}_auc"] = f"{m['roc_auc']:.4f}"
+        tags[f"gate.{who}_ece"] = f"{m['ece']:.4f}"
+    for k, v in tags.items():
+        c.set_model_version_tag(result.name, result.challenger, k, v[:5000])
+    if result.champion:
+        c.set_model_version_tag(
+            result.name, result.champion, "gate.last_challenge",
+            f"{result.decision.tags()['gate.outcome']} challenger {result.challenger} at {tags['gate.at']}",
+        )
+    if not result.decision.promote:
+        return
+    history = _history(c, result.name)
+    if result.champion and (not history or history[-1] != result.champion):
+        history.append(result.champion)
+    history.append(result.challenger)
+    _set_history(c, result.name, history)
+    c.set_registered_model_alias(result.name, CHAMPION, result.challenger)
+    c.set_model_version_tag(result.name, result.challenger, "champion.since", tags["gate.at"])
+
+
+@dataclass
+class Rollback:
+    name: str
+    from_version: str
+    to_version: str
+
+
+def rollback(settings: Settings, name: str = MODEL_NAMES["churn"]) -> Rollback:
+    """Point ``champion`` back at the version it pointed at before the last promotion.
+
+    Raises:
+        NotReadyError: there is no champion, or no earlier champion to go back to.
+    """
+    c = client(settings)
+    current = version_by_alias(settings, name, CHAMPION)
+    if current is None:
+        raise NotReadyError(f"{name} has no champion to roll back")
+    history = _history(c, name)
+    if history and history[-1] == str(current.version):
+        history = history[:-1]
+    if not history:
+        raise NotReadyError(
+            f"{name} version {current.version} is the first champion: there is no earlier one"
+        )
+    previous = history[-1]
+    _set_history(c, name, history)
+    c.set_registered_model_alias(name, CHAMPION, previous)
+    at = _now()
+    c.set_model_version_tag(name, str(current.version), "champion.rolled_back_at", at)
+    c.set_model_version_tag(name, previous, "champion.restored_at", at)
+    return Rollback(name, str(current.version), previous)

@@ -1,0 +1,126 @@
+"""MLflow plumbing: where the tracking store is, clients, experiments, fingerprints, code version.
+
+The URI comes from settings and is set per call: ``client(settings)`` for registry work and
+``tracking(settings)`` around a run that uses MLflow's fluent API; nothing is set at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from retain.errors import ConfigError
+from retain.settings import Settings
+
+
+def tracking_uri(settings: Settings) -> str:
+    """SQLite under the home folder (embedded) or the PostgreSQL URL (production)."""
+    if settings.profile == "production":
+        url = settings.postgres_url
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+    return f"sqlite:///{settings.mlflow_dir / 'mlflow.db'}"
+
+
+def artifact_location(settings: Settings) -> str:
+    return (settings.mlflow_dir / "artifacts").absolute().as_uri()
+
+
+def client(settings: Settings) -> Any:
+    """An MlflowClient bound to the settings' tracking and registry store."""
+    from mlflow import MlflowClient
+
+    uri = _prepare(settings)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _prepare(settings: Settings) -> str:
+    if settings.profile == "embedded":
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return tracking_uri(settings)
+
+
+@contextmanager
+def tracking(settings: Settings) -> Iterator[str]:
+    """Point MLflow's fluent API at the settings' store for the duration of the block.
+
+    MLflow keeps the URI in module globals and environment variables; they are restored on exit
+    so that nothing leaks into the next caller (a test, or another store).
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    uri = _prepare(settings)
+    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield uri
+    finally:
+        mlflow.set_tracking_uri(saved[0])  # type: ignore[arg-type]
+        registry_utils._registry_uri = saved[1]
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def experiment_id(settings: Settings, name: str) -> str:
+    """The experiment ``name``, created with its artifacts under the home folder if new.
+
+    Raises:
+        ConfigError: the tracking store cannot be reached.
+    """
+    from mlflow.exceptions import MlflowException
+
+    c = client(settings)
+    try:
+        exp = c.get_experiment_by_name(name)
+        if exp is not None:
+            return str(exp.experiment_id)
+        return str(c.create_experiment(name, artifact_location=artifact_location(settings)))
+    except MlflowException as e:
+        raise ConfigError(f"cannot use the MLflow store {tracking_uri(settings)}: {e}") from e
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's columns and values (row order matters; sort before calling)."""
+    h = hashlib.sha256()
+    h.update("|".join(f"{c}:{frame[c].dtype}" for c in frame.columns).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+def code_version() -> str:
+    """The git commit of the checkout (``+dirty`` if changed), else the package version."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode == 0 and commit.stdout.strip():
+            dirty = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root, capture_output=True, text=True, timeout=10,
+            )
+            suffix = "+dirty" if dirty.stdout.strip() else ""
+            return commit.stdout.strip() + suffix
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"retain {version('retain')}"
+    except PackageNotFoundError:
+        return "unknown"
