@@ -1,9 +1,9 @@
 """``build_sources``: derive the feature sources from the raw tables, part by part.
 
-Each raw ``monthly`` part holds all months of a disjoint set of customers, so every derived signal of
-those customers can be computed from that part alone (plus their profile and contacts). Memory is
-bounded by one part. Source folder ``<source>/part-NNNNN.parquet`` holds the same customers as the
-raw monthly part of the same name.
+Each raw ``monthly`` part holds all months of a disjoint set of customers, so every derived signal
+of those customers can be computed from that part alone (plus their profile and contacts). Memory is
+bounded by one part. Every source folder gets a part of the raw monthly part's name, holding the
+same customers.
 
 The build is atomic: it writes into a temporary folder next to ``Settings.sources_dir`` and moves it
 into place at the end; a failed build leaves the previous sources untouched.
@@ -137,6 +137,18 @@ def derive_part(
     }
 
 
+def check_raw_tables(settings: Settings) -> list[Path]:
+    """The raw monthly parts, after checking that every raw table the build reads is readable.
+
+    Raises:
+        DataError: a raw table is missing, a file is corrupt or a column is missing.
+    """
+    monthly_parts = raw_parts(settings.raw_dir, "monthly")
+    raw_parts(settings.raw_dir, "customers")
+    raw_parts(settings.raw_dir, "campaigns")
+    return monthly_parts
+
+
 def build_sources(settings: Settings, progress: Progress = silent) -> BuildSummary:
     """Derive every feature source from the raw tables into ``settings.sources_dir``.
 
@@ -147,9 +159,7 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
     Raises:
         DataError: a raw table is missing, a file is corrupt or a column is missing.
     """
-    monthly_parts = raw_parts(settings.raw_dir, "monthly")
-    raw_parts(settings.raw_dir, "customers")
-    raw_parts(settings.raw_dir, "campaigns")
+    monthly_parts = check_raw_tables(settings)
     target = settings.sources_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -165,8 +175,10 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
             customers = _read_for(settings.raw_dir / "customers", ids, _CUSTOMER_COLUMNS)
             campaigns = _read_for(settings.raw_dir / "campaigns", ids, _CAMPAIGN_COLUMNS)
             for name, frame in derive_part(monthly, customers, campaigns).items():
-                table = pa.Table.from_pandas(frame, schema=source_schema(name), preserve_index=False)
-                pq.write_table(table, tmp / name / f"part-{i:05d}.parquet")
+                table = pa.Table.from_pandas(
+                    frame, schema=source_schema(name), preserve_index=False
+                )
+                pq.write_table(table, tmp / name / part.name)
             customers_n += len(ids)
             rows += len(monthly)
             if len(monthly):

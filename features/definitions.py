@@ -9,9 +9,10 @@ columns come from ``features.schema``, which also gives the source folders their
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 import pandas as pd
@@ -39,6 +40,7 @@ FEAST_TYPES: dict[str, PrimitiveFeastType] = {
     "string": String,
 }
 
+
 def request_time_features(inputs: pd.DataFrame) -> pd.DataFrame:
     """Tenure and login recency relative to the request time rather than the last month end."""
     import pandas as pd  # the function is shipped to the registry and run on its own
@@ -48,6 +50,20 @@ def request_time_features(inputs: pd.DataFrame) -> pd.DataFrame:
     out["tenure_days"] = (now - inputs["join_epoch_s"].astype("float64")) / 86400.0
     out["days_since_login_now"] = (now - inputs["last_login_epoch_s"].astype("float64")) / 86400.0
     return out
+
+
+def _fresh_copy(function: Callable[..., Any]) -> FunctionType:
+    """A copy of a module-level function: Feast's decorator rebinds the function it is given to
+    ``__main__``, after which a second ``build_definitions`` in the process could not find its
+    source."""
+    assert isinstance(function, FunctionType)
+    copy = FunctionType(
+        function.__code__, function.__globals__, function.__name__, function.__defaults__
+    )
+    copy.__module__ = function.__module__
+    copy.__doc__ = function.__doc__
+    copy.__qualname__ = function.__qualname__
+    return copy
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
         mode="pandas",
         description="Days with the bank (tenure_days) and since the last login "
         "(days_since_login_now) at the request time.",
-    )(request_time_features)
+    )(_fresh_copy(request_time_features))
 
     churn_v1 = FeatureService(
         name="churn_v1",

@@ -268,20 +268,20 @@ def _plan(store: FeatureStore, fs: FeatureService) -> tuple[list[_ViewRead], lis
             if projection.name_alias or projection.join_key_map:
                 raise NotReadyError(f"{projection.name}: aliases are not supported; use 'feast'")
             needed.setdefault(projection.name, []).extend(f.name for f in projection.features)
-    reads = []
+    reads: list[_ViewRead] = []
     for name, cols in needed.items():
         view = store.get_feature_view(name)
-        source = view.batch_source
+        batch_source = view.batch_source
         if (
-            not isinstance(source, FileSource)
-            or source.created_timestamp_column
-            or source.field_mapping
-            or source.timestamp_field != TIMESTAMP
+            not isinstance(batch_source, FileSource)
+            or batch_source.created_timestamp_column
+            or batch_source.field_mapping
+            or batch_source.timestamp_field != TIMESTAMP
             or view.join_keys != [ENTITY_KEY]
         ):
             raise NotReadyError(f"feature view {name}: the 'parts' engine cannot read its source")
         ttl = pd.Timedelta(view.ttl) if view.ttl and view.ttl.total_seconds() > 0 else None
-        reads.append(_ViewRead(name, Path(source.path), list(dict.fromkeys(cols)), ttl))
+        reads.append(_ViewRead(name, Path(batch_source.path), list(dict.fromkeys(cols)), ttl))
     return reads, odfvs
 
 

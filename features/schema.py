@@ -52,7 +52,10 @@ VIEW_FEATURES: dict[str, list[F]] = {
         ("join_epoch_s", "int64", "Join date, seconds since the epoch (UTC)"),
     ],
     "balances_flows": [
-        *[(f"bal_{b}", "float32", f"Balance of {d} at month end") for b, d in _BALANCE_NAMES.items()],
+        *[
+            (f"bal_{b}", "float32", f"Balance of {d} at month end")
+            for b, d in _BALANCE_NAMES.items()
+        ],
         ("bal_total", "float32", "Current + savings + time deposits + wealth at month end"),
         ("bal_total_chg_3m", "float32", "Relative change of bal_total over 3 months"),
         ("bal_total_chg_6m", "float32", "Relative change of bal_total over 6 months"),

@@ -248,13 +248,29 @@ def contact_history(monthly: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFr
 def customer_profile(customers: pd.DataFrame) -> pd.DataFrame:
     """The profile as known at joining, stamped at the join date. ``gender`` is left out."""
     join = pd.to_datetime(customers["join_date"], utc=True)
-    out = pd.DataFrame({KEY: customers[KEY].reset_index(drop=True), TS: join.reset_index(drop=True)})
-    out["birth_year"] = customers["birth_year"].astype("int64").to_numpy()
-    for col in ("region", "occupation", "preferred_channel"):
-        out[col] = customers[col].astype("object").to_numpy()
-    for col in ("branch_id", "city_tier", "income_band", "risk_tolerance"):
-        out[col] = customers[col].astype("int64").to_numpy()
-    out["marketing_consent"] = customers["marketing_consent"].fillna(False).astype(bool).to_numpy()
+    out = pd.DataFrame(
+        {KEY: customers[KEY].reset_index(drop=True), TS: join.reset_index(drop=True)}
+    )
+    ints = ("birth_year", "branch_id", "city_tier", "income_band", "risk_tolerance")
+    for col in (
+        "birth_year",
+        "region",
+        "branch_id",
+        "city_tier",
+        "income_band",
+        "occupation",
+        "risk_tolerance",
+        "marketing_consent",
+        "preferred_channel",
+    ):
+        values = customers[col]
+        if col in ints:
+            values = values.astype("int64")
+        elif col == "marketing_consent":
+            values = values.fillna(False).astype(bool)
+        else:
+            values = values.astype("object")
+        out[col] = values.to_numpy()
     out["digital_adoption"] = customers["digital_adoption"].astype("float32").to_numpy()
     out["join_epoch_s"] = ((join - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy()
     return out

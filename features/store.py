@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.build import read_schema
-from features.definitions import build_definitions
 from features.schema import SOURCES, TIMESTAMP, source_schema
 from retain.errors import ConfigError, DataError, NotReadyError
 from retain.progress import Progress, silent
@@ -42,7 +41,7 @@ from retain.settings import Settings
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def redis_connection_string(url: str) -> str:
@@ -111,7 +110,7 @@ def store_config(settings: Settings) -> dict[str, Any]:
 
 
 def write_store_yaml(settings: Settings) -> Path:
-    """Write ``feature_store.yaml`` under ``settings.feast_dir`` (atomically) and return its path."""
+    """Write ``feature_store.yaml`` under ``settings.feast_dir`` atomically; return its path."""
     path = settings.feast_dir / "feature_store.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")
@@ -161,8 +160,10 @@ def check_sources(settings: Settings) -> None:
         for part in parts:
             schema = read_schema(part)
             if not all(n in schema.names for n in expected.names):
-                raise DataError(f"{part} does not have the columns of source {name!r}: "
-                                "run `retain features build` again")
+                raise DataError(
+                    f"{part} does not have the columns of source {name!r}: "
+                    "run `retain features build` again"
+                )
 
 
 def latest_month_end(settings: Settings) -> datetime:
@@ -176,10 +177,12 @@ def latest_month_end(settings: Settings) -> datetime:
         try:
             meta = pq.read_metadata(part)
             column = meta.schema.to_arrow_schema().get_field_index(TIMESTAMP)
-            stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
+            stats = [
+                meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)
+            ]
             if stats and all(s is not None and s.has_min_max for s in stats):
                 values = [pa.scalar(s.max, type=pa.timestamp("us")).as_py() for s in stats]
-                found = max(values).replace(tzinfo=timezone.utc)
+                found = max(values).replace(tzinfo=UTC)
             else:
                 found = pq.read_table(part, columns=[TIMESTAMP])[TIMESTAMP].to_pandas().max()
                 found = found.to_pydatetime() if found is not None else None
@@ -188,8 +191,10 @@ def latest_month_end(settings: Settings) -> datetime:
         if found is not None and (latest is None or found > latest):
             latest = found
     if latest is None:
-        raise DataError(f"the feature sources at {settings.sources_dir} have no rows: "
-                        "run `retain features build`")
+        raise DataError(
+            f"the feature sources at {settings.sources_dir} have no rows: "
+            "run `retain features build`"
+        )
     return latest
 
 
@@ -233,6 +238,8 @@ def apply(settings: Settings) -> ApplySummary:
     Raises:
         DataError: the feature sources are missing or corrupt.
     """
+    from features.definitions import build_definitions
+
     check_sources(settings)
     definitions = build_definitions(settings.sources_dir)
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
@@ -296,7 +303,9 @@ def materialize(settings: Settings, progress: Progress = silent) -> MaterializeS
                 "run `retain features build` again"
             ) from e
         progress(i + 1, len(views))
-    customers = pq.ParquetDataset(settings.sources_dir / "customer_profile").read(
-        columns=["customer_id"]
-    ).num_rows
+    customers = (
+        pq.ParquetDataset(settings.sources_dir / "customer_profile")
+        .read(columns=["customer_id"])
+        .num_rows
+    )
     return MaterializeSummary(end=end, customers=customers, seconds=time.perf_counter() - started)

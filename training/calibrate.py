@@ -23,7 +23,9 @@ def _logit(s: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.log(s / (1 - s))
 
 
-def fit_calibration(raw_scores: ArrayLike, labels: ArrayLike, method: str = "isotonic") -> dict[str, Any]:
+def fit_calibration(
+    raw_scores: ArrayLike, labels: ArrayLike, method: str = "isotonic"
+) -> dict[str, Any]:
     """Fit a calibration map from raw scores in [0, 1] to probabilities.
 
     Returns:

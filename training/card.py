@@ -11,8 +11,17 @@ import pandas as pd
 from training.evaluate import Report
 
 HEADLINE = (
-    "roc_auc", "pr_auc", "brier", "log_loss", "ece",
-    "lift_top5", "lift_top10", "lift_top20", "capture_top5", "capture_top10", "capture_top20",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "log_loss",
+    "ece",
+    "lift_top5",
+    "lift_top10",
+    "lift_top20",
+    "capture_top5",
+    "capture_top10",
+    "capture_top20",
 )
 
 KNOWN_LIMITS = (
@@ -74,12 +83,18 @@ def render_model_card(
         "",
     ]
     facts = [
-        ("feature service", "feature_service"), ("train window", "train_window"),
-        ("validation window", "valid_window"), ("test window", "test_window"),
-        ("train rows", "rows_train"), ("validation rows", "rows_valid"),
-        ("test rows", "rows_test"), ("horizon (days)", "horizon_days"),
-        ("data fingerprint", "data_fingerprint"), ("code version", "code_version"),
-        ("boosting rounds", "best_iteration"), ("calibration", "calibration"),
+        ("feature service", "feature_service"),
+        ("train window", "train_window"),
+        ("validation window", "valid_window"),
+        ("test window", "test_window"),
+        ("train rows", "rows_train"),
+        ("validation rows", "rows_valid"),
+        ("test rows", "rows_test"),
+        ("horizon (days)", "horizon_days"),
+        ("data fingerprint", "data_fingerprint"),
+        ("code version", "code_version"),
+        ("boosting rounds", "best_iteration"),
+        ("calibration", "calibration"),
         ("run", "run_id"),
     ]
     out.append(markdown_table(["fact", "value"], [(k, info[v]) for k, v in facts if v in info]))
@@ -101,8 +116,11 @@ def render_model_card(
         "",
         "`logistic`: logistic regression on the same features; `rule`: balance fell by half in "
         "three months or salary stopped"
-        + ("; `truth`: the simulator's true churn probability (the ceiling)." if "truth" in
-           report.metrics else "."),
+        + (
+            "; `truth`: the simulator's true churn probability (the ceiling)."
+            if "truth" in report.metrics
+            else "."
+        ),
     ]
     if report.truth:
         out += ["", markdown_table(["against the truth", "value"], list(report.truth.items()))]

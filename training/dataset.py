@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray

@@ -61,9 +61,7 @@ def fit_spec(frame: pd.DataFrame, features: list[str] | tuple[str, ...]) -> Feat
     if missing:
         raise DataError(f"the training frame lacks feature(s) {', '.join(missing)}")
     categorical = tuple(f for f in features if is_categorical(frame[f]))
-    levels = {
-        f: tuple(sorted(str(v) for v in frame[f].dropna().unique())) for f in categorical
-    }
+    levels = {f: tuple(sorted(str(v) for v in frame[f].dropna().unique())) for f in categorical}
     return FeatureSpec(tuple(features), categorical, levels)
 
 

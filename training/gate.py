@@ -49,10 +49,14 @@ class Decision:
 
     def tags(self, prefix: str = "gate") -> dict[str, str]:
         """The outcome and figures as MLflow tag key/values."""
-        out = {f"{prefix}.outcome": "promoted" if self.promote else "refused",
-               f"{prefix}.reason": self.reason}
+        out = {
+            f"{prefix}.outcome": "promoted" if self.promote else "refused",
+            f"{prefix}.reason": self.reason,
+        }
         for c in self.checks:
-            out[f"{prefix}.{c.name}"] = f"{'pass' if c.passed else 'fail'} {c.value:.4f} (limit {c.limit:.4f})"
+            out[f"{prefix}.{c.name}"] = (
+                f"{'pass' if c.passed else 'fail'} {c.value:.4f} (limit {c.limit:.4f})"
+            )
         return out
 
 
@@ -78,25 +82,44 @@ def decide(
     for name, base_auc in sorted(baselines.items()):
         ok = _gt(auc, base_auc)
         checks.append(
-            Check(f"beats_{name}", ok, auc, base_auc,
-                  f"AUC {auc:.4f} does not beat the {name} baseline's {base_auc:.4f}")
+            Check(
+                f"beats_{name}",
+                ok,
+                auc,
+                base_auc,
+                f"AUC {auc:.4f} does not beat the {name} baseline's {base_auc:.4f}",
+            )
         )
     if champion is not None:
         floor = champion.roc_auc - gate.max_auc_drop
         checks.append(
-            Check("auc_vs_champion", _ge(auc, floor), auc, floor,
-                  f"AUC {auc:.4f} is below the champion's {champion.roc_auc:.4f} "
-                  f"minus {gate.max_auc_drop}")
+            Check(
+                "auc_vs_champion",
+                _ge(auc, floor),
+                auc,
+                floor,
+                f"AUC {auc:.4f} is below the champion's {champion.roc_auc:.4f} "
+                f"minus {gate.max_auc_drop}",
+            )
         )
         checks.append(
-            Check("ece", _le(challenger.ece, gate.max_ece), challenger.ece, gate.max_ece,
-                  f"ECE {challenger.ece:.4f} is above {gate.max_ece}")
+            Check(
+                "ece",
+                _le(challenger.ece, gate.max_ece),
+                challenger.ece,
+                gate.max_ece,
+                f"ECE {challenger.ece:.4f} is above {gate.max_ece}",
+            )
         )
         worst, where = _worst_slice_drop(challenger, champion)
         checks.append(
-            Check("slice_auc_drop", worst <= gate.max_slice_auc_drop, worst,
-                  gate.max_slice_auc_drop,
-                  f"slice {where} loses {worst:.4f} AUC (more than {gate.max_slice_auc_drop})")
+            Check(
+                "slice_auc_drop",
+                worst <= gate.max_slice_auc_drop,
+                worst,
+                gate.max_slice_auc_drop,
+                f"slice {where} loses {worst:.4f} AUC (more than {gate.max_slice_auc_drop})",
+            )
         )
     return Decision(all(c.passed for c in checks), tuple(checks))
 

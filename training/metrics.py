@@ -104,9 +104,7 @@ def evaluate(y: ArrayLike, p: ArrayLike) -> dict[str, float]:
     return out
 
 
-def slice_metrics(
-    y: ArrayLike, p: ArrayLike, groups: pd.Series, min_rows: int = 1
-) -> pd.DataFrame:
+def slice_metrics(y: ArrayLike, p: ArrayLike, groups: pd.Series, min_rows: int = 1) -> pd.DataFrame:
     """Metrics per value of ``groups`` (aligned with ``y`` and ``p`` by position).
 
     Returns:

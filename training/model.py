@@ -94,7 +94,9 @@ def train_booster(
         num_boost_round=config.num_boost_round,
         valid_sets=[dvalid],
         valid_names=["valid"],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)],
+        callbacks=[
+            lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
+        ],
     )
 
 

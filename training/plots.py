@@ -71,8 +71,11 @@ def gain_lift(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]) ->
         gain_ax.plot(share, gain, label=name)
         lift_ax.plot(share, gain / share, label=name)
     gain_ax.plot([0, 1], [0, 1], "k:", lw=1)
-    gain_ax.set(xlabel="share of customers (highest score first)", ylabel="share of churners",
-                title="Cumulative gain")
+    gain_ax.set(
+        xlabel="share of customers (highest score first)",
+        ylabel="share of churners",
+        title="Cumulative gain",
+    )
     lift_ax.axhline(1.0, color="k", ls=":", lw=1)
     lift_ax.set(xlabel="share of customers", ylabel="lift", title="Lift", xlim=(0.01, 1))
     gain_ax.legend(fontsize=8)

@@ -79,6 +79,24 @@ def _report(loaded: LoadedModel, test: Any, attrs: Any, extra: dict[str, np.ndar
     return build_report(y, scores, slice_groups(attrs), loaded.model.threshold)
 
 
+def check_ready(settings: Settings, name: str) -> tuple[Any, Any | None]:
+    """The challenger and champion versions (champion None when there is none yet).
+
+    Raises:
+        NotReadyError: no challenger, or the challenger is already the champion.
+    """
+    challenger_mv = version_by_alias(settings, name, CHALLENGER)
+    if challenger_mv is None:
+        raise NotReadyError(f"no challenger for {name}: run `retain train churn` first")
+    champion_mv = version_by_alias(settings, name, CHAMPION)
+    if champion_mv is not None and champion_mv.version == challenger_mv.version:
+        raise NotReadyError(
+            f"{name} version {challenger_mv.version} is already the champion: "
+            "train a new challenger"
+        )
+    return challenger_mv, champion_mv
+
+
 def promote(
     settings: Settings,
     gate: GateConfig | None = None,
@@ -102,14 +120,7 @@ def promote(
 
     gate = gate or GateConfig()
     config = config or TrainConfig()
-    challenger_mv = version_by_alias(settings, name, CHALLENGER)
-    if challenger_mv is None:
-        raise NotReadyError(f"no challenger for {name}: run `retain train churn` first")
-    champion_mv = version_by_alias(settings, name, CHAMPION)
-    if champion_mv is not None and champion_mv.version == challenger_mv.version:
-        raise NotReadyError(
-            f"{name} version {challenger_mv.version} is already the champion: train a new challenger"
-        )
+    challenger_mv, champion_mv = check_ready(settings, name)
     progress(0, 4)
     challenger = load_version(settings, name, str(challenger_mv.version))
     champion = load_version(settings, name, str(champion_mv.version)) if champion_mv else None
@@ -140,8 +151,12 @@ def promote(
     if champion_report:
         figures["champion"] = champion_report.metrics["model"]
     result = Promotion(
-        name, challenger.version, champion.version if champion else None, decision,
-        split.test.describe(), figures,
+        name,
+        challenger.version,
+        champion.version if champion else None,
+        decision,
+        split.test.describe(),
+        figures,
     )
     _record(settings, result)
     progress(4, 4)
@@ -164,8 +179,10 @@ def _record(settings: Settings, result: Promotion) -> None:
         c.set_model_version_tag(result.name, result.challenger, k, v[:5000])
     if result.champion:
         c.set_model_version_tag(
-            result.name, result.champion, "gate.last_challenge",
-            f"{result.decision.tags()['gate.outcome']} challenger {result.challenger} at {tags['gate.at']}",
+            result.name,
+            result.champion,
+            "gate.last_challenge",
+            f"{tags['gate.outcome']} challenger {result.challenger} at {tags['gate.at']}",
         )
     if not result.decision.promote:
         return

@@ -87,8 +87,15 @@ def synthetic_dataset(
     frame = sort_frame(frame)
     truth_series = frame.pop("_truth")
     features = [
-        "bal_total", "bal_total_chg_3m", "months_since_salary", "months_since_salary_stopped",
-        "complaints_3m", "age", "tenure_months", "region", "preferred_channel",
+        "bal_total",
+        "bal_total_chg_3m",
+        "months_since_salary",
+        "months_since_salary_stopped",
+        "complaints_3m",
+        "age",
+        "tenure_months",
+        "region",
+        "preferred_channel",
     ]
     customers_table = base.rename(columns={"birth_age": "birth_year"})[["customer_id", "gender"]]
     return Dataset(

@@ -112,7 +112,10 @@ def code_version() -> str:
         if commit.returncode == 0 and commit.stdout.strip():
             dirty = subprocess.run(
                 ["git", "status", "--porcelain", "--untracked-files=no"],
-                cwd=root, capture_output=True, text=True, timeout=10,
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
             )
             suffix = "+dirty" if dirty.stdout.strip() else ""
             return commit.stdout.strip() + suffix

@@ -243,7 +243,11 @@ def log_fitted(
 def _requirements() -> list[str]:
     import lightgbm
 
-    return [f"lightgbm=={lightgbm.__version__}", f"numpy=={np.__version__}", f"pandas=={pd.__version__}"]
+    return [
+        f"lightgbm=={lightgbm.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+    ]
 
 
 def _register(settings: Settings, model_uri: str, model_name: str, run_id: str) -> str:
@@ -310,6 +314,7 @@ def train_churn(
 
             tuned = tune(data, config, tune_trials)
         fitted = fit_and_evaluate(data, config, tuned, progress)
-        version = log_fitted(settings, fitted, config, run.info.run_id, tuned=tuned,
-                             progress=progress)
+        version = log_fitted(
+            settings, fitted, config, run.info.run_id, tuned=tuned, progress=progress
+        )
     return TrainResult(run.info.run_id, version, fitted)

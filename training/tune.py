@@ -19,7 +19,8 @@ def require_optuna() -> None:
         import optuna  # noqa: F401
     except ImportError as e:
         raise ConfigError(
-            "--tune needs optuna, which is not installed: pip install optuna (or train without --tune)"
+            "--tune needs optuna, which is not installed: "
+            "pip install optuna (or train without --tune)"
         ) from e
 
 

@@ -26,11 +26,22 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback)
 
 
+def _quiet() -> None:
+    """MLflow logs database migrations at INFO; stderr is for progress and errors."""
+    import logging
+
+    import mlflow  # noqa: F401  # mlflow sets its loggers' levels when imported: import first
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def _check_model(model: str) -> str:
     from training.config import MODEL_NAMES
 
     if model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {model!r}: use one of {', '.join(MODEL_NAMES)}")
+    _quiet()
     return MODEL_NAMES[model]
 
 
@@ -43,10 +54,14 @@ def train(
     tune: Annotated[
         int, typer.Option(help="Optuna trials before the final fit (0 = none; needs optuna).")
     ] = 0,
-    seed: Annotated[int, typer.Option(help="Seed; the same data and seed give the same model.")] = 7,
+    seed: Annotated[
+        int, typer.Option(help="Seed; the same data and seed give the same model.")
+    ] = 7,
     num_threads: Annotated[int, typer.Option(help="LightGBM threads (fixed for determinism).")] = 2,
     valid_months: Annotated[int, typer.Option(help="As-of months in the validation window.")] = 3,
-    test_months: Annotated[int, typer.Option(help="Latest labelled months in the test window.")] = 2,
+    test_months: Annotated[
+        int, typer.Option(help="Latest labelled months in the test window.")
+    ] = 2,
     max_rounds: Annotated[int, typer.Option(help="Most boosting rounds (early stopping).")] = 1000,
     calibration: Annotated[str, typer.Option(help="platt or isotonic.")] = "platt",
     shap_sample: Annotated[int, typer.Option(help="Rows explained for the SHAP plots.")] = 1000,
@@ -71,22 +86,33 @@ def train(
         require_optuna()
     settings = load_settings()
     config = TrainConfig(
-        seed=seed, num_threads=num_threads, valid_months=valid_months, test_months=test_months,
-        num_boost_round=max_rounds, calibration=calibration, shap_sample=shap_sample,
+        seed=seed,
+        num_threads=num_threads,
+        valid_months=valid_months,
+        test_months=test_months,
+        num_boost_round=max_rounds,
+        calibration=calibration,
+        shap_sample=shap_sample,
         shuffle_labels=shuffle_labels,
     )
     with progress_bar("training frame (churn_v1)", None) as bar:
         data = load_dataset(
-            settings, progress=lambda done, total: bar.update(0, completed=done, total=total)  # type: ignore[arg-type]
+            settings,
+            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
         )
     with progress_bar(f"training {name}", 6) as bar:
         result = train_churn(
-            settings, config, data=data, tune_trials=tune,
+            settings,
+            config,
+            data=data,
+            tune_trials=tune,
             progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
         )
     report = result.fitted.report
-    table = Table(title=f"{name} version {result.version} (alias challenger), test window "
-                  f"{result.fitted.info['test_window']}")
+    table = Table(
+        title=f"{name} version {result.version} (alias challenger), test window "
+        f"{result.fitted.info['test_window']}"
+    )
     scorers = list(report.metrics)
     table.add_column("metric")
     for s in scorers:
@@ -94,7 +120,9 @@ def train(
     for k in ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "lift_top10", "capture_top10"):
         table.add_row(k, *(_fmt(report.metrics[s][k]) for s in scorers))
     if "corr_pred_truth" in report.truth:
-        table.add_row("corr with truth", _fmt(report.truth["corr_pred_truth"]), *[""] * (len(scorers) - 1))
+        table.add_row(
+            "corr with truth", _fmt(report.truth["corr_pred_truth"]), *[""] * (len(scorers) - 1)
+        )
     out.print(table)
     out.print(f"run {result.run_id}; model card: model_card.md in the run's artifacts")
 
@@ -107,7 +135,9 @@ def promote(
     max_auc_drop: Annotated[
         float | None, typer.Option(help="Most AUC the challenger may lose to the champion.")
     ] = None,
-    max_ece: Annotated[float | None, typer.Option(help="Highest expected calibration error.")] = None,
+    max_ece: Annotated[
+        float | None, typer.Option(help="Highest expected calibration error.")
+    ] = None,
     max_slice_auc_drop: Annotated[
         float | None, typer.Option(help="Most AUC any value-tier or age-band slice may lose.")
     ] = None,
@@ -125,18 +155,27 @@ def promote(
         config, max_auc_drop=max_auc_drop, max_ece=max_ece, max_slice_auc_drop=max_slice_auc_drop
     )
     settings = load_settings()
+    from training.promote import check_ready
+
+    check_ready(settings, name)
     with progress_bar(f"scoring {name} challenger and champion", 4) as bar:
         result = run_promote(
-            settings, gate, name=name,
+            settings,
+            gate,
+            name=name,
             progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
         )
-    figures = Table(title=f"{name}: challenger v{result.challenger} vs champion "
-                    f"{'v' + result.champion if result.champion else '(none)'}, window {result.window}")
+    figures = Table(
+        title=f"{name}: challenger v{result.challenger} vs champion "
+        f"{'v' + result.champion if result.champion else '(none)'}, window {result.window}"
+    )
     figures.add_column("scorer")
     for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10"):
         figures.add_column(k, justify="right")
     for who, m in result.figures.items():
-        figures.add_row(who, *(_fmt(m[k]) for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10")))
+        figures.add_row(
+            who, *(_fmt(m[k]) for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10"))
+        )
     out.print(figures)
     checks = Table(title="gate")
     for col in ("check", "value", "limit", "result"):

@@ -19,13 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from retain.simulate.adoption import eligible, needs
-from retain.simulate.population import (
-    LOST_CAUSE,
-    PERSUADABLE,
-    SLEEPING_DOG,
-    SURE_THING,
-    Profile,
-)
+from retain.simulate.population import PERSUADABLE, SLEEPING_DOG, SURE_THING, Profile
 from retain.simulate.state import ENGAGED, LEAVING, P, State
 from retain.tables import RETENTION_ACTIONS
 
@@ -101,14 +95,3 @@ def cross_sell_acceptance(s: State, profile: Profile) -> np.ndarray:
         - 1.5 * (s.stage != ENGAGED)[:, None]
     )
     return np.where(eligible(s, profile), _sigmoid(logit), 0.0)
-
-
-__all__ = [
-    "EFFECT_MONTHS",
-    "LOST_CAUSE",
-    "contact_effect",
-    "cross_sell_acceptance",
-    "retention_acceptance",
-    "retention_effect",
-    "relevance",
-]

@@ -129,14 +129,18 @@ def write_raw_tables(
                 "customer_id": monthly["customer_id"].to_numpy()[contacted],
                 "sent_at": ends[row_month[contacted]]
                 - pd.to_timedelta(rng.integers(86400, 25 * 86400, len(contacted)), unit="s"),
-                "action_id": rng.choice(["fee_waiver", "rate_boost", "xsell_savings"], len(contacted)),
+                "action_id": rng.choice(
+                    ["fee_waiver", "rate_boost", "xsell_savings"], len(contacted)
+                ),
                 "channel": rng.choice(list(CHANNELS), len(contacted)),
                 "randomized": rng.random(len(contacted)) < 0.5,
                 "assignment_prob": rng.uniform(0.1, 0.9, len(contacted)),
                 "outcome": rng.choice(["accepted", "declined", "ignored"], len(contacted)),
             }
         )
-        camp["kind"] = np.where(camp["action_id"].str.startswith("xsell_"), "cross_sell", "retention")
+        camp["kind"] = np.where(
+            camp["action_id"].str.startswith("xsell_"), "cross_sell", "retention"
+        )
         _write(camp.sort_values("customer_id"), CAMPAIGNS, raw_dir / "campaigns", part)
 
 

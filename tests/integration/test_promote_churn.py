@@ -50,14 +50,29 @@ def test_training_run_logs_everything_a_reviewer_needs(store, first):
     assert run.data.params["train_window"].startswith("2023-")
     assert len(run.data.tags["data_fingerprint"]) == 64
     assert run.data.tags["code_version"]
-    for key in ("roc_auc", "ece", "lift_top10", "logistic_roc_auc", "rule_roc_auc", "truth_auc",
-                "corr_pred_truth", "four_fifths_gender"):
+    for key in (
+        "roc_auc",
+        "ece",
+        "lift_top10",
+        "logistic_roc_auc",
+        "rule_roc_auc",
+        "truth_auc",
+        "corr_pred_truth",
+        "four_fifths_gender",
+    ):
         assert key in run.data.metrics
     files = {a.path for a in c.list_artifacts(result.run_id)}
     files |= {a.path for a in c.list_artifacts(result.run_id, "plots")}
-    for name in ("model_card.md", "feature_importance.csv", "feature_service.json",
-                 "evaluation.json", "plots/roc_pr.png", "plots/calibration.png",
-                 "plots/gain_lift.png", "plots/shap_summary.png"):
+    for name in (
+        "model_card.md",
+        "feature_importance.csv",
+        "feature_service.json",
+        "evaluation.json",
+        "plots/roc_pr.png",
+        "plots/calibration.png",
+        "plots/gain_lift.png",
+        "plots/shap_summary.png",
+    ):
         assert name in files
     assert any(f.startswith("plots/shap_dependence_") for f in files)
 
@@ -89,7 +104,8 @@ def test_first_model_becomes_champion_by_beating_the_baselines(first):
 def shuffled(store, data, first):
     """Version 2: trained on shuffled labels, then put to the gate."""
     result = train_churn(
-        store, TrainConfig(num_threads=1, shap_sample=100, shuffle_labels=True, num_boost_round=50),
+        store,
+        TrainConfig(num_threads=1, shap_sample=100, shuffle_labels=True, num_boost_round=50),
         data=data,
     )
     return result, promote(store, data=data, config=FAST)
@@ -105,7 +121,7 @@ def test_a_worse_challenger_is_refused_and_the_champion_stays(store, shuffled):
 
 
 def test_the_outcome_and_its_figures_are_tags_on_the_versions(store, shuffled):
-    """The refused version records outcome, reason, AUCs and each check; the champion the challenge."""
+    """The refused version records outcome, reason, AUCs and checks; the champion the challenge."""
     c = client(store)
     tags = c.get_model_version(NAME, "2").tags
     assert tags["gate.outcome"] == "refused"

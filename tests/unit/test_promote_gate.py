@@ -14,7 +14,9 @@ BASELINES = {"logistic": 0.70, "rule": 0.60}
 
 
 def ev(auc: float = 0.80, ece: float = 0.02, young: float = 0.80, high: float = 0.80) -> Evaluation:
-    return Evaluation(auc, ece, {"age_band": {"<30": young, "60+": 0.8}, "value_tier": {"high": high}})
+    return Evaluation(
+        auc, ece, {"age_band": {"<30": young, "60+": 0.8}, "value_tier": {"high": high}}
+    )
 
 
 def test_first_model_becomes_champion_when_it_beats_the_baselines():

@@ -98,11 +98,18 @@ def test_four_fifths_ratio():
 
 def test_category_levels_are_recorded_and_unknowns_become_missing():
     """Training levels fix the codes; an unseen or missing category scores as NaN."""
-    train = pd.DataFrame({"region": ["north", "south", "north"], "x": [1, 2, 3], "b": [True, False, True]})
+    train = pd.DataFrame(
+        {"region": ["north", "south", "north"], "x": [1, 2, 3], "b": [True, False, True]}
+    )
     spec = fit_spec(train, ["region", "x", "b"])
     assert spec.categorical == ("region",)
     assert spec.levels == {"region": ("north", "south")}
-    scored = encode(pd.DataFrame({"x": [5, None, 1], "region": ["south", "mars", None], "b": [False, True, None]}), spec)
+    scored = encode(
+        pd.DataFrame(
+            {"x": [5, None, 1], "region": ["south", "mars", None], "b": [False, True, None]}
+        ),
+        spec,
+    )
     assert list(scored.columns) == ["region", "x", "b"]
     assert scored["region"].tolist()[0] == 1.0
     assert scored["region"].isna().tolist() == [False, True, True]
@@ -159,8 +166,21 @@ def test_baselines_learn_from_the_train_window():
 
 def test_age_bands_and_value_tiers():
     """Ages fall into fixed bands; balances into equal thirds."""
-    assert age_band(pd.Series([18, 30, 59, 75, None])).tolist() == ["<30", "30-44", "45-59", "60+", "unknown"]
-    assert value_tier(pd.Series([1.0, 2, 3, 4, 5, 6])).tolist() == ["low", "low", "mid", "mid", "high", "high"]
+    assert age_band(pd.Series([18, 30, 59, 75, None])).tolist() == [
+        "<30",
+        "30-44",
+        "45-59",
+        "60+",
+        "unknown",
+    ]
+    assert value_tier(pd.Series([1.0, 2, 3, 4, 5, 6])).tolist() == [
+        "low",
+        "low",
+        "mid",
+        "mid",
+        "high",
+        "high",
+    ]
 
 
 def test_model_card_holds_windows_metrics_slices_fairness_and_limits():
@@ -180,6 +200,15 @@ def test_model_card_holds_windows_metrics_slices_fairness_and_limits():
         features=["age", "region"],
         categorical=["region"],
     )
-    for text in ("# Model card: retain-churn", "churn_v1", "2023-01..2023-06", "`region` (categorical)",
-                 "| roc_auc |", "truth_auc", "### age_band", "four-fifths ratio", "## Known limits"):
+    for text in (
+        "# Model card: retain-churn",
+        "churn_v1",
+        "2023-01..2023-06",
+        "`region` (categorical)",
+        "| roc_auc |",
+        "truth_auc",
+        "### age_band",
+        "four-fifths ratio",
+        "## Known limits",
+    ):
         assert text in card
