@@ -1,9 +1,11 @@
 """Model training, evaluation, tracking and promotion for retain.
 
-Modules, one per stage: ``split`` (point-in-time split), ``encode`` (category levels),
-``model`` (LightGBM and calibration), ``calibrate``, ``metrics``, ``baselines``, ``evaluate``,
-``plots``, ``card`` (model card), ``tracking`` (MLflow), ``train`` (the ``retain train churn`` job),
-``tune`` (optuna), ``promote`` (the gate, promotion and rollback), ``load`` (what serving calls).
+Modules, one per stage: ``dataset`` (the churn_v1 frame, slice attributes, simulator truth),
+``split`` (point-in-time split), ``encode`` (category levels), ``model`` (LightGBM booster with
+calibration), ``calibrate``, ``metrics``, ``baselines``, ``evaluate`` (slices, fairness), ``plots``,
+``card`` (model card), ``tracking`` (MLflow), ``train`` (the ``retain train churn`` job), ``tune``
+(optuna), ``gate`` (the promotion decision, pure), ``promote`` (promotion and rollback in the
+registry), ``load`` (what serving calls), ``synthetic`` (a tiny dataset for tests).
 
 Nothing here runs at import time; heavy libraries are imported where they are used.
 """

@@ -20,7 +20,6 @@ from retain.settings import Settings
 KEY = "customer_id"
 AS_OF = "event_timestamp"
 LABEL = "label"
-NOT_FEATURES = frozenset({KEY, AS_OF, LABEL, "request_epoch_s", "churned_at"})
 
 
 @dataclass

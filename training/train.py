@@ -30,7 +30,6 @@ from training.tracking import code_version, experiment_id, fingerprint, tracking
 
 EXPERIMENT = "retain-churn"
 CHALLENGER = "challenger"
-CHAMPION = "champion"
 
 
 @dataclass
