@@ -172,9 +172,10 @@ def training_frame(
     registered on-demand view, with the as-of time as the request time.
 
     - ``"parts"`` (default): joins each part of the source folders with the labels of that part's
-      customers (``pandas.merge_asof``). Memory is bounded by one part; 2.4M rows take minutes.
+      customers (``pandas.merge_asof``). 2.4M rows take about a minute and 4.3 GiB on 2 cores.
     - ``"feast"``: ``FeatureStore.get_historical_features`` with the file (dask) offline store,
-      in chunks of ``chunk_rows`` entity rows. The reference; about 50 times slower.
+      in chunks of ``chunk_rows`` entity rows. The reference: about 2 minutes and 4.6 GiB per
+      190k rows on the same machine.
 
     Args:
         settings: where the raw tables and the feature store are.
@@ -206,9 +207,9 @@ def training_frame(
         chunks = _feast_frames(store, fs, labels, chunk_rows, progress)
     else:
         raise ValueError(f"unknown engine {engine!r}")
-    frames = [_normalize(chunk[columns], store, fs) for chunk in chunks]
+    frames = [_normalize(chunk.reindex(columns=columns)) for chunk in chunks]
     if not frames:
-        return _normalize(pd.DataFrame(columns=columns), store, fs)
+        return _normalize(pd.DataFrame(columns=columns))
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
 
@@ -344,7 +345,7 @@ def _parts_frames(
         yield _entity(rest)
 
 
-def _normalize(frame: pd.DataFrame, store: FeatureStore, fs: FeatureService) -> pd.DataFrame:
+def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
     """Stable dtypes whichever rows are null: nullable ints and booleans, float32, float64."""
     out = frame.copy()
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")

@@ -46,6 +46,10 @@ def tune(data: Dataset, config: TrainConfig, trials: int) -> dict[str, Any]:
     y_train = train[LABEL].to_numpy(dtype=np.float64)
     y_valid = valid[LABEL].to_numpy(dtype=np.float64)
 
+    parent = mlflow.active_run()
+    if parent is None:
+        raise RuntimeError("tune() runs inside the training run")
+
     def objective(trial: Any) -> float:
         params = {
             "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.2, log=True),
@@ -54,7 +58,11 @@ def tune(data: Dataset, config: TrainConfig, trials: int) -> dict[str, Any]:
             "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }
-        with mlflow.start_run(nested=True, run_name=f"trial-{trial.number}"):
+        with mlflow.start_run(
+            experiment_id=parent.info.experiment_id,
+            nested=True,
+            run_name=f"trial-{trial.number}",
+        ):
             booster = train_booster(x_train, y_train, x_valid, y_valid, spec, config, params)
             auc = roc_auc(y_valid, booster.predict(x_valid))
             mlflow.log_params(params)

@@ -161,3 +161,16 @@ def test_same_data_and_seed_give_the_same_model_and_metrics(store, data, first):
     assert np.array_equal(a.model.predict_proba(rows), b.model.predict_proba(rows))
     assert a.report.flat_metrics() == b.report.flat_metrics()
     assert a.info["data_fingerprint"] == b.info["data_fingerprint"]
+
+
+def test_tuning_logs_one_nested_run_per_trial(tmp_path: Path, data):
+    """`--tune 2` runs two optuna trials as nested runs of the training run."""
+    home = Settings(home=tmp_path / "home")
+    result = train_churn(home, FAST, data=data, tune_trials=2)
+    c = client(home)
+    run = c.get_run(result.run_id)
+    children = c.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'"
+    )
+    assert len(children) == 2
+    assert all("valid_roc_auc" in child.data.metrics for child in children)

@@ -30,16 +30,6 @@ def test_rollback_without_a_champion_is_refused(run_cli):
     assert "no champion" in one_line_error(run_cli("rollback", "churn"))
 
 
-def test_tuning_without_optuna_is_a_one_line_error(run_cli):
-    """`--tune` needs optuna; without it the command says how to get it."""
-    try:
-        import optuna  # noqa: F401
-    except ImportError:
-        assert "optuna" in one_line_error(run_cli("train", "churn", "--tune", "2"))
-    else:
-        pytest.skip("optuna is installed")
-
-
 @pytest.mark.slow
 def test_training_with_no_labelled_months_is_refused(settings, run_cli):
     """Three months of history hold no 90-day label: training says so in one line."""

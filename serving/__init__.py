@@ -1,0 +1,11 @@
+"""The BentoML service: churn scores with reasons, and a customer view for relationship managers.
+
+Modules, in the order a request meets them: ``config`` (serving settings and risk bands),
+``online`` (one online read of the churn feature service for a batch of customers), ``scoring``
+(encode, predict, TreeSHAP contributions, calibrate), ``reasons`` (contributions -> sentences from
+the catalogue ``reasons.toml``), ``customer`` (the relationship manager's view), ``schemas``
+(request and response models), ``service`` (the BentoML service that wires them together).
+
+Nothing is loaded at import time; ``serving.service.ChurnService`` reads ``Settings.load()`` once
+when BentoML creates it.
+"""

@@ -1,0 +1,35 @@
+"""Errors the service answers with: each carries its HTTP status and a message a caller can act on.
+
+They are ``BentoMLException`` subclasses (the status is ``error_code``); the service turns them
+into ``{"error": message}`` with that status. Nothing a caller does produces a 500.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from bentoml.exceptions import BentoMLException
+
+
+class ServingError(BentoMLException):
+    """A request the service cannot answer; ``error_code`` is the HTTP status."""
+
+    error_code = HTTPStatus.BAD_REQUEST
+
+
+class InvalidRequestError(ServingError):
+    """The request is malformed: 400."""
+
+    error_code = HTTPStatus.BAD_REQUEST
+
+
+class CustomerNotFoundError(ServingError):
+    """No such customer in the feature store: 404."""
+
+    error_code = HTTPStatus.NOT_FOUND
+
+
+class UnavailableError(ServingError):
+    """The service cannot answer now (not ready, or the online store is unreachable): 503."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE

@@ -1,0 +1,309 @@
+"""One online read of a FeatureService for a batch of customers, without Feast's per-call overhead.
+
+``FeatureStore.get_online_features`` spends most of a single-customer call (about 11 of 14 ms on
+the embedded store) running the on-demand view through pandas and building its response. The
+reader here keeps what matters and drops the rest:
+
+- the feature views, features and on-demand views come from the registered FeatureService, read
+  once at start-up (never a hand-written list);
+- each feature view is one ``online_read`` of the store for the whole batch;
+- an on-demand view with a vectorised twin in ``FAST_TRANSFORMS`` runs as numpy, after a start-up
+  check that the twin gives the registered function's values; any other on-demand view runs the
+  registered function itself.
+
+The integration tests compare the values with ``get_online_features`` and the scores with offline
+features at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from features.schema import ENTITY_KEY, REQUEST_TIME
+from features.store import store_config
+from retain.errors import ConfigError, NotReadyError
+from retain.settings import Settings
+from serving.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+Columns = dict[str, Any]
+"""Feature name -> values of the batch (a list with None for missing, or a float array)."""
+
+
+def open_serving_store(settings: Settings, timeout_s: float) -> FeatureStore:
+    """The Feast store of the settings, with connect and read timeouts on Redis.
+
+    Raises:
+        ConfigError: the configuration is invalid or the registry cannot be read.
+    """
+    import features.store
+    from feast import FeatureStore
+    from feast.repo_config import RepoConfig
+
+    config = store_config(settings)
+    online = config["online_store"]
+    if online.get("type") == "redis":
+        # redis-py takes these from Feast's connection string; without them a dead host hangs.
+        online["connection_string"] += (
+            f",socket_connect_timeout={timeout_s},socket_timeout={timeout_s}"
+        )
+    if settings.profile != "production" and not (settings.feast_dir / "registry.db").exists():
+        raise NotReadyError("the feature store has no registry yet: run `retain features apply`")
+    repo = Path(features.store.__file__).parent / "repo"
+    try:
+        return FeatureStore(config=RepoConfig(repo_path=repo, **config), repo_path=str(repo))
+    except Exception as e:  # Feast and SQLAlchemy raise many kinds; this is the boundary
+        raise ConfigError(f"cannot open the feature store ({settings.profile}): {e}") from e
+
+
+def _request_time_fast(inputs: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[np.float64]]:
+    """Vectorised twin of ``features.definitions.request_time_features``."""
+    now = inputs[REQUEST_TIME]
+    return {
+        "tenure_days": (now - inputs["join_epoch_s"]) / 86400.0,
+        "days_since_login_now": (now - inputs["last_login_epoch_s"]) / 86400.0,
+    }
+
+
+FAST_TRANSFORMS: dict[str, Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]]] = {
+    "request_time": _request_time_fast,
+}
+"""On-demand view name -> numpy twin of its registered function (checked at start-up)."""
+
+
+@dataclass(frozen=True)
+class _ViewRead:
+    view: Any  # feast.FeatureView
+    features: tuple[str, ...]
+    snapshot: bool  # a TTL'd monthly view: its presence says the customer is current
+
+
+@dataclass(frozen=True)
+class _OnDemand:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    udf: Callable[..., Any]
+    fast: Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]] | None
+
+
+@dataclass
+class FeatureRows:
+    """What the online store holds for a batch of customers.
+
+    Attributes:
+        ids: the customer ids asked for, in order.
+        columns: every feature of the service (and the on-demand views' inputs).
+        found: the customer has a profile in the store.
+        current: the customer has a current monthly snapshot (is still with the bank).
+        snapshot_at: time of the latest monthly snapshot, or None.
+        request_epoch_s: the time the on-demand features were computed at.
+    """
+
+    ids: list[int]
+    columns: Columns
+    found: list[bool]
+    current: list[bool]
+    snapshot_at: list[datetime | None]
+    request_epoch_s: NDArray[np.int64]
+
+    def row(self, i: int, names: Sequence[str]) -> dict[str, Any]:
+        """One customer's values of ``names``, as JSON-friendly Python values."""
+        return {n: _plain(self.columns[n][i]) for n in names if n in self.columns}
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def _value(v: Any) -> Any:
+    """A Feast ``ValueProto`` -> Python value (None for null)."""
+    kind = v.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    return getattr(v, kind)
+
+
+class OnlineFeatures:
+    """Reads the features of one FeatureService for batches of customers.
+
+    Raises (at construction):
+        NotReadyError: the service is not registered.
+        ConfigError: an on-demand view needs a request input other than the scoring time.
+    """
+
+    def __init__(self, store: FeatureStore, service: str) -> None:
+        try:
+            fs = store.get_feature_service(service)
+        except Exception as e:
+            raise NotReadyError(
+                f"feature service {service!r} is not registered: run `retain features apply`"
+            ) from e
+        self.store = store
+        self.service = service
+        self._provider = store._get_provider()  # the provider's online_read is Feast's own path
+        odfv_names = {v.name for v in store.list_on_demand_feature_views()}
+        wanted: dict[str, list[str]] = {}
+        self.features: list[str] = []
+        self._on_demand: list[_OnDemand] = []
+        for projection in fs.feature_view_projections:
+            names = [f.name for f in projection.features]
+            self.features += names
+            if projection.name in odfv_names:
+                odfv = store.get_on_demand_feature_view(projection.name)
+                inputs: list[str] = []
+                for source in odfv.source_feature_view_projections.values():
+                    cols = [f.name for f in source.features]
+                    wanted.setdefault(source.name, []).extend(cols)
+                    inputs += cols
+                for request in odfv.source_request_sources.values():
+                    extra = [f.name for f in request.schema if f.name != REQUEST_TIME]
+                    if extra:
+                        raise ConfigError(
+                            f"on-demand view {odfv.name} needs request input(s) {extra}: "
+                            "the service only supplies the scoring time"
+                        )
+                    inputs.append(REQUEST_TIME)
+                udf = odfv.feature_transformation.udf
+                fast = self._checked_fast(odfv.name, udf, inputs, names)
+                self._on_demand.append(_OnDemand(odfv.name, tuple(inputs), tuple(names), udf, fast))
+            else:
+                if projection.name_alias or projection.join_key_map:
+                    raise ConfigError(f"{projection.name}: aliased projections are not supported")
+                wanted.setdefault(projection.name, []).extend(names)
+        self._views: list[_ViewRead] = []
+        for name, cols in wanted.items():
+            view = store.get_feature_view(name)
+            ttl = view.ttl.total_seconds() if view.ttl else 0.0
+            self._views.append(_ViewRead(view, tuple(dict.fromkeys(cols)), ttl > 0))
+        if not any(v.snapshot for v in self._views):
+            raise ConfigError(f"feature service {service!r} has no monthly (TTL'd) feature view")
+
+    def _checked_fast(
+        self, name: str, udf: Callable[..., Any], inputs: list[str], outputs: list[str]
+    ) -> Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]] | None:
+        """The numpy twin of an on-demand view if it gives the registered function's values."""
+        import pandas as pd
+
+        fast = FAST_TRANSFORMS.get(name)
+        if fast is None:
+            return None
+        rng = np.random.default_rng(0)
+        probe = {
+            c: np.where(rng.random(64) < 0.2, np.nan, rng.integers(10**9, 2 * 10**9, 64))
+            for c in inputs
+        }
+        probe[REQUEST_TIME] = rng.integers(2 * 10**9, 3 * 10**9, 64).astype(np.float64)
+        try:
+            expected = udf(pd.DataFrame(probe))
+            got = fast(probe)
+            same = all(
+                np.allclose(
+                    expected[o].to_numpy(dtype=np.float64), got[o], rtol=0, atol=0, equal_nan=True
+                )
+                for o in outputs
+            )
+        except Exception:  # a changed registered function: fall back to it
+            same = False
+        if not same:
+            logger.warning("on-demand view %s changed: running its registered function", name)
+            return None
+        return fast
+
+    def read(self, ids: Sequence[int], request_time: str = "feature_time") -> FeatureRows:
+        """Read the batch: one ``online_read`` per feature view, then the on-demand views.
+
+        Args:
+            ids: customer ids (64-bit integers).
+            request_time: ``feature_time`` (the latest snapshot time) or ``now``.
+
+        Raises:
+            UnavailableError: the online store cannot be reached or read.
+        """
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        n = len(ids)
+        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=i)]) for i in ids]
+        columns: Columns = {}
+        found = [False] * n
+        current = [False] * n
+        snapshot_s = np.full(n, np.nan)
+        for read in self._views:
+            try:
+                rows = self._provider.online_read(
+                    config=self.store.config,
+                    table=read.view,
+                    entity_keys=keys,
+                    requested_features=list(read.features),
+                )
+            except Exception as e:  # redis, sqlite and Feast errors alike: the store is down
+                raise UnavailableError(
+                    f"the online feature store is unreachable ({type(e).__name__}: "
+                    f"{str(e)[:200]}); try again shortly"
+                ) from e
+            cols: dict[str, list[Any]] = {f: [None] * n for f in read.features}
+            for i, (ts, values) in enumerate(rows):
+                if values is None:
+                    continue
+                if read.snapshot:
+                    current[i] = True
+                    if ts is not None:
+                        snapshot_s[i] = np.fmax(snapshot_s[i], ts.timestamp())
+                else:
+                    found[i] = True
+                for f in read.features:
+                    v = values.get(f)
+                    if v is not None:
+                        cols[f][i] = _value(v)
+            columns.update(cols)
+        found = [f or c for f, c in zip(found, current, strict=True)]
+        if request_time == "now":
+            request = np.full(n, int(time.time()), dtype=np.int64)
+        else:
+            request = np.where(np.isnan(snapshot_s), time.time(), snapshot_s).astype(np.int64)
+        for odfv in self._on_demand:
+            columns.update(self._transform(odfv, columns, request))
+        snapshot_at = [
+            None if np.isnan(s) else datetime.fromtimestamp(s, tz=UTC)
+            for s in snapshot_s
+        ]
+        return FeatureRows(list(ids), columns, found, current, snapshot_at, request)
+
+    def _transform(
+        self, odfv: _OnDemand, columns: Columns, request: NDArray[np.int64]
+    ) -> dict[str, Any]:
+        inputs = {
+            c: request.astype(np.float64) if c == REQUEST_TIME else _floats(columns[c])
+            for c in odfv.inputs
+        }
+        if odfv.fast is not None:
+            out = odfv.fast(inputs)
+            return {o: np.asarray(out[o], dtype=np.float64) for o in odfv.outputs}
+        import pandas as pd
+
+        frame = pd.DataFrame({c: (request if c == REQUEST_TIME else inputs[c]) for c in inputs})
+        result = odfv.udf(frame)
+        return {o: result[o].to_numpy(dtype=np.float64) for o in odfv.outputs}
+
+
+def _floats(values: Sequence[Any]) -> NDArray[np.float64]:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+

@@ -1,0 +1,152 @@
+"""Request and response models of the service; their descriptions and examples make the OpenAPI page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from serving.config import MAX_BATCH
+
+CustomerId = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=2**63 - 1,
+        description="Pseudonymous customer id, a 64-bit integer.",
+        examples=[1101709635517],
+    ),
+]
+
+CustomerIds = Annotated[
+    list[CustomerId],
+    Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"Customers to score, 1 to {MAX_BATCH} ids; each is answered on its own.",
+        examples=[[1101709635517, 1102171806643]],
+    ),
+]
+
+Status = Literal["ok", "not_found", "inactive"]
+
+
+class ReasonOut(BaseModel):
+    text: str = Field(
+        description="The reason in plain language.",
+        examples=["Total balance down 48% over 3 months"],
+    )
+    feature: str = Field(description="The model feature behind it.", examples=["bal_total_chg_3m"])
+    value: Any = Field(description="The feature's value (null when missing).", examples=[-0.48])
+    direction: Literal["up", "down"] = Field(
+        description="up: raises the churn risk; down: lowers it.", examples=["up"]
+    )
+    weight: float = Field(
+        description="The feature's TreeSHAP contribution to the raw (log-odds) score.",
+        examples=[0.37],
+    )
+
+
+class CustomerScore(BaseModel):
+    customer_id: int = Field(description="The customer asked for.", examples=[1102171806643])
+    status: Status = Field(
+        description="ok: scored; not_found: no such customer in the feature store; inactive: the "
+        "customer left the bank or has no recent features, so no score.",
+        examples=["ok"],
+    )
+    message: str | None = Field(
+        default=None, description="Why there is no score, when status is not ok.", examples=[None]
+    )
+    churn_probability: float | None = Field(
+        default=None,
+        description="Calibrated probability of leaving or going dormant within 90 days.",
+        examples=[0.044],
+    )
+    risk_band: str | None = Field(
+        default=None,
+        description="low, medium or high (thresholds in $RETAIN_HOME/serving.toml).",
+        examples=["low"],
+    )
+    reasons: list[ReasonOut] = Field(
+        default_factory=list, description="The largest contributions to the score, largest first."
+    )
+    model_name: str = Field(description="Registered model that scored.", examples=["retain-churn"])
+    model_version: str = Field(description="Its registry version.", examples=["1"])
+    feature_timestamp: datetime | None = Field(
+        default=None,
+        description="Time of the monthly snapshot the features come from (UTC).",
+        examples=["2024-12-31T23:59:59Z"],
+    )
+    feature_age_days: float | None = Field(
+        default=None, description="Days from that snapshot to now.", examples=[3.2]
+    )
+
+
+class ChurnScoreResponse(BaseModel):
+    scores: list[CustomerScore] = Field(description="One answer per id, in the order asked.")
+
+
+class Profile(BaseModel):
+    region: str | None = Field(default=None, examples=["capital"])
+    city_tier: int | None = Field(default=None, description="1 = largest cities.", examples=[1])
+    income_band: int | None = Field(default=None, description="1 (lowest) .. 5.", examples=[4])
+    occupation: str | None = Field(default=None, examples=["civil_servant"])
+    age: int | None = Field(default=None, examples=[44])
+    tenure_months: int | None = Field(default=None, examples=[52])
+    preferred_channel: str | None = Field(default=None, examples=["mobile"])
+    marketing_consent: bool | None = Field(default=None, examples=[True])
+    risk_tolerance: int | None = Field(default=None, description="R1..R5 as 1..5.", examples=[3])
+    digital_adoption: float | None = Field(default=None, examples=[0.63])
+
+
+class Segment(BaseModel):
+    value_segment: str = Field(
+        description="mass, affluent or private by total balance (thresholds in serving.toml), "
+        "unknown without a current snapshot.",
+        examples=["affluent"],
+    )
+    total_balance: float | None = Field(default=None, examples=[48210.5])
+
+
+class Behaviour(BaseModel):
+    """The latest month's behaviour; null when unknown."""
+
+    bal_total_chg_3m: float | None = Field(default=None, examples=[-0.12])
+    inflow: float | None = Field(default=None, examples=[3100.0])
+    outflow: float | None = Field(default=None, examples=[2900.0])
+    salary_amount: float | None = Field(default=None, examples=[2800.0])
+    months_since_salary: float | None = Field(default=None, examples=[0.0])
+    card_spend: float | None = Field(default=None, examples=[640.0])
+    tx_total: int | None = Field(default=None, examples=[24])
+    tx_total_chg_3m: float | None = Field(default=None, examples=[-0.2])
+    digital_share: float | None = Field(default=None, examples=[0.7])
+    app_logins: int | None = Field(default=None, examples=[9])
+    days_since_login_now: float | None = Field(default=None, examples=[2.5])
+    complaints_open: int | None = Field(default=None, examples=[0])
+    complaints_3m: int | None = Field(default=None, examples=[1])
+    tickets_open: int | None = Field(default=None, examples=[0])
+    satisfaction_last: float | None = Field(default=None, examples=[7.5])
+    fees_charged: float | None = Field(default=None, examples=[12.0])
+    rate_gap: float | None = Field(default=None, examples=[0.5])
+    contacts_6m: int | None = Field(default=None, examples=[2])
+    offers_accepted_6m: int | None = Field(default=None, examples=[0])
+    offers_declined_6m: int | None = Field(default=None, examples=[1])
+    life_event: str | None = Field(default=None, examples=[None])
+
+
+class CustomerView(BaseModel):
+    customer_id: int = Field(examples=[1102171806643])
+    status: Status = Field(description="As in /churn_score (never not_found: that is a 404).")
+    profile: Profile
+    segment: Segment
+    products: list[str] = Field(
+        description="Products held at the latest snapshot.", examples=[["current_account"]]
+    )
+    behaviour: Behaviour
+    churn: CustomerScore = Field(description="Churn risk with reasons, as /churn_score gives it.")
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What is wrong and what to do.")

@@ -1,0 +1,229 @@
+"""Score a batch of customers: one online read, one predict, one TreeSHAP call, then reasons.
+
+``Scorer`` is what the service holds; it needs no server and is what the benchmarks compare the
+service with. The model input is built straight from the online values as a float matrix in the
+model's feature order, the same encoding as ``training.encode.encode`` (checked by the tests)
+without a pandas frame per call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from retain.errors import ConfigError
+from retain.settings import Settings
+from serving.config import ServingConfig
+from serving.online import Columns, FeatureRows, OnlineFeatures
+from serving.reasons import Catalogue, Reason, top_reasons
+from training.calibrate import calibrate
+from training.encode import FeatureSpec
+from training.load import LoadedModel
+
+Status = Literal["ok", "not_found", "inactive"]
+
+SMALL_BATCH = 32
+"""Up to this many rows LightGBM predicts on one thread: threads cost more than they save."""
+
+
+@dataclass(frozen=True)
+class ScoredCustomer:
+    """The churn score of one customer, or why there is none (``status``)."""
+
+    customer_id: int
+    status: Status
+    message: str | None = None
+    probability: float | None = None
+    band: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    raw_score: float | None = None
+    feature_timestamp: datetime | None = None
+    feature_age_days: float | None = None
+
+
+def encode_rows(columns: Columns, spec: FeatureSpec, rows: Sequence[int]) -> NDArray[np.float64]:
+    """The booster's input for ``rows`` of the batch, as ``training.encode.encode`` makes it:
+    categories become codes into the recorded levels (unknown or missing: NaN), booleans 0/1,
+    missing numbers NaN."""
+    x = np.empty((len(rows), len(spec.features)), dtype=np.float64)
+    levels = {f: {lvl: float(k) for k, lvl in enumerate(spec.levels[f])} for f in spec.categorical}
+    for j, f in enumerate(spec.features):
+        col = columns[f]
+        if isinstance(col, np.ndarray):
+            x[:, j] = col[list(rows)]
+            continue
+        values = [col[i] for i in rows]
+        if f in levels:
+            codes = levels[f]
+            x[:, j] = [np.nan if v is None else codes.get(str(v), np.nan) for v in values]
+        else:
+            try:
+                x[:, j] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            except (TypeError, ValueError):  # a stray string: missing, as pd.to_numeric(coerce)
+                x[:, j] = [_to_float(v) for v in values]
+    return x
+
+
+def _to_float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+class Scorer:
+    """A loaded model, its explainer and the online features, ready to score batches.
+
+    Raises (at construction):
+        ConfigError: the feature service lacks a model feature, or the catalogue names a feature
+            the model does not use.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        online: OnlineFeatures,
+        catalogue: Catalogue,
+        config: ServingConfig,
+    ) -> None:
+        self.loaded = loaded
+        self.online = online
+        self.catalogue = catalogue
+        self.config = config
+        self.spec = loaded.model.spec
+        self.booster = loaded.model.booster
+        self.features = list(self.spec.features)
+        missing = sorted(set(self.features) - set(online.features))
+        if missing:
+            raise ConfigError(
+                f"{loaded.name} v{loaded.version} needs feature(s) {missing} that feature "
+                f"service {online.service!r} does not serve: retrain or re-apply the features"
+            )
+        catalogue.check_features(self.features)
+
+    @property
+    def model_name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def model_version(self) -> str:
+        return self.loaded.version
+
+    def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Booster probabilities and TreeSHAP contributions (base value last) of a matrix."""
+        threads = {"num_threads": 1} if len(x) <= SMALL_BATCH else {}
+        raw = np.asarray(self.booster.predict(x, **threads), dtype=np.float64)
+        contrib = np.asarray(self.booster.predict(x, pred_contrib=True, **threads))
+        return raw, contrib
+
+    def score(self, ids: Sequence[int]) -> list[ScoredCustomer]:
+        """Scores, risk bands, reasons and freshness of a batch, in the order of ``ids``.
+
+        Raises:
+            UnavailableError: the online store cannot be read.
+        """
+        rows = self.online.read(ids, self.config.request_time)
+        return self.score_rows(rows)
+
+    def score_rows(self, rows: FeatureRows) -> list[ScoredCustomer]:
+        """Score what ``OnlineFeatures.read`` returned."""
+        active = [i for i, c in enumerate(rows.current) if c]
+        probabilities = np.empty(0)
+        contrib = np.empty((0, len(self.features) + 1))
+        if active:
+            x = encode_rows(rows.columns, self.spec, active)
+            raw, contrib = self.predict(x)
+            probabilities = calibrate(raw, self.loaded.model.calibration)
+        now = time.time()
+        out: list[ScoredCustomer] = []
+        position = {i: k for k, i in enumerate(active)}
+        for i, customer in enumerate(rows.ids):
+            if not rows.found[i]:
+                out.append(
+                    ScoredCustomer(
+                        customer, "not_found", f"no customer {customer} in the feature store"
+                    )
+                )
+                continue
+            if not rows.current[i]:
+                out.append(
+                    ScoredCustomer(
+                        customer,
+                        "inactive",
+                        f"customer {customer} has no current monthly features: they left the "
+                        "bank or their data stopped arriving, so there is no churn score",
+                    )
+                )
+                continue
+            k = position[i]
+            p = float(probabilities[k])
+            values = rows.row(i, self.features)
+            reasons = top_reasons(
+                contrib[k], values, self.features, self.catalogue, self.config.top_reasons
+            )
+            stamp = rows.snapshot_at[i]
+            out.append(
+                ScoredCustomer(
+                    customer,
+                    "ok",
+                    probability=p,
+                    band=self.config.band(p),
+                    reasons=reasons,
+                    raw_score=float(contrib[k].sum()),
+                    feature_timestamp=stamp,
+                    feature_age_days=None if stamp is None else (now - stamp.timestamp()) / 86400,
+                )
+            )
+        return out
+
+    def floor(self, ids: Sequence[int]) -> NDArray[np.float64]:
+        """The least work a score needs (online read, predict, contributions), for benchmarks."""
+        rows = self.online.read(ids, self.config.request_time)
+        active = [i for i, c in enumerate(rows.current) if c]
+        if not active:
+            return np.empty(0)
+        raw, _ = self.predict(encode_rows(rows.columns, self.spec, active))
+        return calibrate(raw, self.loaded.model.calibration)
+
+
+def descriptions() -> dict[str, str]:
+    """Feature descriptions from the feature repo's schema, for generic reason sentences."""
+    from features.schema import VIEW_FEATURES
+
+    out = {n: d for feats in VIEW_FEATURES.values() for n, _, d in feats}
+    out.setdefault("tenure_days", "Days with the bank")
+    out.setdefault("days_since_login_now", "Days since the last app login")
+    return out
+
+
+
+def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
+    """Open the store, load the champion model and the catalogue, and check they fit together.
+
+    Raises:
+        NotReadyError: no model carries the alias, or the features were not applied.
+        ConfigError: the store configuration, the catalogue or the model's features are wrong.
+        UnavailableError: the online store cannot be read.
+    """
+    from serving.online import open_serving_store
+    from training.load import load_model
+
+    store = open_serving_store(settings, config.store_timeout_s)
+    online = OnlineFeatures(store, config.feature_service)
+    loaded = load_model(settings, config.model_name, config.model_alias)
+    trained_on = loaded.model.info.get("feature_service", config.feature_service)
+    if trained_on != config.feature_service:
+        raise ConfigError(
+            f"{loaded.name} v{loaded.version} was trained on feature service {trained_on!r}, "
+            f"the service serves {config.feature_service!r}"
+        )
+    catalogue = Catalogue.load(descriptions=descriptions())
+    scorer = Scorer(loaded, online, catalogue, config)
+    online.read([0])  # the store answers (and its connection is open) before we say ready
+    return scorer

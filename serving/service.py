@@ -1,0 +1,191 @@
+"""The BentoML service: ``POST /churn_score`` and ``GET /customers/{customer_id}``.
+
+Run it with ``retain serve`` or ``bentoml serve serving.service:ChurnService``. At start-up it
+reads ``Settings.load()`` and ``serving.toml`` once, opens the Feast store, loads
+``models:/retain-churn@champion`` as a native LightGBM booster and builds the explainer. If one of
+them fails the service still starts, ``/readyz`` answers 503 and every call says why (retried
+every ``RETRY_S`` seconds, so a later ``retain promote`` is picked up without a restart).
+``/livez`` stays shallow; ``/metrics`` has BentoML's request metrics plus ``retain_*``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import bentoml
+from fastapi import FastAPI
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+
+from retain.errors import RetainError
+from retain.settings import Settings
+from serving.config import ServingConfig
+from serving.customer import customer_score, customer_view
+from serving.errors import CustomerNotFoundError, ServingError, UnavailableError
+from serving.schemas import ChurnScoreResponse, CustomerIds, CustomerView
+from serving.scoring import Scorer, load_scorer
+
+logger = logging.getLogger(__name__)
+
+RETRY_S = 15.0
+"""Seconds between attempts to load what failed at start-up."""
+
+customers_app = FastAPI(
+    title="retain customer view",
+    description="One view of a customer for a relationship manager.",
+)
+
+scored_customers = bentoml.metrics.Counter(
+    name="retain_scored_customers",
+    documentation="Customers answered by /churn_score and /customers, by status",
+    labelnames=["status"],
+)
+score_seconds = bentoml.metrics.Histogram(
+    name="retain_score_seconds",
+    documentation="Time to read features, score and explain one request's batch",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+
+T = TypeVar("T")
+
+
+def _error(e: ServingError) -> JSONResponse:
+    return JSONResponse({"error": str(e)}, status_code=int(e.error_code))
+
+
+class JsonBodiesOnly:
+    """ASGI middleware: a POST to an API must be JSON. BentoML would parse other media types
+    (multipart, form) itself and answer a malformed one with a 500."""
+
+    def __init__(self, app: Any, paths: tuple[str, ...] = ("/churn_score",)) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
+            headers = dict(scope.get("headers") or [])
+            media = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
+            if media.lower() != b"application/json":
+                shown = media.decode("latin-1")[:100]
+                response = JSONResponse(
+                    {"error": f"send a JSON body with Content-Type: application/json, not {shown!r}"},
+                    status_code=415,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@bentoml.service(
+    name="retain",
+    traffic={"timeout": 30},
+    http={"cors": {"enabled": False}},
+)
+@bentoml.asgi_app(customers_app, path="/customers")
+class ChurnService:
+    """Churn scores with reasons, and a customer view, from the champion model."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scorer: Scorer | None = None
+        self._problem = "starting"
+        self._tried = 0.0
+        self.settings: Settings | None = None
+        self.config = ServingConfig()
+        self._load()
+
+    def _load(self) -> None:
+        self._tried = time.monotonic()
+        try:
+            self.settings = Settings.load()
+            self.config = ServingConfig.load(self.settings)
+            self._scorer = load_scorer(self.settings, self.config)
+        except (RetainError, ServingError) as e:
+            self._problem = str(e)
+            logger.error("retain service not ready: %s", e)
+        else:
+            self._problem = ""
+            logger.info(
+                "retain service ready: %s v%s", self._scorer.model_name, self._scorer.model_version
+            )
+
+    def scorer(self) -> Scorer:
+        """The loaded scorer.
+
+        Raises:
+            UnavailableError: start-up has not succeeded (retried every ``RETRY_S`` seconds).
+        """
+        if self._scorer is None:
+            with self._lock:
+                if self._scorer is None and time.monotonic() - self._tried > RETRY_S:
+                    self._load()
+        if self._scorer is None:
+            raise UnavailableError(f"the service is not ready: {self._problem}")
+        return self._scorer
+
+    def __is_ready__(self) -> bool:
+        """Ready when the model, the explainer and the feature store are, and the store answers."""
+        try:
+            self.scorer().online.read([0])
+        except ServingError:
+            return False
+        return True
+
+    def _guard(self, work: Callable[[], T]) -> T | JSONResponse:
+        try:
+            return work()
+        except ServingError as e:
+            return _error(e)
+
+    @bentoml.api(route="/churn_score")
+    def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
+        """Churn probability, risk band, top reasons and feature freshness of up to 1,000
+        customers. An unknown customer, or one who left the bank, is answered in its own item."""
+
+        def work() -> ChurnScoreResponse:
+            scorer = self.scorer()
+            started = time.perf_counter()
+            scored = scorer.score(customer_ids)
+            response = ChurnScoreResponse(
+                scores=[customer_score(s, scorer.model_name, scorer.model_version) for s in scored]
+            )
+            score_seconds.observe(time.perf_counter() - started)
+            for s in scored:
+                scored_customers.labels(status=s.status).inc()
+            return response
+
+        return self._guard(work)  # type: ignore[return-value]
+
+    @customers_app.get(
+        "/{customer_id}",
+        response_model=CustomerView,
+        responses={404: {"description": "No such customer"}, 503: {"description": "Not ready"}},
+    )
+    def customer(
+        self,
+        customer_id: Annotated[
+            int, PathParam(ge=0, le=2**63 - 1, description="Pseudonymous customer id.")
+        ],
+    ) -> Any:
+        """Profile, segment, products held, recent behaviour and churn risk with reasons."""
+
+        def work() -> CustomerView:
+            scorer = self.scorer()
+            rows = scorer.online.read([customer_id], scorer.config.request_time)
+            scored = scorer.score_rows(rows)[0]
+            scored_customers.labels(status=scored.status).inc()
+            if scored.status == "not_found":
+                raise CustomerNotFoundError(scored.message or "not found")
+            values = rows.row(0, list(rows.columns))
+            return customer_view(
+                scored, values, scorer.config, scorer.model_name, scorer.model_version
+            )
+
+        return self._guard(work)
+
+
+ChurnService.add_asgi_middleware(JsonBodiesOnly)
