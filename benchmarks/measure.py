@@ -17,6 +17,7 @@ class Measurement:
     label: str
     seconds: float
     peak_mib: float
+    stderr: str = ""
 
     def row(self) -> tuple[str, str, str]:
         return (self.label, f"{self.seconds:,.1f}", f"{self.peak_mib:,.0f}")
@@ -40,7 +41,7 @@ def run_measured(label: str, args: list[str], env: dict[str, str]) -> Measuremen
     if proc.returncode != 0:
         sys.stderr.write(err.decode(errors="replace")[-3000:])
         raise SystemExit(f"{label}: {' '.join(args)} exited {proc.returncode}")
-    return Measurement(label, seconds, usage.ru_maxrss / 1024)
+    return Measurement(label, seconds, usage.ru_maxrss / 1024, err.decode(errors="replace"))
 
 
 def retain(label: str, *args: str, env: dict[str, str]) -> Measurement:

@@ -21,6 +21,7 @@ module builds the objects from ``Settings.load()``.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -295,7 +296,8 @@ def materialize(settings: Settings, progress: Progress = silent) -> MaterializeS
         ttl = store.get_feature_view(name).ttl or timedelta(0)
         start = EPOCH if ttl == timedelta(0) else end - ttl
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            # Feast prints a banner per view; the caller's progress callback replaces it.
+            with contextlib.redirect_stdout(io.StringIO()):
                 store.materialize(start_date=start, end_date=end, feature_views=[name])
         except (pa.ArrowException, OSError) as e:
             raise DataError(
@@ -309,3 +311,31 @@ def materialize(settings: Settings, progress: Progress = silent) -> MaterializeS
         .num_rows
     )
     return MaterializeSummary(end=end, customers=customers, seconds=time.perf_counter() - started)
+
+
+def teardown(settings: Settings) -> None:
+    """Remove a project: its online tables, its Redis keys and its registry rows.
+
+    Used to clean up after tests and benchmarks that share the production Redis and PostgreSQL.
+    """
+    open_store(settings).teardown()
+    if settings.profile != "production":
+        return
+    import redis
+    import sqlalchemy
+
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(match=b"*" + settings.project.encode()):
+        client.delete(key)
+    engine = sqlalchemy.create_engine(sqlalchemy_postgres_url(settings.postgres_url))
+    try:
+        with engine.begin() as conn:
+            inspector = sqlalchemy.inspect(conn)
+            for table in inspector.get_table_names():
+                if "project_id" in {c["name"] for c in inspector.get_columns(table)}:
+                    conn.execute(
+                        sqlalchemy.text(f'DELETE FROM "{table}" WHERE project_id = :p'),
+                        {"p": settings.project},
+                    )
+    finally:
+        engine.dispose()

@@ -7,10 +7,11 @@ answers at once.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
-from retain.commands import demo, features, models, simulate
+from retain.commands import demo, features, models, serve, simulate
 from retain.errors import RetainError
 
 app = typer.Typer(
@@ -24,10 +25,19 @@ simulate.register(app)
 features.register(app)
 models.register(app)
 demo.register(app)
+serve.register(app)
+
+
+def _quiet_library_warnings() -> None:
+    """Warnings about the libraries' own internals mean nothing to a user of the command line."""
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental feature")
+    warnings.filterwarnings("ignore", message=".*noload.* loader strategy is deprecated")
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
 
 
 def main() -> None:
     """Console entry point: a user's mistake is one line on stderr and exit status 2."""
+    _quiet_library_warnings()
     try:
         app(standalone_mode=True)
     except RetainError as e:

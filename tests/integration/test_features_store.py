@@ -13,7 +13,7 @@ import pytest
 
 from features.build import build_sources
 from features.frames import feature_names, label_table, training_frame
-from features.store import apply, materialize, open_store
+from features.store import apply, materialize, open_store, teardown
 from retain.settings import Settings
 from retain.tables import MONTHLY
 from tests.integration.conftest import FIRST_MONTH, month_ends, write_raw_tables
@@ -149,41 +149,16 @@ def test_online_values_equal_offline_values_on_sqlite(home):
 @pytest.fixture
 def production(home: Settings, tmp_path: Path) -> Iterator[Settings]:
     """Production profile on the local Redis and PostgreSQL, in a project of its own."""
-    redis = pytest.importorskip("redis")
     settings = Settings(
         home=tmp_path / "prod",
         profile="production",
         project=f"t_{uuid.uuid4().hex[:10]}",
     )
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis at " + settings.redis_url)
     # Same raw data and sources as the embedded store, read in place.
     settings.data_dir.parent.mkdir(parents=True)
     settings.data_dir.symlink_to(home.data_dir)
     yield settings
-    try:
-        open_store(settings).teardown()
-    finally:
-        for key in client.scan_iter(match=b"*" + settings.project.encode()):
-            client.delete(key)
-        import sqlalchemy
-
-        engine = sqlalchemy.create_engine(
-            settings.postgres_url.replace("postgresql://", "postgresql+psycopg://")
-        )
-        with engine.begin() as conn:
-            tables = sqlalchemy.inspect(conn).get_table_names()
-            for table in tables:
-                columns = {c["name"] for c in sqlalchemy.inspect(conn).get_columns(table)}
-                if "project_id" in columns:
-                    conn.execute(
-                        sqlalchemy.text(f'DELETE FROM "{table}" WHERE project_id = :p'),
-                        {"p": settings.project},
-                    )
-        engine.dispose()
+    teardown(settings)
 
 
 def test_online_values_equal_offline_values_on_redis_with_a_sql_registry(production):

@@ -1,0 +1,246 @@
+"""Serving benchmark: the churn service against the in-process floor, side by side in one run.
+
+- floor: in this process, the service's own online read + one predict + one TreeSHAP call
+  (``Scorer.floor``); for reference also Feast's ``get_online_features`` + predict + TreeSHAP;
+- in-process score: the floor plus reasons (``Scorer.score``), no HTTP;
+- the service (``bentoml serve`` in a subprocess): single-customer ``/churn_score`` with reasons at
+  concurrency 1 and 8 with keep-alive clients (p50, p99, throughput), a batch of 1,000 customers
+  in one call (time per customer), and its start-up time (launch to ``/readyz`` 200).
+
+Figures are printed, never asserted. ``run(home, customers)`` returns ``(label, figure)`` rows;
+``python -m benchmarks.serving [--home PATH] [--customers N]`` prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+BENTOML = str(Path(sys.executable).with_name("bentoml"))
+RETAIN = str(Path(sys.executable).with_name("retain"))
+
+SINGLE_CALLS = 400
+"""Single-customer calls per measurement (after warm-up)."""
+CONCURRENCY = 8
+BATCH = 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _latencies(call: Callable[[int], object], ids: Sequence[int], n: int) -> np.ndarray:
+    for i in range(20):  # warm-up
+        call(ids[i % len(ids)])
+    out = np.empty(n)
+    for i in range(n):
+        started = time.perf_counter()
+        call(ids[i % len(ids)])
+        out[i] = time.perf_counter() - started
+    return out
+
+
+def _summary(label: str, seconds: np.ndarray, wall: float | None = None) -> tuple[str, str]:
+    wall = float(seconds.sum()) if wall is None else wall
+    return (
+        label,
+        f"p50 {np.percentile(seconds, 50) * 1e3:6.2f} ms  p99 {np.percentile(seconds, 99) * 1e3:6.2f}"
+        f" ms  {len(seconds) / wall:7.0f}/s",
+    )
+
+
+def _ensure_home(home: Path, customers: int) -> None:
+    """Run ``retain demo`` into ``home`` unless it already has a champion model."""
+    from retain.settings import Settings
+    from training.load import version_by_alias
+
+    settings = Settings(home=home.absolute())
+    if (settings.mlflow_dir).exists() and version_by_alias(settings, "retain-churn", "champion"):
+        return
+    print(f"preparing {home} with `retain demo --customers {customers}` ...", file=sys.stderr)
+    subprocess.run(
+        [RETAIN, "demo", "--customers", str(customers)],
+        env={**os.environ, "RETAIN_HOME": str(settings.home)},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _current_ids(home: Path) -> list[int]:
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(
+        home / "data" / "sources" / "balances_flows", columns=["customer_id", "event_timestamp"]
+    ).to_pandas()
+    last = t.groupby("customer_id")["event_timestamp"].max()
+    ids = last[last == last.max()].index.to_numpy()
+    np.random.default_rng(0).shuffle(ids)
+    return [int(i) for i in ids]
+
+
+def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
+    """Measure the service against the in-process floor on the bank at ``settings_home``.
+
+    Args:
+        settings_home: a retain home folder; prepared with ``retain demo --customers
+            customers`` when it has no champion model yet.
+        customers: size of the simulated bank if one must be made.
+
+    Returns:
+        ``(label, figure)`` rows, in the order to print.
+    """
+    import httpx
+
+    from retain.settings import Settings
+    from serving.config import ServingConfig
+    from serving.scoring import load_scorer
+
+    home = settings_home.absolute()
+    _ensure_home(home, customers)
+    ids = _current_ids(home)
+    batch = ids[:BATCH]
+    rows: list[tuple[str, str]] = [("customers with a current snapshot", f"{len(ids):,}")]
+
+    # In-process floor, before the server runs so that they do not share the CPUs.
+    settings = Settings(home=home)
+    scorer = load_scorer(settings, ServingConfig())
+    floor = _latencies(lambda c: scorer.floor([c]), ids, SINGLE_CALLS)
+    rows.append(_summary("floor, 1 customer (read + predict + SHAP)", floor))
+    rows.append(
+        _summary("in-process score with reasons", _latencies(lambda c: scorer.score([c]), ids, 200))
+    )
+    store = scorer.online.store
+    fs = store.get_feature_service("churn_v1")
+    from serving.scoring import encode_rows
+
+    def feast_path(c: int) -> None:
+        d = store.get_online_features(
+            features=fs, entity_rows=[{"customer_id": c, "request_epoch_s": int(time.time())}]
+        ).to_dict()
+        scorer.predict(encode_rows(d, scorer.spec, [0]))
+
+    rows.append(
+        _summary(
+            "reference: Feast get_online_features + predict + SHAP",
+            _latencies(feast_path, ids, 100),
+        )
+    )
+    started = time.perf_counter()
+    for _ in range(3):
+        scorer.floor(batch)
+    floor_batch = (time.perf_counter() - started) / 3
+    rows.append(
+        ("floor, batch of 1,000", f"{floor_batch * 1e3:,.0f} ms = {floor_batch:.3f} ms/customer")
+    )
+    del scorer, store
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    launched = time.perf_counter()
+    proc = subprocess.Popen(
+        [BENTOML, "serve", "serving.service:ChurnService", "--port", str(port)],
+        env={**os.environ, "RETAIN_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"bentoml serve exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        rows.append(
+            ("service start-up (launch to /readyz 200)", f"{time.perf_counter() - launched:.1f} s")
+        )
+
+        with httpx.Client(base_url=url, timeout=30) as client:
+
+            def one(c: int) -> None:
+                r = client.post("/churn_score", json={"customer_ids": [c]})
+                r.raise_for_status()
+
+            single = _latencies(one, ids, SINGLE_CALLS)
+            rows.append(_summary("service /churn_score, 1 customer, concurrency 1", single))
+            p99_ratio = np.percentile(single, 99) / np.percentile(floor, 99)
+            rows.append(("  p99 / floor p99", f"{p99_ratio:.1f}x"))
+
+            times: list[float] = []
+            lock = threading.Lock()
+            per_thread = SINGLE_CALLS // CONCURRENCY * 2
+
+            def worker(offset: int) -> None:
+                with httpx.Client(base_url=url, timeout=30) as c:
+                    mine = []
+                    for i in range(per_thread):
+                        cid = ids[(offset * per_thread + i) % len(ids)]
+                        s = time.perf_counter()
+                        c.post("/churn_score", json={"customer_ids": [cid]}).raise_for_status()
+                        mine.append(time.perf_counter() - s)
+                    with lock:
+                        times.extend(mine)
+
+            threads = [threading.Thread(target=worker, args=(k,)) for k in range(CONCURRENCY)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - started
+            rows.append(
+                _summary(
+                    f"service /churn_score, 1 customer, concurrency {CONCURRENCY}",
+                    np.array(times),
+                    wall,
+                )
+            )
+
+            client.post("/churn_score", json={"customer_ids": batch}).raise_for_status()
+            started = time.perf_counter()
+            for _ in range(3):
+                client.post("/churn_score", json={"customer_ids": batch}).raise_for_status()
+            service_batch = (time.perf_counter() - started) / 3
+            rows.append(
+                (
+                    "service /churn_score, batch of 1,000",
+                    f"{service_batch * 1e3:,.0f} ms = {service_batch:.3f} ms/customer "
+                    f"({service_batch / floor_batch:.2f}x floor)",
+                )
+            )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--home", type=Path, default=Path(".retain-bench-serving"))
+    parser.add_argument("--customers", type=int, default=2000)
+    args = parser.parse_args(argv)
+    rows = run(args.home, args.customers)
+    width = max(len(label) for label, _ in rows)
+    print("serving (single-customer calls include reasons)")
+    for label, figure in rows:
+        print(f"  {label:<{width}}  {figure}")
+
+
+if __name__ == "__main__":
+    main()
