@@ -37,7 +37,7 @@ from features.build import read_schema
 from features.schema import SOURCES, TIMESTAMP, source_schema
 from retain.errors import ConfigError, DataError, NotReadyError
 from retain.progress import Progress, silent
-from retain.settings import Settings
+from retain.settings import Settings, sqlalchemy_postgres_url
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -67,18 +67,6 @@ def redis_connection_string(url: str) -> str:
     if parts.scheme == "rediss":
         items.append("ssl=true")
     return ",".join(items)
-
-
-def sqlalchemy_postgres_url(url: str) -> str:
-    """A PostgreSQL URL with the psycopg3 driver that Feast's SQL registry expects.
-
-    Raises:
-        ConfigError: the URL is not a PostgreSQL URL.
-    """
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
-        raise ConfigError(f"postgres_url {url!r} is not of the form postgresql://user@host/db")
-    return f"postgresql+psycopg://{rest}"
 
 
 def store_config(settings: Settings) -> dict[str, Any]:

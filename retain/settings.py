@@ -98,3 +98,15 @@ class Settings:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
         return cls(home=home, **values)  # type: ignore[arg-type]
+
+
+def sqlalchemy_postgres_url(url: str) -> str:
+    """The SQLAlchemy form (psycopg 3 driver) of a PostgreSQL URL, for Feast's registry and MLflow.
+
+    Raises:
+        ConfigError: the URL is not a PostgreSQL URL.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ConfigError(f"postgres_url {url!r} is not of the form postgresql://user@host/db")
+    return f"postgresql+psycopg://{rest}"

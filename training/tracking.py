@@ -17,16 +17,13 @@ from typing import Any
 import pandas as pd
 
 from retain.errors import ConfigError
-from retain.settings import Settings
+from retain.settings import Settings, sqlalchemy_postgres_url
 
 
 def tracking_uri(settings: Settings) -> str:
     """SQLite under the home folder (embedded) or the PostgreSQL URL (production)."""
     if settings.profile == "production":
-        url = settings.postgres_url
-        if url.startswith("postgresql://") or url.startswith("postgres://"):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        return url
+        return sqlalchemy_postgres_url(settings.postgres_url)
     return f"sqlite:///{settings.mlflow_dir / 'mlflow.db'}"
 
 

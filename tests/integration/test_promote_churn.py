@@ -174,3 +174,36 @@ def test_tuning_logs_one_nested_run_per_trial(tmp_path: Path, data):
     )
     assert len(children) == 2
     assert all("valid_roc_auc" in child.data.metrics for child in children)
+
+
+@pytest.fixture
+def postgres_home(tmp_path: Path):
+    """Production-profile settings whose MLflow store is a PostgreSQL database of its own."""
+    import psycopg
+
+    name = f"retain_t_{tmp_path.name[-12:].lower().replace('-', '_')}_{np.random.randint(1e9)}"
+    admin = "postgresql://postgres@127.0.0.1:5432/test"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield Settings(
+        home=tmp_path / "home",
+        profile="production",
+        postgres_url=f"postgresql://postgres@127.0.0.1:5432/{name}",
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def test_the_production_profile_tracks_and_registers_in_postgresql(postgres_home, data):
+    """Runs, versions and aliases live in PostgreSQL; promotion works the same there."""
+    import psycopg
+
+    result = train_churn(postgres_home, FAST, data=data)
+    promote(postgres_home, data=data, config=FAST)
+    assert int(version_by_alias(postgres_home, NAME, "champion").version) == int(result.version)
+    with psycopg.connect(postgres_home.postgres_url) as conn:
+        (runs,) = conn.execute("SELECT count(*) FROM runs").fetchone()
+        (aliases,) = conn.execute(
+            "SELECT count(*) FROM registered_model_aliases WHERE alias = 'champion'"
+        ).fetchone()
+    assert runs == 1 and aliases == 1

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -197,11 +198,9 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
     from serving.errors import UnavailableError
     from serving.online import OnlineFeatures
 
-    config = store_config(home)
-    config["online_store"] = {
-        "type": "redis",
-        "connection_string": "127.0.0.1:1,socket_connect_timeout=0.5,socket_timeout=0.5",
-    }
+    dead = replace(home, profile="production", redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    config = store_config(home)  # the registry on file, the online store in a dead Redis
+    config["online_store"] = serving_store_config(dead, timeout_s=0.5)["online_store"]
     repo = Path(features.store.__file__).parent / "repo"
     store = FeatureStore(config=RepoConfig(repo_path=repo, **config), repo_path=str(repo))
     online = OnlineFeatures(store, "churn_v1")

@@ -10,8 +10,9 @@ import pytest
 
 from features import signals
 from features.schema import SOURCES, VIEW_FEATURES, source_schema
-from features.store import redis_connection_string, sqlalchemy_postgres_url
+from features.store import redis_connection_string
 from retain.errors import ConfigError
+from retain.settings import sqlalchemy_postgres_url
 from retain.tables import MONTHLY, PRODUCTS
 
 
