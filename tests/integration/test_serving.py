@@ -196,7 +196,7 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
     import features.store
     from features.store import store_config
     from serving.errors import UnavailableError
-    from serving.online import OnlineFeatures
+    from serving.online import OnlineFeatures, serving_store_config
 
     dead = replace(home, profile="production", redis_url=f"redis://127.0.0.1:{_free_port()}/0")
     config = store_config(home)  # the registry on file, the online store in a dead Redis
