@@ -1,60 +1,69 @@
 """``make bench``: run the benchmarks and print their figures (nothing is asserted).
 
-python -m benchmarks                     # default sizes, a few minutes
-python -m benchmarks --customers 1000000 # the 1M-customer bank
+    python -m benchmarks                                  # all sections at default sizes
+    python -m benchmarks --only pipeline --customers 1000000
+    python -m benchmarks --only training --customers 65000
+    python -m benchmarks --only serving
+
+Sections: pipeline (simulate, build, frame, materialize into SQLite and Redis), training
+(``retain train churn`` by stage against a bare ``lightgbm.train``, on the pipeline's bank) and
+serving (the service against the in-process floor). Each makes its data in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import pipeline, training
+from benchmarks import pipeline, serving, training
 from benchmarks.measure import Measurement
+
+SECTIONS = ("pipeline", "training", "serving")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument(
-        "--customers",
-        type=int,
-        default=100_000,
-        help="customers in the simulated bank for simulate/build/frame",
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these")
+    parser.add_argument("--customers", type=int, default=100_000, help="bank for pipeline/training")
     parser.add_argument(
-        "--materialize-customers",
-        type=int,
-        default=10_000,
-        help="customers materialized into SQLite and Redis",
+        "--materialize-customers", type=int, default=10_000, help="bank materialized per store"
     )
-    parser.add_argument(
-        "--train-home",
-        type=Path,
-        default=None,
-        help="measure `retain train churn` by stage on this applied home folder",
-    )
+    parser.add_argument("--serving-customers", type=int, default=2_000, help="bank for serving")
     args = parser.parse_args()
-    if args.train_home:
-        _print("retain train churn, by stage", training.run(args.train_home.absolute()))
-        return
+    only = set(args.only or SECTIONS)
 
-    table = Table(title="retain data pipeline (this machine, one run)")
-    for column in ("stage", "seconds", "peak MiB"):
-        table.add_column(column, justify="left" if column == "stage" else "right")
-    for row in pipeline.run(args.customers, args.materialize_customers):
-        table.add_row(*(row.row() if isinstance(row, Measurement) else (row[0], row[1], "")))
-    Console().print(table)
+    root = Path(tempfile.mkdtemp(prefix="retain-bench-"))
+    try:
+        if only & {"pipeline", "training"}:
+            materialize = args.materialize_customers if "pipeline" in only else 0
+            rows = pipeline.run(root, args.customers, materialize)
+            if "pipeline" in only:
+                _print("data pipeline", rows)
+        if "training" in only:
+            _print("retain train churn, by stage", training.run(root / "big"))
+        if "serving" in only:
+            _print("serving /churn_score", serving.run(root / "serving", args.serving_customers))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def _print(title: str, rows: list[tuple[str, str]]) -> None:
-    table = Table(title=title)
+def _print(title: str, rows: Sequence[Measurement | tuple[str, str]]) -> None:
+    table = Table(title=f"{title} (this machine, one run)")
     table.add_column("stage")
-    table.add_column("figure", justify="right")
+    table.add_column("seconds / figure", justify="right")
+    table.add_column("peak MiB", justify="right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row.row() if isinstance(row, Measurement) else (row[0], row[1], "")))
     Console().print(table)
 
 

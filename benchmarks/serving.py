@@ -55,8 +55,8 @@ def _summary(label: str, seconds: np.ndarray, wall: float | None = None) -> tupl
     wall = float(seconds.sum()) if wall is None else wall
     return (
         label,
-        f"p50 {np.percentile(seconds, 50) * 1e3:6.2f} ms  p99 {np.percentile(seconds, 99) * 1e3:6.2f}"
-        f" ms  {len(seconds) / wall:7.0f}/s",
+        f"p50 {np.percentile(seconds, 50) * 1e3:6.2f} ms  "
+        f"p99 {np.percentile(seconds, 99) * 1e3:6.2f} ms  {len(seconds) / wall:7.0f}/s",
     )
 
 
@@ -143,7 +143,6 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
     rows.append(
         ("floor, batch of 1,000", f"{floor_batch * 1e3:,.0f} ms = {floor_batch:.3f} ms/customer")
     )
-    del scorer, store
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

@@ -145,4 +145,3 @@ def _thresholds(value: Any, source: str) -> dict[str, float]:
     if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
         raise ConfigError(f"{source}: lower bounds must increase ({out})")
     return out
-

@@ -7,8 +7,8 @@ from typing import Any
 
 from retain.tables import PRODUCTS
 from serving.config import ServingConfig
-from serving.scoring import ScoredCustomer
 from serving.schemas import Behaviour, CustomerScore, CustomerView, Profile, ReasonOut, Segment
+from serving.scoring import ScoredCustomer
 
 
 def customer_score(s: ScoredCustomer, model_name: str, model_version: str) -> CustomerScore:

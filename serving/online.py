@@ -66,9 +66,10 @@ def open_serving_store(settings: Settings, timeout_s: float) -> FeatureStore:
         NotReadyError: the embedded store has no registry yet.
         ConfigError: the configuration is invalid or the registry cannot be read.
     """
-    import features.store
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
+
+    import features.store
 
     config = serving_store_config(settings, timeout_s)
     if settings.profile != "production" and not (settings.feast_dir / "registry.db").exists():
@@ -192,7 +193,10 @@ class OnlineFeatures:
                             "the service only supplies the scoring time"
                         )
                     inputs.append(REQUEST_TIME)
-                udf = odfv.feature_transformation.udf
+                transformation = odfv.feature_transformation
+                if transformation is None:
+                    raise ConfigError(f"on-demand view {odfv.name} has no transformation")
+                udf = transformation.udf
                 fast = self._checked_fast(odfv.name, udf, inputs, names)
                 self._on_demand.append(_OnDemand(odfv.name, tuple(inputs), tuple(names), udf, fast))
             else:
@@ -293,8 +297,7 @@ class OnlineFeatures:
         for odfv in self._on_demand:
             columns.update(self._transform(odfv, columns, request))
         snapshot_at = [
-            None if np.isnan(s) else datetime.fromtimestamp(s, tz=UTC)
-            for s in snapshot_s
+            None if np.isnan(s) else datetime.fromtimestamp(s, tz=UTC) for s in snapshot_s
         ]
         return FeatureRows(list(ids), columns, found, current, snapshot_at, request)
 
@@ -317,4 +320,3 @@ class OnlineFeatures:
 
 def _floats(values: Sequence[Any]) -> NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-

@@ -200,7 +200,9 @@ class Catalogue:
                 if direction not in (None, "up", "down"):
                     raise ConfigError(f"{w}: direction must be 'up' or 'down'")
                 templates.append(
-                    Template(Condition.parse(t.get("when"), w), direction, _check_text(t.get("text"), w))
+                    Template(
+                        Condition.parse(t.get("when"), w), direction, _check_text(t.get("text"), w)
+                    )
                 )
             features[str(name)] = FeatureTemplates(fmt, tuple(templates))
         return cls(features, descriptions or {})

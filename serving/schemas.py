@@ -1,4 +1,4 @@
-"""Request and response models of the service; their descriptions and examples make the OpenAPI page."""
+"""Request and response models; their descriptions and examples make the OpenAPI page."""
 
 from __future__ import annotations
 

@@ -202,7 +202,6 @@ def descriptions() -> dict[str, str]:
     return out
 
 
-
 def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     """Open the store, load the champion model and the catalogue, and check they fit together.
 

@@ -71,10 +71,8 @@ class JsonBodiesOnly:
             media = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
             if media.lower() != b"application/json":
                 shown = media.decode("latin-1")[:100]
-                response = JSONResponse(
-                    {"error": f"send a JSON body with Content-Type: application/json, not {shown!r}"},
-                    status_code=415,
-                )
+                message = f"send a JSON body with Content-Type: application/json, not {shown!r}"
+                response = JSONResponse({"error": message}, status_code=415)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -107,6 +105,9 @@ class ChurnService:
         except (RetainError, ServingError) as e:
             self._problem = str(e)
             logger.error("retain service not ready: %s", e)
+        except Exception as e:  # anything else: stay up, not ready, and say why (no crash loop)
+            self._problem = f"start-up failed ({type(e).__name__}: {str(e)[:300]})"
+            logger.exception("retain service not ready")
         else:
             self._problem = ""
             logger.info(
@@ -188,4 +189,4 @@ class ChurnService:
         return self._guard(work)
 
 
-ChurnService.add_asgi_middleware(JsonBodiesOnly)
+ChurnService.add_asgi_middleware(JsonBodiesOnly)  # type: ignore[attr-defined]

@@ -135,7 +135,7 @@ def test_unknown_and_departed_customers_are_answered_per_item(client, ids):
         (b'{"customer_ids": [1.5]}', None, 400),
         (b'{"customer_ids": [-1]}', None, 400),
         (b'{"customer_ids": [99999999999999999999]}', None, 400),
-        (("{\"customer_ids\": [" + ",".join(["1"] * 1001) + "]}").encode(), None, 400),
+        (('{"customer_ids": [' + ",".join(["1"] * 1001) + "]}").encode(), None, 400),
         (b"customer_ids=1", {"content-type": "application/x-www-form-urlencoded"}, 415),
         (b"xx", {"content-type": "multipart/form-data"}, 415),
     ],
@@ -162,7 +162,9 @@ def test_the_customer_view_has_profile_segment_products_behaviour_and_risk(clien
     assert view["churn"]["status"] == "ok" and len(view["churn"]["reasons"]) == 3
 
 
-@pytest.mark.parametrize(("path", "status"), [(f"/customers/{UNKNOWN}", 404), ("/customers/x", 422)])
+@pytest.mark.parametrize(
+    ("path", "status"), [(f"/customers/{UNKNOWN}", 404), ("/customers/x", 422)]
+)
 def test_the_customer_view_of_an_unknown_or_malformed_id_is_a_4xx(client, path, status):
     assert client.get(path).status_code == status
 
@@ -211,19 +213,19 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
 
 
 def test_a_service_without_a_model_or_store_is_not_ready_and_says_why(tmp_path):
-    """Started on an empty home it stays up: /livez 200, /readyz 503, calls 503 with the cause."""
-    from starlette.testclient import TestClient
+    """Created on an empty home the service still starts: not ready, and calls answer 503 with
+    the cause (the class itself, no server)."""
+    import json
 
     from serving.service import ChurnService
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RETAIN_HOME", str(tmp_path / "empty"))
-        with TestClient(ChurnService.to_asgi(), raise_server_exceptions=False) as c:
-            assert c.get("/livez").status_code == 200
-            assert c.get("/readyz").status_code == 503
-            r = c.post("/churn_score", json={"customer_ids": [1]})
-            assert r.status_code == 503
-            assert "retain features apply" in r.json()["error"]
+        service = ChurnService.inner()
+    assert service.__is_ready__() is False
+    r = service.churn_score(customer_ids=[1])
+    assert r.status_code == 503
+    assert "retain features apply" in json.loads(r.body)["error"]
 
 
 def test_online_values_equal_feasts_own_online_read(home, scorer, ids):

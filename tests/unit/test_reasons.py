@@ -1,4 +1,4 @@
-"""Reason codes: contributions -> sentences from the catalogue; contributions add up to the score."""
+"""Reason codes: contributions -> sentences from the catalogue; contributions add up."""
 
 from __future__ import annotations
 
@@ -33,8 +33,12 @@ CATALOGUE = Catalogue.load(descriptions={"bal_wealth": "Balance of wealth produc
         ("life_event", "new_job", "up", "Life event last month: new job"),
         ("days_since_login_now", None, "up", "Never logged in to the app"),
         # Not in the catalogue: a generic sentence from the feature's description.
-        ("bal_wealth", 1234.5, "down", "Balance of wealth products at month end: 1,234.5 "
-         "(lowers the risk)"),
+        (
+            "bal_wealth",
+            1234.5,
+            "down",
+            "Balance of wealth products at month end: 1,234.5 (lowers the risk)",
+        ),
         ("some_feature", None, "up", "some feature: missing (raises the risk)"),
     ],
 )
@@ -87,7 +91,9 @@ def test_the_shipped_catalogue_loads_and_names_only_real_features(tmp_path: Path
     from features.schema import CHURN_V1_EXCLUDED, VIEW_FEATURES
 
     names = [n for f in VIEW_FEATURES.values() for n, _, _ in f if n not in CHURN_V1_EXCLUDED]
-    Catalogue.load(DEFAULT_CATALOGUE).check_features([*names, "tenure_days", "days_since_login_now"])
+    Catalogue.load(DEFAULT_CATALOGUE).check_features(
+        [*names, "tenure_days", "days_since_login_now"]
+    )
     with pytest.raises(ConfigError, match="does not use"):
         Catalogue.load(DEFAULT_CATALOGUE).check_features(["tx_total"])
 

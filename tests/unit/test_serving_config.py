@@ -13,7 +13,8 @@ from training.encode import FeatureSpec, encode
 
 
 @pytest.mark.parametrize(
-    ("p", "band"), [(0.0, "low"), (0.049, "low"), (0.05, "medium"), (0.149, "medium"), (0.9, "high")]
+    ("p", "band"),
+    [(0.0, "low"), (0.049, "low"), (0.05, "medium"), (0.149, "medium"), (0.9, "high")],
 )
 def test_a_probability_falls_in_its_risk_band(p, band):
     """Bands are lower bounds: a probability at a bound is in the band above."""
