@@ -1,16 +1,35 @@
-"""``retain demo``: the whole job end to end on the embedded default, one step after another."""
+"""``retain demo``: the whole churn path end to end on the embedded default, step by step.
+
+Simulate a bank, build and serve its features, train and promote the churn model, then start the
+scoring service, ask it about every current customer and show the riskiest with their reasons.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.rule import Rule
+from rich.table import Table
 
 from retain.commands import features, models, simulate
 from retain.commands.common import console, load_settings
+from retain.errors import RetainError
+from retain.settings import Settings
+
+RETAIN = str(Path(sys.executable).with_name("retain"))
+READY_TIMEOUT_S = 180
+BATCH = 1000
 
 
 def register(app: typer.Typer) -> None:
@@ -20,17 +39,27 @@ def register(app: typer.Typer) -> None:
 def demo(
     customers: Annotated[int, typer.Option(help="Customers in the simulated bank.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated bank.")] = 7,
+    port: Annotated[int, typer.Option(help="Port for the scoring service (0: any free port).")] = 0,
+    keep_serving: Annotated[
+        bool, typer.Option(help="Leave the scoring service running at the end.")
+    ] = False,
+    top: Annotated[int, typer.Option(help="Riskiest customers to show.")] = 8,
 ) -> None:
-    """Simulate a bank, build and serve its features, train and promote the churn model."""
+    """Simulate a bank, build its features, train and promote the churn model, serve and call it."""
     settings = load_settings()
     console.print(f"retain demo: home folder {settings.home} (profile {settings.profile})")
+    port = port or _free_port()
     steps: list[tuple[str, Callable[[], None]]] = [
         ("simulate the bank", lambda: simulate.simulate(customers=customers, seed=seed)),
         ("build the feature sources", features.build),
         ("apply the Feast feature repo", features.apply),
         ("materialize the online store", features.materialize),
         ("train the churn model", lambda: models.train("churn", seed=seed)),
-        ("promote it if it passes the gate", lambda: models.promote("churn")),
+        ("promote it if it passes the gate", lambda: _promote(settings)),
+        (
+            "serve and ask for the riskiest customers",
+            lambda: _serve_and_call(settings, port, top, keep_serving),
+        ),
     ]
     started = time.perf_counter()
     for i, (title, step) in enumerate(steps, 1):
@@ -39,6 +68,150 @@ def demo(
     console.print(Rule())
     console.print(
         f"demo finished in {time.perf_counter() - started:,.0f}s. Look around:\n"
-        f"  feast -c features/repo -f {settings.feast_dir}/feature_store.yaml feature-views list\n"
+        f"  RETAIN_HOME={settings.home} feast -c features/repo "
+        f"-f {settings.feast_dir}/feature_store.yaml feature-views list\n"
         f"  mlflow ui --backend-store-uri sqlite:///{settings.mlflow_dir}/mlflow.db"
     )
+
+
+def _promote(settings: Settings) -> None:
+    """Promote; a refusal is news, not a failure, as long as some version is champion."""
+    from training.load import version_by_alias
+    from training.promote import PromotionRefused
+
+    try:
+        models.promote("churn")
+    except PromotionRefused as e:
+        console.print(f"[yellow]{e}[/yellow]")
+        if version_by_alias(settings, "retain-churn", "champion") is None:
+            raise RetainError(
+                "the demo needs a champion to serve and the first model did not pass the gate; "
+                "a bigger bank gives the model more to learn from: retain demo --customers 10000"
+            ) from e
+
+
+def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool) -> None:
+    import httpx
+
+    url = f"http://127.0.0.1:{port}"
+    with _service(settings, port, keep_serving) as pid:
+        ids = _current_customers(settings)
+        console.print(f"scoring {len(ids):,} current customers with POST {url}/churn_score ...")
+        scores: list[dict[str, Any]] = []
+        with httpx.Client(base_url=url, timeout=120) as client:
+            for i in range(0, len(ids), BATCH):
+                reply = client.post("/churn_score", json={"customer_ids": ids[i : i + BATCH]})
+                reply.raise_for_status()
+                scores += reply.json()["scores"]
+        Console().print(_riskiest_table(scores, top))
+        example = scores[0]["customer_id"] if scores else 1
+        console.print(
+            "ask it yourself:\n"
+            f"  curl -s -X POST {url}/churn_score -H 'Content-Type: application/json' "
+            f"-d '{{\"customer_ids\": [{example}]}}'\n"
+            f"  curl -s {url}/customers/{example}",
+            soft_wrap=True,
+        )
+        if keep_serving:
+            console.print(
+                f"the service keeps running at {url} (process {pid}); stop it with: kill {pid}"
+            )
+
+
+def _riskiest_table(scores: list[dict[str, Any]], top: int) -> Table:
+    ok = [s for s in scores if s["status"] == "ok"]
+    bands: dict[str, int] = {}
+    for s in ok:
+        bands[s["risk_band"]] = bands.get(s["risk_band"], 0) + 1
+    riskiest = sorted(ok, key=lambda s: -s["churn_probability"])[:top]
+    table = Table(
+        title=f"the {len(riskiest)} riskiest of {len(ok):,} scored customers "
+        f"({', '.join(f'{bands[b]:,} {b}' for b in ('high', 'medium', 'low') if b in bands)}), "
+        f"model {riskiest[0]['model_name']} v{riskiest[0]['model_version']}"
+        if riskiest
+        else "no customer could be scored",
+        show_lines=True,
+    )
+    table.add_column("customer")
+    table.add_column("P(leave in 90 days)", justify="right")
+    table.add_column("band")
+    table.add_column("why")
+    for s in riskiest:
+        reasons = "\n".join(r["text"] for r in s["reasons"])
+        table.add_row(
+            str(s["customer_id"]), f"{s['churn_probability']:.0%}", s["risk_band"], reasons
+        )
+    return table
+
+
+def _current_customers(settings: Settings) -> list[int]:
+    """Customers with a snapshot in the latest month: the ones worth asking about."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(settings.sources_dir / "balances_flows").to_table(
+        columns=["customer_id", "event_timestamp"]
+    )
+    mask = pc.equal(table["event_timestamp"], pc.max(table["event_timestamp"]))
+    return [int(i) for i in table.filter(mask)["customer_id"].to_pylist()]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _service(settings: Settings, port: int, keep_serving: bool) -> Iterator[int]:
+    """Start ``retain serve`` in its own process group, wait until ready, stop it at the end."""
+    import httpx
+
+    log = settings.home / "serve.log"
+    env = {**os.environ, "RETAIN_HOME": str(settings.home)}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [RETAIN, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stop = not keep_serving
+    try:
+        started = time.perf_counter()
+        with console.status(f"starting the service on port {port} (log: {log})"):
+            while True:
+                if proc.poll() is not None:
+                    raise RetainError(f"the service stopped while starting; see {log}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.perf_counter() - started > READY_TIMEOUT_S:
+                    raise RetainError(
+                        f"the service was not ready after {READY_TIMEOUT_S}s; see {log}"
+                    )
+                time.sleep(0.5)
+        console.print(f"service ready on port {port} after {time.perf_counter() - started:.0f}s")
+        yield proc.pid
+    except BaseException:
+        stop = True
+        raise
+    finally:
+        if stop:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole group (the server and its workers), SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    console.print("service stopped")

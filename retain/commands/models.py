@@ -29,10 +29,13 @@ def register(app: typer.Typer) -> None:
 def _quiet() -> None:
     """MLflow logs database migrations at INFO; stderr is for progress and errors."""
     import logging
+    import warnings
 
     import mlflow  # noqa: F401  # mlflow sets its loggers' levels when imported: import first
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # SQLAlchemy re-arms its own deprecation warnings on import; MLflow's use of them is not ours.
+    warnings.filterwarnings("ignore", module="mlflow.store")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
