@@ -119,6 +119,8 @@ def shap_figures(booster: Any, x: pd.DataFrame, top: int = 3) -> dict[str, Any]:
 
 
 def close(figures: list[Any]) -> None:
+    """Close the figures, and any that shap's plots opened on the side (they would pile up)."""
     plt = _pyplot()
     for fig in figures:
         plt.close(fig)
+    plt.close("all")
