@@ -15,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from retain.progress import Progress as ProgressFn
 from retain.settings import Settings
 
 console = Console(stderr=True)
@@ -26,8 +27,9 @@ def load_settings() -> Settings:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
-    """A rich progress bar with one task; call ``bar.advance(0, n)`` or ``bar.update(0, ...)``."""
+def progress_bar(description: str, total: int | None = None) -> Iterator[ProgressFn]:
+    """A rich progress bar with one task; yields the ``progress(done, total)`` callback to pass
+    to a long job."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -37,5 +39,9 @@ def progress_bar(description: str, total: int | None) -> Iterator[Progress]:
         console=console,
         transient=False,
     ) as bar:
-        bar.add_task(description, total=total)
-        yield bar
+        task = bar.add_task(description, total=total)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield report

@@ -20,13 +20,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(features_app, name="features")
 
 
-def _bar_callback(bar):  # type: ignore[no-untyped-def]
-    def progress(done: int, total: int) -> None:
-        bar.update(bar.task_ids[0], completed=done, total=total)
-
-    return progress
-
-
 @features_app.command("build")
 def build() -> None:
     """Derive the feature sources from the raw tables (part by part, replaced atomically)."""
@@ -34,8 +27,8 @@ def build() -> None:
 
     settings = load_settings()
     check_raw_tables(settings)  # a user's mistake is one line, before any progress bar
-    with progress_bar("building feature sources (parts)", None) as bar:
-        summary = build_sources(settings, _bar_callback(bar))
+    with progress_bar("building feature sources (parts)") as progress:
+        summary = build_sources(settings, progress)
     console.print(
         f"built {summary.parts} part(s): {summary.customers:,} customers, "
         f"{summary.monthly_rows:,} monthly rows up to {summary.latest_month_end:%Y-%m-%d} "
@@ -67,8 +60,8 @@ def materialize() -> None:
     settings = load_settings()
     applied_store(settings)  # a user's mistake is one line, before any progress bar
     check_sources(settings)
-    with progress_bar("materializing feature views", None) as bar:
-        summary = run(settings, _bar_callback(bar))
+    with progress_bar("materializing feature views") as progress:
+        summary = run(settings, progress)
     rate = summary.customers / summary.seconds if summary.seconds else 0.0
     console.print(
         f"materialized {summary.customers:,} customers up to {summary.end:%Y-%m-%d} "
@@ -105,8 +98,8 @@ def frame(
             ]
         except ValueError as e:
             raise ConfigError(f"--as-of wants YYYY-MM: {e}") from e
-    with progress_bar("building training frame (rows)", None) as bar:
-        result = training_frame(settings, service, month_ends, progress=_bar_callback(bar))
+    with progress_bar("building training frame (rows)") as progress:
+        result = training_frame(settings, service, month_ends, progress=progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     pq.write_table(pa.Table.from_pandas(result, preserve_index=False), tmp)

@@ -98,18 +98,18 @@ def train(
         shap_sample=shap_sample,
         shuffle_labels=shuffle_labels,
     )
-    with progress_bar("training frame (churn_v1)", None) as bar:
+    with progress_bar("training frame (churn_v1)") as progress:
         data = load_dataset(
             settings,
-            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
+            progress=progress,
         )
-    with progress_bar(f"training {name}", 6) as bar:
+    with progress_bar(f"training {name}", 6) as progress:
         result = train_churn(
             settings,
             config,
             data=data,
             tune_trials=tune,
-            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
+            progress=progress,
         )
     report = result.fitted.report
     table = Table(
@@ -161,12 +161,12 @@ def promote(
     from training.promote import check_ready
 
     check_ready(settings, name)
-    with progress_bar(f"scoring {name} challenger and champion", 4) as bar:
+    with progress_bar(f"scoring {name} challenger and champion", 4) as progress:
         result = run_promote(
             settings,
             gate,
             name=name,
-            progress=lambda done, total: bar.update(0, completed=done, total=total),  # type: ignore[arg-type]
+            progress=progress,
         )
     figures = Table(
         title=f"{name}: challenger v{result.challenger} vs champion "

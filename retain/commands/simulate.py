@@ -46,11 +46,7 @@ def simulate(
     )
     settings = load_settings()
     check_home(settings)
-    with progress_bar("simulating", None) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.update(bar.task_ids[0], completed=done, total=total)
-
+    with progress_bar("simulating") as progress:
         manifest = run(config, settings, progress)
 
     table = Table(title=f"simulated bank {manifest.start}..{manifest.end}, seed {manifest.seed}")
