@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import anyio
 import bentoml
 from fastapi import FastAPI
 from fastapi import Path as PathParam
@@ -76,6 +77,11 @@ class JsonBodiesOnly:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+INLINE_BATCH = 16
+"""Batches up to this size are scored on the event loop (a few ms, no thread hop); larger ones in
+a worker thread, so health checks and small calls are not held up behind them."""
 
 
 @bentoml.service(
@@ -143,7 +149,7 @@ class ChurnService:
             return _error(e)
 
     @bentoml.api(route="/churn_score")
-    def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
+    async def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
         """Churn probability, risk band, top reasons and feature freshness of up to 1,000
         customers. An unknown customer, or one who left the bank, is answered in its own item."""
 
@@ -159,7 +165,9 @@ class ChurnService:
                 scored_customers.labels(status=s.status).inc()
             return response
 
-        return self._guard(work)  # type: ignore[return-value]
+        if len(customer_ids) <= INLINE_BATCH:
+            return self._guard(work)  # type: ignore[return-value]
+        return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
     @customers_app.get(
         "/{customer_id}",

@@ -215,6 +215,7 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
 def test_a_service_without_a_model_or_store_is_not_ready_and_says_why(tmp_path):
     """Created on an empty home the service still starts: not ready, and calls answer 503 with
     the cause (the class itself, no server)."""
+    import asyncio
     import json
 
     from serving.service import ChurnService
@@ -223,7 +224,7 @@ def test_a_service_without_a_model_or_store_is_not_ready_and_says_why(tmp_path):
         mp.setenv("RETAIN_HOME", str(tmp_path / "empty"))
         service = ChurnService.inner()
     assert service.__is_ready__() is False
-    r = service.churn_score(customer_ids=[1])
+    r = asyncio.run(service.churn_score(customer_ids=[1]))
     assert r.status_code == 503
     assert "retain features apply" in json.loads(r.body)["error"]
 
