@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,6 +129,31 @@ def open_store(settings: Settings) -> FeatureStore:
         raise ConfigError(f"cannot open the feature store ({settings.profile}): {_short(e)}") from e
 
 
+@contextlib.contextmanager
+def reachable(settings: Settings) -> Iterator[None]:
+    """Turn a server that cannot be reached (PostgreSQL registry, Redis online store) into one
+    line that says which server and which setting to check.
+
+    Raises:
+        ConfigError: a connection to the registry or the online store failed.
+    """
+    import redis
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as e:
+        raise ConfigError(
+            f"cannot reach the PostgreSQL feature registry at {settings.postgres_url} "
+            f"({_short(e.orig or e)}): start it or fix postgres_url"
+        ) from e
+    except redis.exceptions.ConnectionError as e:
+        raise ConfigError(
+            f"cannot reach the Redis online store at {settings.redis_url} ({_short(e)}): "
+            "start it or fix redis_url"
+        ) from e
+
+
 def _short(e: BaseException) -> str:
     text = str(e).strip()
     return (text.splitlines()[0] if text else type(e).__name__)[:300]
@@ -197,7 +224,10 @@ def applied_store(settings: Settings) -> FeatureStore:
         raise NotReadyError("the feature store has no registry yet: run `retain features apply`")
     store = open_store(settings)
     try:
-        names = {v.name for v in store.list_feature_views()}
+        with reachable(settings):
+            names = {v.name for v in store.list_feature_views()}
+    except ConfigError:
+        raise
     except Exception as e:
         raise NotReadyError(
             f"cannot read the feature registry ({_short(e)}): run `retain features apply`"
@@ -239,7 +269,9 @@ def apply(settings: Settings) -> ApplySummary:
         stale += [v for v in store.list_feature_views() if v.name not in keep]
         stale += [v for v in store.list_on_demand_feature_views() if v.name not in keep]
         stale += [s for s in store.list_feature_services() if s.name not in keep]
-    with contextlib.redirect_stdout(sys.stderr):
+    with reachable(settings), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        # Feast warns that on-demand views are experimental on every apply; we know.
+        warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
         store.apply(definitions.objects(), objects_to_delete=stale, partial=not stale)
     path = write_store_yaml(settings)
     return ApplySummary(
@@ -285,7 +317,7 @@ def materialize(settings: Settings, progress: Progress = silent) -> MaterializeS
         start = EPOCH if ttl == timedelta(0) else end - ttl
         try:
             # Feast prints a banner per view; the caller's progress callback replaces it.
-            with contextlib.redirect_stdout(io.StringIO()):
+            with reachable(settings), contextlib.redirect_stdout(io.StringIO()):
                 store.materialize(start_date=start, end_date=end, feature_views=[name])
         except (pa.ArrowException, OSError) as e:
             raise DataError(

@@ -36,6 +36,17 @@ def test_materialize_before_apply_says_to_apply(run_cli, raw_settings: Settings)
     assert not (raw_settings.feast_dir / "registry.db").exists()
 
 
+def test_an_unreachable_registry_names_the_server_and_the_setting(run_cli, settings: Settings):
+    """Production profile with PostgreSQL down: one line naming the server, no traceback."""
+    env = {
+        "RETAIN_PROFILE": "production",
+        "RETAIN_POSTGRES_URL": "postgresql://postgres@127.0.0.1:1/test",
+    }
+    one_line_error(
+        run_cli("features", "materialize", env=env), "cannot reach the PostgreSQL", "postgres_url"
+    )
+
+
 def test_apply_without_sources_says_to_build(run_cli, raw_settings: Settings):
     one_line_error(run_cli("features", "apply"), "retain features build")
 
