@@ -6,6 +6,10 @@ Modules, in the order a request meets them: ``config`` (serving settings and ris
 the catalogue ``reasons.toml``), ``customer`` (the relationship manager's view), ``schemas``
 (request and response models), ``service`` (the BentoML service that wires them together).
 
+Next best action (its pure core, not yet served): ``actions`` (the versioned action catalogue
+``actions.yaml``, validated at load) and ``decide`` (candidates, rule filters with a trace,
+expected value, arbitration).
+
 Nothing is loaded at import time; ``serving.service.ChurnService`` reads ``Settings.load()`` once
 when BentoML creates it.
 """
