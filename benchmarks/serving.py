@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,19 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
 RETAIN = str(Path(sys.executable).with_name("retain"))
 
 SINGLE_CALLS = 400
 """Single-customer calls per measurement (after warm-up)."""
 CONCURRENCY = 8
 BATCH = 1000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _latencies(call: Callable[[int], object], ids: Sequence[int], n: int) -> np.ndarray:
@@ -104,6 +96,7 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
 
     from retain.settings import Settings
     from serving.config import ServingConfig
+    from serving.process import running_service
     from serving.scoring import load_scorer
 
     home = settings_home.absolute()
@@ -144,28 +137,9 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
         ("floor, batch of 1,000", f"{floor_batch * 1e3:,.0f} ms = {floor_batch:.3f} ms/customer")
     )
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    launched = time.perf_counter()
-    proc = subprocess.Popen(
-        [BENTOML, "serve", "serving.service:ChurnService", "--port", str(port)],
-        env={**os.environ, "RETAIN_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"bentoml serve exited with {proc.returncode}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        rows.append(
-            ("service start-up (launch to /readyz 200)", f"{time.perf_counter() - launched:.1f} s")
-        )
+    with running_service(home, log=home / "bench-serve.log") as service:
+        url = service.url
+        rows.append(("service start-up (launch to /readyz 200)", f"{service.ready_after_s:.1f} s"))
 
         with httpx.Client(base_url=url, timeout=30) as client:
 
@@ -220,12 +194,6 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
                     f"({service_batch / floor_batch:.2f}x floor)",
                 )
             )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     return rows
 
 

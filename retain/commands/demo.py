@@ -6,15 +6,8 @@ scoring service, ask it about every current customer and show the riskiest with 
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -26,9 +19,8 @@ from retain.commands import features, models, simulate
 from retain.commands.common import console, load_settings
 from retain.errors import RetainError
 from retain.settings import Settings
+from serving.process import free_port
 
-RETAIN = str(Path(sys.executable).with_name("retain"))
-READY_TIMEOUT_S = 180
 BATCH = 1000
 
 
@@ -48,7 +40,7 @@ def demo(
     """Simulate a bank, build its features, train and promote the churn model, serve and call it."""
     settings = load_settings()
     console.print(f"retain demo: home folder {settings.home} (profile {settings.profile})")
-    port = port or _free_port()
+    port = port or free_port()
     steps: list[tuple[str, Callable[[], None]]] = [
         ("simulate the bank", lambda: simulate.simulate(customers=customers, seed=seed)),
         ("build the feature sources", features.build),
@@ -91,31 +83,42 @@ def _promote(settings: Settings) -> None:
 
 
 def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool) -> None:
-    import httpx
+    from serving.process import running_service
 
-    url = f"http://127.0.0.1:{port}"
-    with _service(settings, port, keep_serving) as pid:
-        ids = _current_customers(settings)
-        console.print(f"scoring {len(ids):,} current customers with POST {url}/churn_score ...")
-        scores: list[dict[str, Any]] = []
-        with httpx.Client(base_url=url, timeout=120) as client:
-            for i in range(0, len(ids), BATCH):
-                reply = client.post("/churn_score", json={"customer_ids": ids[i : i + BATCH]})
-                reply.raise_for_status()
-                scores += reply.json()["scores"]
-        Console().print(_riskiest_table(scores, top))
-        example = scores[0]["customer_id"] if scores else 1
-        console.print(
-            "ask it yourself:\n"
-            f"  curl -s -X POST {url}/churn_score -H 'Content-Type: application/json' "
-            f"-d '{{\"customer_ids\": [{example}]}}'\n"
-            f"  curl -s {url}/customers/{example}",
-            soft_wrap=True,
-        )
+    console.print(f"starting the service on port {port} (log: {settings.home / 'serve.log'}) ...")
+    with running_service(settings.home, port, keep=keep_serving) as service:
+        console.print(f"service ready at {service.url} after {service.ready_after_s:.0f}s")
+        _score_and_show(settings, service.url, top)
         if keep_serving:
             console.print(
-                f"the service keeps running at {url} (process {pid}); stop it with: kill {pid}"
+                f"the service keeps running at {service.url} (process group {service.pid}); "
+                f"stop it with: kill -- -{service.pid}"
             )
+    if not keep_serving:
+        console.print("service stopped")
+
+
+def _score_and_show(settings: Settings, url: str, top: int) -> None:
+    """Score every current customer through the service; show the riskiest with reasons."""
+    import httpx
+
+    ids = _current_customers(settings)
+    console.print(f"scoring {len(ids):,} current customers with POST {url}/churn_score ...")
+    scores: list[dict[str, Any]] = []
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for i in range(0, len(ids), BATCH):
+            reply = client.post("/churn_score", json={"customer_ids": ids[i : i + BATCH]})
+            reply.raise_for_status()
+            scores += reply.json()["scores"]
+    Console().print(_riskiest_table(scores, top))
+    example = scores[0]["customer_id"] if scores else 1
+    console.print(
+        "ask it yourself:\n"
+        f"  curl -s -X POST {url}/churn_score -H 'Content-Type: application/json' "
+        f"-d '{{\"customer_ids\": [{example}]}}'\n"
+        f"  curl -s {url}/customers/{example}",
+        soft_wrap=True,
+    )
 
 
 def _riskiest_table(scores: list[dict[str, Any]], top: int) -> Table:
@@ -154,64 +157,3 @@ def _current_customers(settings: Settings) -> list[int]:
     )
     mask = pc.equal(table["event_timestamp"], pc.max(table["event_timestamp"]))
     return [int(i) for i in table.filter(mask)["customer_id"].to_pylist()]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _service(settings: Settings, port: int, keep_serving: bool) -> Iterator[int]:
-    """Start ``retain serve`` in its own process group, wait until ready, stop it at the end."""
-    import httpx
-
-    log = settings.home / "serve.log"
-    env = {**os.environ, "RETAIN_HOME": str(settings.home)}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [RETAIN, "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    stop = not keep_serving
-    try:
-        started = time.perf_counter()
-        with console.status(f"starting the service on port {port} (log: {log})"):
-            while True:
-                if proc.poll() is not None:
-                    raise RetainError(f"the service stopped while starting; see {log}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.perf_counter() - started > READY_TIMEOUT_S:
-                    raise RetainError(
-                        f"the service was not ready after {READY_TIMEOUT_S}s; see {log}"
-                    )
-                time.sleep(0.5)
-        console.print(f"service ready on port {port} after {time.perf_counter() - started:.0f}s")
-        yield proc.pid
-    except BaseException:
-        stop = True
-        raise
-    finally:
-        if stop:
-            _stop(proc)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the whole group (the server and its workers), SIGKILL if it lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    console.print("service stopped")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from retain.settings import Settings
+from serving.process import free_port, running_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -200,7 +200,7 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
     from serving.errors import UnavailableError
     from serving.online import OnlineFeatures, serving_store_config
 
-    dead = replace(home, profile="production", redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    dead = replace(home, profile="production", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     config = store_config(home)  # the registry on file, the online store in a dead Redis
     config["online_store"] = serving_store_config(dead, timeout_s=0.5)["online_store"]
     repo = Path(features.store.__file__).parent / "repo"
@@ -274,45 +274,16 @@ def test_served_probabilities_equal_offline_ones_at_the_materialized_time(
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_bentoml_serve_answers_a_real_client_and_exports_metrics(home, ids):
-    """``bentoml serve`` in a subprocess: ready, scores over HTTP, and metrics on /metrics."""
+    """``retain serve`` (``bentoml serve``) in a subprocess: ready, scores over HTTP, metrics."""
     import bentoml
     import httpx
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [BENTOML, "serve", "serving.service:ChurnService", "--port", str(port)],
-        env={**os.environ, "RETAIN_HOME": str(home.home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 240
-        while True:
-            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the service was not ready in 240 s"
-            time.sleep(1)
+    with running_service(home.home) as service:
+        url = service.url
         with bentoml.SyncHTTPClient(url) as c:
             result = c.churn_score(customer_ids=[ids["current"][0], UNKNOWN])
         scores = result["scores"]
         assert [s["status"] for s in scores] == ["ok", "not_found"]
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
         assert "retain_scored_customers" in metrics
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
