@@ -29,20 +29,8 @@ from retain.progress import Progress, silent
 from retain.settings import Settings
 from retain.tables import RAW_TABLES
 
-_CUSTOMER_COLUMNS = [
-    "customer_id",
-    "birth_year",
-    "region",
-    "branch_id",
-    "city_tier",
-    "income_band",
-    "occupation",
-    "join_date",
-    "risk_tolerance",
-    "marketing_consent",
-    "preferred_channel",
-    "digital_adoption",
-]
+_CUSTOMER_COLUMNS = [f.name for f in RAW_TABLES["customers"] if f.name != "gender"]
+"""Everything of the customer table but gender, which never becomes a feature."""
 _CAMPAIGN_COLUMNS = ["customer_id", "sent_at", "kind", "outcome"]
 
 

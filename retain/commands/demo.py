@@ -68,6 +68,7 @@ def demo(
 
 def _promote(settings: Settings) -> None:
     """Promote; a refusal is news, not a failure, as long as some version is champion."""
+    from training.config import MODEL_NAMES
     from training.load import version_by_alias
     from training.promote import PromotionRefused
 
@@ -75,7 +76,7 @@ def _promote(settings: Settings) -> None:
         models.promote("churn")
     except PromotionRefused as e:
         console.print(f"[yellow]{e}[/yellow]")
-        if version_by_alias(settings, "retain-churn", "champion") is None:
+        if version_by_alias(settings, MODEL_NAMES["churn"], "champion") is None:
             raise RetainError(
                 "the demo needs a champion to serve and the first model did not pass the gate; "
                 "a bigger bank gives the model more to learn from: retain demo --customers 10000"
