@@ -1,4 +1,4 @@
-"""Churn labels and point-in-time correct training frames, through a Feast FeatureService.
+"""Point-in-time correct frames through a Feast FeatureService: churn labels, any entity rows.
 
 For the training engineer::
 
@@ -9,6 +9,7 @@ For the training engineer::
 
 ``training_frame`` gets the features of a registered FeatureService at each (customer, as-of month
 end) by Feast's point-in-time rule, so a value stamped after the as-of time never reaches a row.
+``entity_frame`` does the same for any rows (a contact's send time, a product's as-of month, ...).
 
 Feast's file offline store (dask) needs about a minute and several GiB per 200k entity rows on a
 2-core machine, so the default engine does the same point-in-time join itself, one source part at a
@@ -164,18 +165,7 @@ def training_frame(
     engine: Engine = "parts",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> pd.DataFrame:
-    """A point-in-time correct training frame: labels joined with a FeatureService's features.
-
-    Both engines read the service from the registry and follow Feast's point-in-time rule: for
-    each feature view, the latest row of the customer stamped at or before the as-of time and
-    no older than the view's TTL; null when there is none. On-demand features are computed by the
-    registered on-demand view, with the as-of time as the request time.
-
-    - ``"parts"`` (default): joins each part of the source folders with the labels of that part's
-      customers (``pandas.merge_asof``). 2.4M rows take about a minute and 4.3 GiB on 2 cores.
-    - ``"feast"``: ``FeatureStore.get_historical_features`` with the file (dask) offline store,
-      in chunks of ``chunk_rows`` entity rows. The reference: about 2 minutes and 4.6 GiB per
-      190k rows on the same machine.
+    """A point-in-time correct churn training frame: labels joined with a service's features.
 
     Args:
         settings: where the raw tables and the feature store are.
@@ -183,35 +173,85 @@ def training_frame(
         as_of: month ends to include (default: every labelled month end).
         definition: the churn definition (default: ``ChurnDefinition()``).
         progress: called as ``progress(entity_rows_done, entity_rows_total)``.
-        engine: ``"parts"`` or ``"feast"``, see above.
+        engine: ``"parts"`` or ``"feast"``, see ``entity_frame``.
         chunk_rows: entity rows per Feast call (``"feast"`` engine only).
 
     Returns:
         Columns ``customer_id``, ``event_timestamp`` (as-of, UTC), ``label``, then the service's
         features in ``feature_names`` order; one row per label, sorted by customer and time.
-        Integer and boolean features use pandas' nullable dtypes (``Int64``, ``boolean``).
 
     Raises:
         NotReadyError: the store has not been applied or the service is unknown.
         DataError: raw tables or sources are missing or corrupt.
     """
+    applied_store(settings)  # fail on a missing store before reading the raw tables
+    labels = label_table(settings, as_of, definition)
+    frame = entity_frame(settings, labels, service, progress, engine, chunk_rows)
+    frame[LABEL] = frame[LABEL].astype("int8")
+    return frame
+
+
+def entity_frame(
+    settings: Settings,
+    entities: pd.DataFrame,
+    service: str = "churn_v1",
+    progress: Progress = silent,
+    engine: Engine = "parts",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> pd.DataFrame:
+    """A service's features for any entity rows, point-in-time correct.
+
+    Both engines read the service from the registry and follow Feast's point-in-time rule: for
+    each feature view, the latest row of the customer stamped at or before the row's
+    ``event_timestamp`` and no older than the view's TTL; null when there is none. On-demand
+    features are computed by the registered on-demand view, with ``event_timestamp`` as the
+    request time.
+
+    - ``"parts"`` (default): joins each part of the source folders with the rows of that part's
+      customers (``pandas.merge_asof``). 2.4M rows take about a minute and 4.3 GiB on 2 cores.
+    - ``"feast"``: ``FeatureStore.get_historical_features`` with the file (dask) offline store,
+      in chunks of ``chunk_rows`` entity rows. The reference: about 2 minutes and 4.6 GiB per
+      190k rows on the same machine.
+
+    Args:
+        settings: where the feature store and its sources are.
+        entities: ``customer_id``, ``event_timestamp`` (any time, UTC) and any other columns
+            (labels, treatments, ...), which are kept as they are.
+        service: the FeatureService.
+        progress: called as ``progress(entity_rows_done, entity_rows_total)``.
+        engine: ``"parts"`` or ``"feast"``.
+        chunk_rows: entity rows per Feast call (``"feast"`` engine only).
+
+    Returns:
+        The entity columns, then the service's features in ``feature_names`` order; sorted by
+        customer and time. Integer and boolean features use pandas' nullable dtypes (``Int64``,
+        ``boolean``).
+
+    Raises:
+        NotReadyError: the store has not been applied or the service is unknown.
+        DataError: the sources are missing or corrupt, or the entity rows lack a key column.
+    """
+    missing = [c for c in (ENTITY_KEY, TIMESTAMP) if c not in entities.columns]
+    if missing:
+        raise DataError(f"entity rows need the columns {missing}")
     store = applied_store(settings)
     names = _service_features(store, service)
     fs = store.get_feature_service(service)
     check_sources(settings)
-    labels = label_table(settings, as_of, definition)
-    columns = [ENTITY_KEY, TIMESTAMP, LABEL, *names]
+    entities = entities.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True, kind="stable")
+    extra = [c for c in entities.columns if c not in (ENTITY_KEY, TIMESTAMP, *names)]
+    columns = [ENTITY_KEY, TIMESTAMP, *extra, *names]
     if engine == "parts":
-        chunks = _parts_frames(store, fs, settings.sources_dir, labels, progress)
+        chunks = _parts_frames(store, fs, settings.sources_dir, entities, progress)
     elif engine == "feast":
-        chunks = _feast_frames(store, fs, labels, chunk_rows, progress)
+        chunks = _feast_frames(store, fs, entities, chunk_rows, progress)
     else:
         raise ValueError(f"unknown engine {engine!r}")
-    frames = [_normalize(chunk.reindex(columns=columns)) for chunk in chunks]
+    frames = [_normalize(chunk.reindex(columns=columns), names) for chunk in chunks]
     if not frames:
-        return _normalize(pd.DataFrame(columns=columns))
+        return _normalize(pd.DataFrame(columns=columns), names)
     out = pd.concat(frames, ignore_index=True)
-    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
+    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True, kind="stable")
 
 
 def _entity(labels: pd.DataFrame) -> pd.DataFrame:
@@ -345,14 +385,13 @@ def _parts_frames(
         yield _entity(rest)
 
 
-def _normalize(frame: pd.DataFrame) -> pd.DataFrame:
+def _normalize(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Stable dtypes whichever rows are null: nullable ints and booleans, float32, float64."""
     out = frame.copy()
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
     out[ENTITY_KEY] = out[ENTITY_KEY].astype("int64")
-    out[LABEL] = out[LABEL].astype("int8")
     types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
-    for column in out.columns[3:]:
+    for column in features:
         kind = types.get(column, "float64")
         if kind == "int64":
             out[column] = pd.to_numeric(out[column]).astype("Int64")
