@@ -33,3 +33,15 @@ class UnavailableError(ServingError):
     """The service cannot answer now (not ready, or the online store is unreachable): 503."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class InactiveCustomerError(ServingError):
+    """The customer is known but has no current features (left the bank): 422."""
+
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class DecisionNotFoundError(ServingError):
+    """Feedback names a decision (or an action of it) the log does not hold: 404."""
+
+    error_code = HTTPStatus.NOT_FOUND

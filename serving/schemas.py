@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from serving.config import MAX_BATCH
 
@@ -150,3 +150,133 @@ class CustomerView(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str = Field(description="What is wrong and what to do.")
+
+
+# --- next best action -------------------------------------------------------------------------
+
+Channel = Literal["branch", "mobile", "phone", "sms_email"]
+Outcome = Literal["accepted", "declined", "ignored"]
+MAX_ACTIONS = 10
+"""Most actions one ``/recommend`` call may ask for."""
+
+
+class DecisionContext(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    placement: str = Field(
+        default="default",
+        min_length=1,
+        max_length=64,
+        description="Where the actions will be shown (a banner, an adviser's screen, ...).",
+        examples=["app_home_banner"],
+    )
+    weight: float = Field(
+        default=1.0,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="What an accepted offer is worth in this placement, relative to a "
+        "conversation with an adviser (1.0).",
+        examples=[0.6],
+    )
+    at: datetime | None = Field(
+        default=None,
+        description="Decision time, timezone-aware (default: now). Contact limits and cooldowns "
+        "count back from it.",
+        examples=[None],
+    )
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    channel: Channel = Field(description="The channel the actions go out on.", examples=["mobile"])
+    k: int = Field(
+        default=3,
+        strict=True,
+        ge=1,
+        le=MAX_ACTIONS,
+        description=f"Most actions to return, 1 to {MAX_ACTIONS}.",
+        examples=[3],
+    )
+    context: DecisionContext = Field(default_factory=DecisionContext)
+
+
+class RecommendedAction(BaseModel):
+    rank: int = Field(description="1 is the best.", examples=[1])
+    action_id: str = Field(description="Catalogue id.", examples=["xsell_credit_card"])
+    kind: Literal["cross_sell", "retention", "service", "none"] = Field(examples=["cross_sell"])
+    description: str = Field(examples=["Take a credit card"])
+    channel: str = Field(examples=["mobile"])
+    expected_value: float = Field(
+        description="Expected value of the action for the bank, net of its cost.", examples=[21.4]
+    )
+    propensity: float | None = Field(
+        default=None,
+        description="P(the customer takes the product within 90 days), for cross-sell; null "
+        "otherwise.",
+        examples=[0.18],
+    )
+    reasons: list[ReasonOut] = Field(
+        default_factory=list,
+        description="Why: for a cross-sell, what drives the product's propensity; for a "
+        "retention action, what drives the churn risk.",
+    )
+
+
+class TraceItem(BaseModel):
+    action_id: str = Field(examples=["xsell_mortgage"])
+    status: Literal["selected", "outranked", "not_worth", "removed"] = Field(examples=["removed"])
+    rule: str | None = Field(
+        default=None, description="The rule that removed the action.", examples=["eligibility"]
+    )
+    detail: str = Field(examples=["age >= 25 fails: age is 22"])
+    expected_value: float | None = Field(default=None, examples=[None])
+
+
+class RecommendResponse(BaseModel):
+    decision_id: str = Field(
+        description="Quote it in /feedback.", examples=["4f1c2a9e0b7d4c33a1e5f6d7c8b9a0e1"]
+    )
+    customer_id: int = Field(examples=[1102171806643])
+    channel: str = Field(examples=["mobile"])
+    placement: str = Field(examples=["default"])
+    at: datetime = Field(description="Decision time (UTC).")
+    actions: list[RecommendedAction] = Field(
+        description="Best first; no_action alone when nothing is worth more than doing nothing."
+    )
+    churn_probability: float = Field(examples=[0.031])
+    customer_value: float = Field(
+        description="What keeping the customer is worth: the catalogue value of the products held.",
+        examples=[760.0],
+    )
+    trace: list[TraceItem] = Field(description="What happened to every catalogue action.")
+    models: dict[str, str] = Field(
+        description="Registered model -> version used.",
+        examples=[{"retain-churn": "3", "retain-propensity": "1", "retain-uplift": "1"}],
+    )
+    catalogue_version: str = Field(examples=["2025.1"])
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str = Field(
+        min_length=1, max_length=64, examples=["4f1c2a9e0b7d4c33a1e5f6d7c8b9a0e1"]
+    )
+    action_id: str = Field(min_length=1, max_length=64, examples=["xsell_credit_card"])
+    outcome: Outcome = Field(examples=["declined"])
+    at: datetime | None = Field(
+        default=None, description="When the customer answered (default: now).", examples=[None]
+    )
+
+
+class FeedbackResponse(BaseModel):
+    decision_id: str
+    action_id: str
+    outcome: Outcome
+    at: datetime
+    duplicate: bool = Field(
+        description="Feedback on this action had arrived before; the first answer is kept."
+    )

@@ -1,10 +1,13 @@
-"""The BentoML service: ``POST /churn_score`` and ``GET /customers/{customer_id}``.
+"""The BentoML service: ``POST /churn_score``, ``GET /customers/{customer_id}``, ``POST /recommend``
+and ``POST /feedback``.
 
 Run it with ``retain serve`` or ``bentoml serve serving.service:ChurnService``. At start-up it
 reads ``Settings.load()`` and ``serving.toml`` once, opens the Feast store, loads
 ``models:/retain-churn@champion`` as a native LightGBM booster and builds the explainer. If one of
 them fails the service still starts, ``/readyz`` answers 503 and every call says why (retried
-every ``RETRY_S`` seconds, so a later ``retain promote`` is picked up without a restart).
+every ``RETRY_S`` seconds, so a later ``retain promote`` is picked up without a restart). The next
+best action also needs the propensity and uplift champions and the decision log; until they load,
+``/recommend`` and ``/feedback`` answer 503 with the reason while churn scores are served.
 ``/livez`` stays shallow; ``/metrics`` has BentoML's request metrics plus ``retain_*``.
 """
 
@@ -14,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -21,13 +25,34 @@ import bentoml
 from fastapi import FastAPI
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
-from retain.errors import RetainError
+from retain.errors import DataError, RetainError
 from retain.settings import Settings
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
-from serving.errors import CustomerNotFoundError, ServingError, UnavailableError
-from serving.schemas import ChurnScoreResponse, CustomerIds, CustomerView
+from serving.decision_log import UnknownDecisionError
+from serving.errors import (
+    CustomerNotFoundError,
+    DecisionNotFoundError,
+    InvalidRequestError,
+    ServingError,
+    UnavailableError,
+)
+from serving.nba import Recommender, load_recommender
+from serving.schemas import (
+    MAX_ACTIONS,
+    Channel,
+    ChurnScoreResponse,
+    CustomerId,
+    CustomerIds,
+    CustomerView,
+    DecisionContext,
+    FeedbackResponse,
+    Outcome,
+    RecommendRequest,
+    RecommendResponse,
+)
 from serving.scoring import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
@@ -62,7 +87,9 @@ class JsonBodiesOnly:
     """ASGI middleware: a POST to an API must be JSON. BentoML would parse other media types
     (multipart, form) itself and answer a malformed one with a 500."""
 
-    def __init__(self, app: Any, paths: tuple[str, ...] = ("/churn_score",)) -> None:
+    def __init__(
+        self, app: Any, paths: tuple[str, ...] = ("/churn_score", "/recommend", "/feedback")
+    ) -> None:
         self.app = app
         self.paths = paths
 
@@ -97,6 +124,8 @@ class ChurnService:
         self._lock = threading.Lock()
         self._scorer: Scorer | None = None
         self._problem = "starting"
+        self._recommender: Recommender | None = None
+        self._nba_problem = "starting"
         self._tried = 0.0
         self.settings: Settings | None = None
         self.config = ServingConfig()
@@ -119,6 +148,20 @@ class ChurnService:
             logger.info(
                 "retain service ready: %s v%s", self._scorer.model_name, self._scorer.model_version
             )
+            self._load_recommender()
+
+    def _load_recommender(self) -> None:
+        assert self.settings is not None and self._scorer is not None
+        try:
+            self._recommender = load_recommender(self.settings, self._scorer)
+        except (RetainError, ServingError) as e:
+            self._nba_problem = str(e)
+            logger.warning("next best action not ready: %s", e)
+        except Exception as e:
+            self._nba_problem = f"loading failed ({type(e).__name__}: {str(e)[:300]})"
+            logger.exception("next best action not ready")
+        else:
+            self._nba_problem = ""
 
     def scorer(self) -> Scorer:
         """The loaded scorer.
@@ -134,6 +177,22 @@ class ChurnService:
             raise UnavailableError(f"the service is not ready: {self._problem}")
         return self._scorer
 
+    def recommender(self) -> Recommender:
+        """The loaded next-best-action models and decision log.
+
+        Raises:
+            UnavailableError: they have not loaded (retried every ``RETRY_S`` seconds).
+        """
+        scorer = self.scorer()
+        if self._recommender is None:
+            with self._lock:
+                if self._recommender is None and time.monotonic() - self._tried > RETRY_S:
+                    self._tried = time.monotonic()
+                    self._load_recommender()
+        if self._recommender is None or self._recommender.scorer is not scorer:
+            raise UnavailableError(f"next best action is not ready: {self._nba_problem}")
+        return self._recommender
+
     def __is_ready__(self) -> bool:
         """Ready when the model, the explainer and the feature store are, and the store answers."""
         try:
@@ -147,6 +206,8 @@ class ChurnService:
             return work()
         except ServingError as e:
             return _error(e)
+        except DataError as e:  # a decision input out of range
+            return _error(InvalidRequestError(str(e)))
 
     @bentoml.api(route="/churn_score")
     async def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
@@ -195,6 +256,62 @@ class ChurnService:
             )
 
         return self._guard(work)
+
+    @bentoml.api(route="/recommend")
+    async def recommend(
+        self,
+        customer_id: CustomerId,
+        channel: Annotated[Channel, Field(description="The channel the actions go out on.")],
+        k: Annotated[
+            int, Field(strict=True, ge=1, le=MAX_ACTIONS, description="Most actions to return.")
+        ] = 3,
+        context: Annotated[
+            DecisionContext | None, Field(description="Placement, its weight and the time.")
+        ] = None,
+    ) -> RecommendResponse:
+        """The next best actions of one customer on one channel: ranked by expected value, with
+        reasons, the trace of every catalogue action, the model versions and a ``decision_id``
+        to quote in ``/feedback``. The decision is logged before the answer is sent."""
+        request = RecommendRequest(
+            customer_id=customer_id, channel=channel, k=k, context=context or DecisionContext()
+        )
+
+        def work() -> RecommendResponse:
+            return self.recommender().recommend(request)
+
+        return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
+
+    @bentoml.api(route="/feedback")
+    async def feedback(
+        self,
+        decision_id: Annotated[str, Field(min_length=1, max_length=64)],
+        action_id: Annotated[str, Field(min_length=1, max_length=64)],
+        outcome: Outcome,
+        at: Annotated[
+            datetime | None, Field(description="When the customer answered (default: now).")
+        ] = None,
+    ) -> FeedbackResponse:
+        """The customer's answer to an action of a decision: accepted, declined or ignored. It
+        counts at once (a decline starts the action's cooldown); a repeat is harmless."""
+
+        def work() -> FeedbackResponse:
+            log = self.recommender().log
+            when = at or datetime.now(UTC)
+            if when.tzinfo is None:
+                raise InvalidRequestError("at must be timezone-aware, e.g. 2025-01-31T10:00:00Z")
+            try:
+                stored = log.record_feedback(decision_id, action_id, outcome, when)
+            except UnknownDecisionError as e:
+                raise DecisionNotFoundError(str(e)) from e
+            return FeedbackResponse(
+                decision_id=stored.decision_id,
+                action_id=stored.action_id,
+                outcome=stored.outcome,  # type: ignore[arg-type]
+                at=stored.at,
+                duplicate=stored.duplicate,
+            )
+
+        return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
 
 ChurnService.add_asgi_middleware(JsonBodiesOnly)  # type: ignore[attr-defined]

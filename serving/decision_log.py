@@ -1,0 +1,259 @@
+"""The append-only decision log: every decision with its trace, and the feedback on its actions.
+
+Embedded profile: SQLite at ``$RETAIN_HOME/decisions/log.db``. Production profile: the same two
+tables in PostgreSQL (``Settings.postgres_url``), rows keyed by ``project_id`` so several
+installations share a database (``features.store.teardown`` removes a project's rows).
+
+Rows are only ever inserted. A decision's delivered actions are the customer's contact history;
+feedback (accepted, declined, ignored) attaches the outcome, so a decline starts the action's
+cooldown at the next decision. The first feedback on an action is the one kept: a repeat is
+answered as a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from retain.errors import ConfigError
+from retain.settings import Settings, sqlalchemy_postgres_url
+from serving.actions import NO_ACTION
+from serving.decide import Contact, Decision
+
+HISTORY_DAYS = 400
+"""Contacts older than this are not read back: longer than any cooldown or window in use."""
+
+metadata = sa.MetaData()
+decisions = sa.Table(
+    "retain_decisions",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("decision_id", sa.String(32), primary_key=True),
+    sa.Column("customer_id", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("placement", sa.String(64), nullable=False),
+    sa.Column("actions", sa.Text, nullable=False),  # JSON: the action ids delivered, best first
+    sa.Column("record", sa.Text, nullable=False),  # JSON: the full response, trace included
+    sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("retain_decisions_customer", "project_id", "customer_id", "at"),
+)
+feedback = sa.Table(
+    "retain_feedback",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("decision_id", sa.String(32), primary_key=True),
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class UnknownDecisionError(LookupError):
+    """No decision with this id (or the action was not part of it)."""
+
+
+@dataclass(frozen=True)
+class LoggedDecision:
+    decision_id: str
+    customer_id: int
+    at: datetime
+    channel: str
+    actions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What was stored: ``duplicate`` when feedback on the action had arrived before."""
+
+    decision_id: str
+    action_id: str
+    outcome: str
+    at: datetime
+    duplicate: bool
+
+
+def new_decision_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _utc(t: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def log_url(settings: Settings) -> str:
+    if settings.profile == "production":
+        return sqlalchemy_postgres_url(settings.postgres_url)
+    return f"sqlite:///{settings.home / 'decisions' / 'log.db'}"
+
+
+class DecisionLog:
+    """The log of one project; thread-safe (the service writes from worker threads)."""
+
+    def __init__(self, url: str, project: str = "retain") -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+        except sa.exc.SQLAlchemyError as e:
+            raise ConfigError(
+                f"cannot open the decision log at {url}: {e.__class__.__name__}"
+            ) from e
+        self.project = project
+        self._lock = threading.Lock() if url.startswith("sqlite") else None
+
+    @classmethod
+    def open(cls, settings: Settings) -> DecisionLog:
+        """The log of the settings' profile and project.
+
+        Raises:
+            ConfigError: the database cannot be opened.
+        """
+        return cls(log_url(settings), settings.project)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        if self._lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._lock, self.engine.begin() as conn:
+            yield conn
+
+    def record(
+        self, decision_id: str, customer_id: int, decision: Decision, response: dict[str, Any]
+    ) -> None:
+        """Append a decision and the response that carried it."""
+        delivered = [a.action_id for a in decision.actions if a.action_id != NO_ACTION]
+        with self._begin() as conn:
+            conn.execute(
+                decisions.insert().values(
+                    project_id=self.project,
+                    decision_id=decision_id,
+                    customer_id=customer_id,
+                    at=decision.at,
+                    channel=decision.channel,
+                    placement=decision.placement,
+                    actions=json.dumps(delivered),
+                    record=json.dumps(response, default=str),
+                    logged_at=datetime.now(UTC),
+                )
+            )
+
+    def decision(self, decision_id: str) -> LoggedDecision:
+        """Raises UnknownDecisionError."""
+        with self._begin() as conn:
+            row = conn.execute(
+                sa.select(decisions).where(
+                    decisions.c.project_id == self.project,
+                    decisions.c.decision_id == decision_id,
+                )
+            ).first()
+        if row is None:
+            raise UnknownDecisionError(f"no decision {decision_id!r} in the decision log")
+        return LoggedDecision(
+            row.decision_id,
+            row.customer_id,
+            _utc(row.at),
+            row.channel,
+            tuple(json.loads(row.actions)),
+        )
+
+    def record_feedback(
+        self, decision_id: str, action_id: str, outcome: str, at: datetime
+    ) -> FeedbackResult:
+        """Store the outcome of one delivered action; a repeat keeps the first answer.
+
+        Raises:
+            UnknownDecisionError: no such decision, or the action was not delivered by it.
+        """
+        logged = self.decision(decision_id)
+        if action_id not in logged.actions:
+            shown = ", ".join(logged.actions) or "none (it was no_action)"
+            raise UnknownDecisionError(
+                f"decision {decision_id} did not deliver {action_id!r}; it delivered: {shown}"
+            )
+        key = (
+            (feedback.c.project_id == self.project)
+            & (feedback.c.decision_id == decision_id)
+            & (feedback.c.action_id == action_id)
+        )
+        with self._begin() as conn:
+            previous = conn.execute(sa.select(feedback).where(key)).first()
+            if previous is not None:
+                return FeedbackResult(
+                    decision_id, action_id, previous.outcome, _utc(previous.at), True
+                )
+            try:
+                conn.execute(
+                    feedback.insert().values(
+                        project_id=self.project,
+                        decision_id=decision_id,
+                        action_id=action_id,
+                        customer_id=logged.customer_id,
+                        outcome=outcome,
+                        at=at,
+                        logged_at=datetime.now(UTC),
+                    )
+                )
+            except sa.exc.IntegrityError:  # the same feedback raced in: the first one stands
+                return FeedbackResult(decision_id, action_id, outcome, at, True)
+        return FeedbackResult(decision_id, action_id, outcome, at, False)
+
+    def history(self, customer_id: int, now: datetime) -> list[Contact]:
+        """The customer's delivered actions up to ``now``, each with its outcome once known."""
+        since = now - timedelta(days=HISTORY_DAYS)
+        with self._begin() as conn:
+            rows = conn.execute(
+                sa.select(
+                    decisions.c.decision_id,
+                    decisions.c.at,
+                    decisions.c.channel,
+                    decisions.c.actions,
+                ).where(
+                    decisions.c.project_id == self.project,
+                    decisions.c.customer_id == customer_id,
+                    decisions.c.at > since,
+                    decisions.c.at <= now,
+                )
+            ).all()
+            outcomes = {
+                (r.decision_id, r.action_id): r.outcome
+                for r in conn.execute(
+                    sa.select(
+                        feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome
+                    ).where(
+                        feedback.c.project_id == self.project,
+                        feedback.c.customer_id == customer_id,
+                    )
+                )
+            }
+        return [
+            Contact(action, r.channel, _utc(r.at), outcomes.get((r.decision_id, action)))
+            for r in rows
+            for action in json.loads(r.actions)
+        ]
+
+    def records(self, customer_id: int | None = None) -> Sequence[dict[str, Any]]:
+        """The logged responses (for audits and replays), oldest first."""
+        query = sa.select(decisions.c.record).where(decisions.c.project_id == self.project)
+        if customer_id is not None:
+            query = query.where(decisions.c.customer_id == customer_id)
+        with self._begin() as conn:
+            return [json.loads(r.record) for r in conn.execute(query.order_by(decisions.c.at))]

@@ -1,0 +1,262 @@
+"""Next best action for one customer: one online read, every model once, then the pure decision.
+
+``Recommender`` holds the churn scorer (``serving.scoring``), the propensity and uplift models, the
+action catalogue and the decision log. ``recommend`` reads the customer's features, scores
+P(churn), P(open) of every product and the effect of every retention action, reads the contact
+history from the log, calls ``serving.decide.decide``, explains the chosen actions, and logs the
+decision before answering. ``model_scores`` turns model outputs into ``decide``'s inputs and is
+pure, so the offline evaluation (``serving.policy_eval``) uses exactly what the service uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from serving.actions import Catalogue as ActionCatalogue
+from serving.decide import Context, Decision, Levers, Scores, decide
+from serving.decision_log import DecisionLog, new_decision_id
+from serving.errors import CustomerNotFoundError, InactiveCustomerError
+from serving.reasons import Reason, top_reasons
+from serving.schemas import (
+    ReasonOut,
+    RecommendedAction,
+    RecommendRequest,
+    RecommendResponse,
+    TraceItem,
+)
+from serving.scoring import Scorer, encode_rows
+from training.calibrate import calibrate
+
+if TYPE_CHECKING:
+    from training.propensity import PropensityModel
+    from training.uplift import UpliftModel
+
+
+def customer_value(catalogue: ActionCatalogue, customer: Mapping[str, Any]) -> float:
+    """What keeping the customer is worth to the bank: the catalogue value (margin or lifetime-value
+    contribution) of every product the customer holds."""
+    return float(
+        sum(
+            a.value
+            for a in catalogue.actions
+            if a.kind == "cross_sell" and customer.get(f"has_{a.product}") is True
+        )
+    )
+
+
+def model_scores(
+    catalogue: ActionCatalogue,
+    customer: Mapping[str, Any],
+    p_churn: float,
+    p_open: Mapping[str, float],
+    effects: Mapping[str, float],
+) -> Scores:
+    """``decide``'s inputs from model outputs.
+
+    Args:
+        catalogue: the action catalogue (cross-sell actions name their product).
+        customer: feature values (``has_<product>`` gives the customer's value).
+        p_churn: calibrated P(churn within the horizon).
+        p_open: product -> P(opening it within the horizon); the P(accept) of its cross-sell.
+        effects: retention action -> estimated change in P(churn) if offered (negative keeps the
+            customer); ``decide`` wants the relative cut, ``-effect / p_churn`` in [-1, 1].
+    """
+    p_accept = {
+        a.id: float(p_open[a.product])
+        for a in catalogue.actions
+        if a.kind == "cross_sell" and a.product is not None and a.product in p_open
+    }
+    uplift = {
+        action: float(np.clip(-effect / p_churn, -1.0, 1.0)) if p_churn > 0 else 0.0
+        for action, effect in effects.items()
+        if action in catalogue
+    }
+    return Scores(
+        customer_value=customer_value(catalogue, customer),
+        p_churn=float(p_churn),
+        p_accept=p_accept,
+        uplift=uplift,
+    )
+
+
+def _reason_out(reasons: Sequence[Reason]) -> list[ReasonOut]:
+    return [
+        ReasonOut(
+            text=r.text, feature=r.feature, value=r.value, direction=r.direction, weight=r.weight
+        )
+        for r in reasons
+    ]
+
+
+@dataclass
+class Recommender:
+    """Everything ``/recommend`` needs, loaded once."""
+
+    scorer: Scorer
+    propensity: PropensityModel
+    propensity_version: str
+    uplift: UpliftModel
+    uplift_version: str
+    actions: ActionCatalogue
+    log: DecisionLog
+    levers: Levers
+
+    @property
+    def models(self) -> dict[str, str]:
+        return {
+            self.scorer.model_name: self.scorer.model_version,
+            "retain-propensity": self.propensity_version,
+            "retain-uplift": self.uplift_version,
+        }
+
+    def _score(
+        self, columns: Any, values: Mapping[str, Any]
+    ) -> tuple[Scores, NDArray[np.float64], NDArray[np.float64]]:
+        """Scores, the churn contributions and the propensity input of one customer."""
+        x_churn = encode_rows(columns, self.scorer.spec, [0])
+        raw, churn_contrib = self.scorer.predict(x_churn)
+        p_churn = float(calibrate(raw, self.scorer.loaded.model.calibration)[0])
+        x_prop = encode_rows(columns, self.propensity.spec, [0])
+        p_open = dict(
+            zip(self.propensity.products, self.propensity.predict_proba(x_prop)[0], strict=True)
+        )
+        x_up = encode_rows(columns, self.uplift.spec, [0])
+        effects = dict(zip(self.uplift.actions, self.uplift.effects(x_up)[0], strict=True))
+        scores = model_scores(self.actions, values, p_churn, p_open, effects)
+        return scores, churn_contrib[0], x_prop
+
+    def recommend(self, request: RecommendRequest) -> RecommendResponse:
+        """Decide, explain and log the next best actions of one customer.
+
+        Raises:
+            CustomerNotFoundError: no such customer in the feature store (404).
+            InactiveCustomerError: the customer has left the bank (422).
+            UnavailableError: the online store cannot be read (503).
+            DataError: a decision input is out of range (400).
+        """
+        cid = request.customer_id
+        rows = self.scorer.online.read([cid], self.scorer.config.request_time)
+        if not rows.found[0]:
+            raise CustomerNotFoundError(f"no customer {cid} in the feature store")
+        if not rows.current[0]:
+            raise InactiveCustomerError(
+                f"customer {cid} has no current monthly features: they left the bank or their "
+                "data stopped arriving, so there is nothing to recommend"
+            )
+        values = rows.row(0, list(rows.columns))
+        scores, churn_contrib, x_prop = self._score(rows.columns, values)
+        at = request.context.at or datetime.now(UTC)
+        context = Context(request.channel, at, request.context.placement, request.context.weight)
+        history = self.log.history(cid, at)
+        decision = decide(self.actions, values, context, history, scores, self.levers, request.k)
+        response = self._response(cid, decision, scores, values, churn_contrib, x_prop)
+        self.log.record(response.decision_id, cid, decision, response.model_dump(mode="json"))
+        return response
+
+    def _reasons(
+        self,
+        kind: str,
+        product: str | None,
+        values: Mapping[str, Any],
+        churn_contrib: NDArray[np.float64],
+        x_prop: NDArray[np.float64],
+    ) -> list[Reason]:
+        n = self.scorer.config.top_reasons
+        catalogue = self.scorer.catalogue
+        if kind == "retention":
+            return top_reasons(churn_contrib, values, self.scorer.features, catalogue, n)
+        if kind == "cross_sell" and product in self.propensity.products:
+            contrib = self.propensity.contributions(x_prop, product)[0]
+            return top_reasons(contrib, values, list(self.propensity.spec.features), catalogue, n)
+        return []
+
+    def _response(
+        self,
+        cid: int,
+        decision: Decision,
+        scores: Scores,
+        values: Mapping[str, Any],
+        churn_contrib: NDArray[np.float64],
+        x_prop: NDArray[np.float64],
+    ) -> RecommendResponse:
+        actions = []
+        for rank, ranked in enumerate(decision.actions, start=1):
+            action = self.actions[ranked.action_id]
+            reasons = self._reasons(action.kind, action.product, values, churn_contrib, x_prop)
+            actions.append(
+                RecommendedAction(
+                    rank=rank,
+                    action_id=ranked.action_id,
+                    kind=ranked.kind,  # type: ignore[arg-type]
+                    description=action.description,
+                    channel=ranked.channel,
+                    expected_value=ranked.expected_value,
+                    propensity=None if ranked.propensity is None else round(ranked.propensity, 6),
+                    reasons=_reason_out(reasons),
+                )
+            )
+        return RecommendResponse(
+            decision_id=new_decision_id(),
+            customer_id=cid,
+            channel=decision.channel,
+            placement=decision.placement,
+            at=decision.at,
+            actions=actions,
+            churn_probability=round(scores.p_churn or 0.0, 6),
+            customer_value=scores.customer_value,
+            trace=[
+                TraceItem(
+                    action_id=t.action_id,
+                    status=t.status,
+                    rule=t.rule,
+                    detail=t.detail,
+                    expected_value=None if t.expected_value is None else round(t.expected_value, 4),
+                )
+                for t in decision.trace
+            ],
+            models=self.models,
+            catalogue_version=decision.catalogue_version,
+        )
+
+
+def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
+    """Load the propensity and uplift champions, the action catalogue and the decision log.
+
+    Raises:
+        NotReadyError: a model has no champion yet.
+        ConfigError: the catalogue or the decision log is wrong, or a model needs a feature the
+            feature service does not serve.
+    """
+    from retain.errors import ConfigError
+    from training.propensity import load_propensity
+    from training.uplift import load_uplift
+
+    propensity, propensity_version = load_propensity(settings)
+    uplift, uplift_version = load_uplift(settings)
+    for name, features in (
+        ("retain-propensity", propensity.spec.features),
+        ("retain-uplift", uplift.spec.features),
+    ):
+        missing = sorted(set(features) - set(scorer.online.features))
+        if missing:
+            raise ConfigError(
+                f"{name} needs feature(s) {missing} that feature service "
+                f"{scorer.online.service!r} does not serve: retrain or re-apply the features"
+            )
+    recommender = Recommender(
+        scorer=scorer,
+        propensity=propensity,
+        propensity_version=propensity_version,
+        uplift=uplift,
+        uplift_version=uplift_version,
+        actions=ActionCatalogue.load(),
+        log=DecisionLog.open(settings),
+        levers=Levers(),
+    )
+    return recommender
