@@ -5,7 +5,11 @@
 - in-process score: the floor plus reasons (``Scorer.score``), no HTTP;
 - the service (``bentoml serve`` in a subprocess): single-customer ``/churn_score`` with reasons at
   concurrency 1 and 8 with keep-alive clients (p50, p99, throughput), a batch of 1,000 customers
-  in one call (time per customer), and its start-up time (launch to ``/readyz`` 200).
+  in one call (time per customer), and its start-up time (launch to ``/readyz`` 200);
+- next best action: ``/recommend`` for one customer (every catalogue action scored, reasons for
+  the top 3, the decision logged) at concurrency 1 and 8, against ``Recommender.recommend`` in
+  this process. Each call decides at its own time, 40 days after the previous one, so contact
+  limits never empty a decision.
 
 Figures are printed, never asserted. ``run(home, customers)`` returns ``(label, figure)`` rows;
 ``python -m benchmarks.serving [--home PATH] [--customers N]`` prints them.
@@ -20,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +57,59 @@ def _summary(label: str, seconds: np.ndarray, wall: float | None = None) -> tupl
     )
 
 
+def _decision_times() -> Callable[[], str]:
+    """A new decision time per call (thread-safe), 40 days apart: outside every contact window."""
+    lock = threading.Lock()
+    n = [0]
+
+    def next_at() -> str:
+        with lock:
+            n[0] += 1
+            return (datetime(2030, 1, 1, tzinfo=UTC) + timedelta(days=40 * n[0])).isoformat()
+
+    return next_at
+
+
+def _concurrent(
+    url: str, path: str, body: Callable[[int], dict[str, object]], ids: Sequence[int]
+) -> tuple[np.ndarray, float]:
+    """Latencies of single-customer calls from CONCURRENCY keep-alive clients, and the wall time."""
+    import httpx
+
+    times: list[float] = []
+    lock = threading.Lock()
+    per_thread = SINGLE_CALLS // CONCURRENCY * 2
+
+    def worker(offset: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as c:
+            mine = []
+            for i in range(per_thread):
+                cid = ids[(offset * per_thread + i) % len(ids)]
+                s = time.perf_counter()
+                c.post(path, json=body(cid)).raise_for_status()
+                mine.append(time.perf_counter() - s)
+            with lock:
+                times.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(CONCURRENCY)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return np.array(times), time.perf_counter() - started
+
+
 def _ensure_home(home: Path, customers: int) -> None:
-    """Run ``retain demo`` into ``home`` unless it already has a champion model."""
+    """Run ``retain demo`` into ``home`` unless it already has a champion of every model."""
     from retain.settings import Settings
     from training.load import version_by_alias
 
     settings = Settings(home=home.absolute())
-    if (settings.mlflow_dir).exists() and version_by_alias(settings, "retain-churn", "champion"):
+    if settings.mlflow_dir.exists() and all(
+        version_by_alias(settings, f"retain-{m}", "champion")
+        for m in ("churn", "propensity", "uplift")
+    ):
         return
     print(f"preparing {home} with `retain demo --customers {customers}` ...", file=sys.stderr)
     subprocess.run(
@@ -96,7 +147,9 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
 
     from retain.settings import Settings
     from serving.config import ServingConfig
+    from serving.nba import load_recommender
     from serving.process import running_service
+    from serving.schemas import RecommendRequest
     from serving.scoring import load_scorer
 
     home = settings_home.absolute()
@@ -136,6 +189,19 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
     rows.append(
         ("floor, batch of 1,000", f"{floor_batch * 1e3:,.0f} ms = {floor_batch:.3f} ms/customer")
     )
+    recommender = load_recommender(settings, scorer)
+    next_at = _decision_times()
+
+    def recommend_body(c: int) -> dict[str, object]:
+        return {"customer_id": c, "channel": "mobile", "k": 3, "context": {"at": next_at()}}
+
+    recommend_floor = _latencies(
+        lambda c: recommender.recommend(RecommendRequest.model_validate(recommend_body(c))),
+        ids,
+        SINGLE_CALLS,
+    )
+    rows.append(_summary("in-process recommend, 1 customer (all actions, log)", recommend_floor))
+    recommender.log.close()
 
     with running_service(home, log=home / "bench-serve.log") as service:
         url = service.url
@@ -152,35 +218,8 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
             p99_ratio = np.percentile(single, 99) / np.percentile(floor, 99)
             rows.append(("  p99 / floor p99", f"{p99_ratio:.1f}x"))
 
-            times: list[float] = []
-            lock = threading.Lock()
-            per_thread = SINGLE_CALLS // CONCURRENCY * 2
-
-            def worker(offset: int) -> None:
-                with httpx.Client(base_url=url, timeout=30) as c:
-                    mine = []
-                    for i in range(per_thread):
-                        cid = ids[(offset * per_thread + i) % len(ids)]
-                        s = time.perf_counter()
-                        c.post("/churn_score", json={"customer_ids": [cid]}).raise_for_status()
-                        mine.append(time.perf_counter() - s)
-                    with lock:
-                        times.extend(mine)
-
-            threads = [threading.Thread(target=worker, args=(k,)) for k in range(CONCURRENCY)]
-            started = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - started
-            rows.append(
-                _summary(
-                    f"service /churn_score, 1 customer, concurrency {CONCURRENCY}",
-                    np.array(times),
-                    wall,
-                )
-            )
+            times, wall = _concurrent(url, "/churn_score", lambda c: {"customer_ids": [c]}, ids)
+            rows.append(_summary(f"service /churn_score, concurrency {CONCURRENCY}", times, wall))
 
             client.post("/churn_score", json={"customer_ids": batch}).raise_for_status()
             started = time.perf_counter()
@@ -194,6 +233,16 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
                     f"({service_batch / floor_batch:.2f}x floor)",
                 )
             )
+
+            def recommend(c: int) -> None:
+                client.post("/recommend", json=recommend_body(c)).raise_for_status()
+
+            single = _latencies(recommend, ids, SINGLE_CALLS)
+            rows.append(_summary("service /recommend, 1 customer, concurrency 1", single))
+            ratio = np.percentile(single, 99) / np.percentile(recommend_floor, 99)
+            rows.append(("  p99 / in-process recommend p99", f"{ratio:.1f}x"))
+            times, wall = _concurrent(url, "/recommend", recommend_body, ids)
+            rows.append(_summary(f"service /recommend, concurrency {CONCURRENCY}", times, wall))
     return rows
 
 

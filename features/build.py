@@ -3,7 +3,8 @@
 Each raw ``monthly`` part holds all months of a disjoint set of customers, so every derived signal
 of those customers can be computed from that part alone (plus their profile and contacts). Memory is
 bounded by one part. Every source folder gets a part of the raw monthly part's name, holding the
-same customers.
+same customers. When the bank's raw tables come with extras, their customer-level and monthly
+columns become one more source, ``bank_extras`` (``features.extras``).
 
 The build is atomic: it writes into a temporary folder next to ``Settings.sources_dir`` and moves it
 into place at the end; a failed build leaves the previous sources untouched.
@@ -22,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from features import signals
+from features import extras, signals
 from features.schema import SOURCES, source_schema
 from retain.errors import DataError
 from retain.progress import Progress, silent
@@ -125,6 +126,28 @@ def derive_part(
     }
 
 
+def raw_extras_schemas(raw_dir: Path) -> dict[str, pa.Schema]:
+    """The Parquet schema of the raw extras of each table ``features.extras`` serves (tables
+    without extras left out).
+
+    Raises:
+        DataError: a part is not a readable Parquet file.
+    """
+    out = {}
+    for table in extras.TABLES:
+        parts = sorted((raw_dir / "extras" / table).glob("*.parquet"))
+        if parts:
+            out[table] = read_schema(parts[0])
+    return out
+
+
+def _extras_part(
+    raw_dir: Path, ids: pa.Array, raw: dict[str, pa.Schema]
+) -> dict[str, pd.DataFrame]:
+    """Raw extras of the customers ``ids``, per table."""
+    return {t: _read_for(raw_dir / "extras" / t, ids, s.names) for t, s in raw.items()}
+
+
 def check_raw_tables(settings: Settings) -> list[Path]:
     """The raw monthly parts, after checking that every raw table the build reads is readable.
 
@@ -153,9 +176,13 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
     customers_n = rows = 0
     latest: pd.Timestamp | None = None
+    raw_extras = raw_extras_schemas(settings.raw_dir)
+    extras_schema = extras.source_schema(raw_extras)
     try:
         for name in SOURCES:
             (tmp / name).mkdir(parents=True)
+        if extras_schema is not None:
+            (tmp / extras.SOURCE).mkdir()
         progress(0, len(monthly_parts))
         for i, part in enumerate(monthly_parts):
             monthly = _read_part(part)
@@ -167,6 +194,13 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
                     frame, schema=source_schema(name), preserve_index=False
                 )
                 pq.write_table(table, tmp / name / part.name)
+            if extras_schema is not None:
+                found = _extras_part(settings.raw_dir, ids, raw_extras)
+                frame = extras.extras_rows(
+                    found.get("customers"), found.get("monthly"), extras_schema
+                )
+                table = pa.Table.from_pandas(frame, schema=extras_schema, preserve_index=False)
+                pq.write_table(table, tmp / extras.SOURCE / part.name)
             customers_n += len(ids)
             rows += len(monthly)
             if len(monthly):

@@ -1,6 +1,11 @@
 """The Feast feature repo, top to bottom: entity -> sources -> feature views -> on-demand view ->
 feature services.
 
+When the feature build wrote a ``bank_extras`` source (the bank's own columns, see
+``features.extras``), it gets a feature view of that name, whose schema is the source's, and the
+service ``churn_bank_v1``: everything of ``churn_v1`` plus the extras. ``churn_v1`` is the same
+with or without extras.
+
 ``build_definitions(sources_dir)`` returns the objects; nothing is built at import time. The
 columns come from ``features.schema``, which also gives the source folders their Parquet schema.
 
@@ -16,11 +21,14 @@ from types import FunctionType
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
 from feast.data_format import ParquetFormat
 from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_view
 from feast.types import Bool, Float32, Float64, Int64, PrimitiveFeastType, String
 
+from features import extras
 from features.schema import (
     CHURN_V1_EXCLUDED,
     ENTITY_KEY,
@@ -36,6 +44,7 @@ from features.schema import (
 FEAST_TYPES: dict[str, PrimitiveFeastType] = {
     "int64": Int64,
     "float32": Float32,
+    "float64": Float64,
     "bool": Bool,
     "string": String,
 }
@@ -89,8 +98,15 @@ class Definitions:
         ]
 
 
+def extras_schema(sources_dir: Path) -> pa.Schema | None:
+    """The ``bank_extras`` source's Parquet schema, or None when the build wrote no such source."""
+    parts = sorted((Path(sources_dir) / extras.SOURCE).glob("*.parquet"))
+    return pq.read_schema(parts[0]) if parts else None
+
+
 def build_definitions(sources_dir: Path) -> Definitions:
-    """Build the Feast objects over the source folders under ``sources_dir``."""
+    """Build the Feast objects over the source folders under ``sources_dir`` (with the
+    ``bank_extras`` view and ``churn_bank_v1`` service when that source exists)."""
     customer = Entity(
         name="customer",
         join_keys=[ENTITY_KEY],
@@ -147,15 +163,54 @@ def build_definitions(sources_dir: Path) -> Definitions:
         "(days_since_login_now) at the request time.",
     )(_fresh_copy(request_time_features))
 
-    churn_v1 = FeatureService(
-        name="churn_v1",
-        features=[
+    def churn_v1_features() -> list[Any]:
+        return [
             views[name][[n for n, _, _ in features if n not in CHURN_V1_EXCLUDED]]
             for name, features in VIEW_FEATURES.items()
-        ]
-        + [request_time],
-        description="Features of the churn model, version 1 (no gender).",
-    )
+        ] + [request_time]
+
+    services = {
+        "churn_v1": FeatureService(
+            name="churn_v1",
+            features=churn_v1_features(),
+            description="Features of the churn model, version 1 (no gender).",
+        )
+    }
+
+    schema = extras_schema(sources_dir)
+    if schema is not None:
+        sources[extras.SOURCE] = FileSource(
+            name=f"{extras.SOURCE}_source",
+            path=str(Path(sources_dir).absolute() / extras.SOURCE),
+            file_format=ParquetFormat(),
+            timestamp_field=TIMESTAMP,
+            description="The bank's own columns (ingest extras), built by `retain features build`.",
+        )
+        monthly = extras.stamp(schema) == "month_end"
+        views[extras.SOURCE] = FeatureView(
+            name=extras.SOURCE,
+            entities=[customer],
+            ttl=MONTHLY_TTL if monthly else PROFILE_TTL,
+            schema=[
+                Field(name=ENTITY_KEY, dtype=Int64),
+                *[
+                    Field(name=n, dtype=FEAST_TYPES[t], description=d)
+                    for n, t, d in extras.features(schema)
+                ],
+            ],
+            source=sources[extras.SOURCE],
+            online=True,
+            description="The bank's own columns from its ingest mapping (extras), stamped "
+            + ("at month end." if monthly else "at joining."),
+        )
+        services[extras.SERVICE] = FeatureService(
+            name=extras.SERVICE,
+            features=[
+                *churn_v1_features(),
+                views[extras.SOURCE][extras.model_inputs(schema)],
+            ],
+            description="churn_v1 and the bank's own columns (bank_extras).",
+        )
 
     return Definitions(
         customer=customer,
@@ -163,5 +218,5 @@ def build_definitions(sources_dir: Path) -> Definitions:
         views=views,
         request_source=request_source,
         request_time=request_time,
-        services={"churn_v1": churn_v1},
+        services=services,
     )

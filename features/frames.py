@@ -78,6 +78,9 @@ def label_table(
     Raises:
         DataError: a raw table is missing or corrupt, or an ``as_of`` is not a labelled month end.
     """
+    snapshot = _snapshot_labels(settings, as_of)
+    if snapshot is not None:
+        return snapshot
     definition = definition or ChurnDefinition()
     monthly = pd.concat(
         [_read(p, ["customer_id", "month_end"]) for p in raw_parts(settings.raw_dir, "monthly")],
@@ -116,6 +119,29 @@ def label_table(
         }
     )
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True)
+    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
+
+
+def _snapshot_labels(
+    settings: Settings, as_of: Iterable[pd.Timestamp] | None
+) -> pd.DataFrame | None:
+    """The known outcomes a bank's single snapshot came with (``retain ingest`` with
+    ``snapshot:`` writes them to raw ``labels/``), or None when the data has none."""
+    folder = settings.raw_dir / "labels"
+    parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not parts:
+        return None
+    out = pd.concat([_read(p, [ENTITY_KEY, TIMESTAMP, LABEL]) for p in parts], ignore_index=True)
+    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True)
+    out[LABEL] = out[LABEL].astype("int8")
+    if as_of is not None:
+        wanted = pd.Series(pd.to_datetime(list(as_of), utc=True))
+        unknown = wanted[~wanted.isin(out[TIMESTAMP])]
+        if len(unknown):
+            raise DataError(
+                f"as-of time {unknown.iloc[0]} is not the snapshot's: use {out[TIMESTAMP].max()}"
+            )
+        out = out[out[TIMESTAMP].isin(wanted)]
     return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
 
 
@@ -247,9 +273,10 @@ def entity_frame(
         chunks = _feast_frames(store, fs, entities, chunk_rows, progress)
     else:
         raise ValueError(f"unknown engine {engine!r}")
-    frames = [_normalize(chunk.reindex(columns=columns), names) for chunk in chunks]
+    types = _feature_types(fs)
+    frames = [_normalize(chunk.reindex(columns=columns), names, types) for chunk in chunks]
     if not frames:
-        return _normalize(pd.DataFrame(columns=columns), names)
+        return _normalize(pd.DataFrame(columns=columns), names, types)
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True, kind="stable")
 
@@ -385,12 +412,33 @@ def _parts_frames(
         yield _entity(rest)
 
 
-def _normalize(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Stable dtypes whichever rows are null: nullable ints and booleans, float32, float64."""
+def _feature_types(fs: FeatureService) -> dict[str, str]:
+    """Each feature's type (``int64``, ``float32``, ``float64``, ``bool``, ``string``) as the
+    service's views declare it: retain's views and the bank's extras alike."""
+    from feast.types import Bool, Float32, Float64, Int64, String
+
+    kinds = {Int64: "int64", Float32: "float32", Float64: "float64", Bool: "bool", String: "string"}
+    types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
+    for projection in fs.feature_view_projections:
+        for f in projection.features:
+            types.setdefault(f.name, kinds.get(f.dtype, "float64"))
+    return types
+
+
+def _normalize(
+    frame: pd.DataFrame, features: list[str], types: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Stable dtypes whichever rows are null: nullable ints and booleans, float32, float64.
+
+    Args:
+        types: feature -> type (``_feature_types``); default: those of retain's views, and
+            float64 for the others.
+    """
     out = frame.copy()
     out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
     out[ENTITY_KEY] = out[ENTITY_KEY].astype("int64")
-    types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
+    if types is None:
+        types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
     for column in features:
         kind = types.get(column, "float64")
         if kind == "int64":

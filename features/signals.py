@@ -113,7 +113,7 @@ def balances_flows(monthly: pd.DataFrame) -> pd.DataFrame:
     outflow = monthly["outflow"].astype("float64")
     net = inflow - outflow
     salary = monthly["salary_amount"].astype("float64").fillna(0.0)
-    credited = monthly["salary_credited"].fillna(False).astype(bool).to_numpy()
+    credited = monthly["salary_credited"].astype("boolean").fillna(False).astype(bool).to_numpy()
     credited_before = m.lag(credited.astype("float64"), 1).to_numpy() == 1.0
     fees = monthly["fees_charged"].astype("float64")
     # Mean of up to three previous months; null in a customer's first month.
@@ -193,7 +193,7 @@ def product_holdings(monthly: pd.DataFrame, join_date: pd.Series) -> pd.DataFram
         join_date: each row's customer join date (aligned with ``monthly``).
     """
     m = _Months(monthly)
-    held = monthly[[f"has_{p}" for p in PRODUCTS]].fillna(False).astype(bool)
+    held = monthly[[f"has_{p}" for p in PRODUCTS]].astype("boolean").fillna(False).astype(bool)
     n = held.sum(axis=1).astype("float64")
     tenure = m.month - month_index(pd.to_datetime(join_date, utc=True)).to_numpy()
     cols: dict[str, pd.Series] = {c: held[c] for c in held.columns}
@@ -201,7 +201,7 @@ def product_holdings(monthly: pd.DataFrame, join_date: pd.Series) -> pd.DataFram
         "n_products": n.astype("int64"),
         "n_products_chg_3m": _f32(n - m.lag(n, 3)),
         "tenure_months": pd.Series(tenure, index=monthly.index).astype("int64"),
-        "age": monthly["age"].astype("int64"),
+        "age": monthly["age"].astype("Int64"),
         "life_event": monthly["life_event"].astype("object"),
     }
     return _frame(monthly, cols)
@@ -265,9 +265,9 @@ def customer_profile(customers: pd.DataFrame) -> pd.DataFrame:
     ):
         values = customers[col]
         if col in ints:
-            values = values.astype("int64")
+            values = values.astype("Int64")  # a bank's own data may lack the field: null
         elif col == "marketing_consent":
-            values = values.fillna(False).astype(bool)
+            values = values.astype("boolean").fillna(False).astype(bool)
         else:
             values = values.astype("object")
         out[col] = values.to_numpy()

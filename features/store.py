@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.build import read_schema
+from features.extras import SOURCE as EXTRAS
 from features.schema import SOURCES, TIMESTAMP, source_schema
 from retain.errors import ConfigError, DataError, NotReadyError
 from retain.progress import Progress, silent
@@ -309,7 +310,8 @@ def materialize(settings: Settings, progress: Progress = silent) -> MaterializeS
     check_sources(settings)
     end = latest_month_end(settings)
     write_store_yaml(settings)
-    views = list(SOURCES)
+    registered = {v.name for v in store.list_feature_views()}
+    views = [*SOURCES, *([EXTRAS] if EXTRAS in registered else [])]
     started = time.perf_counter()
     progress(0, len(views))
     for i, name in enumerate(views):

@@ -11,7 +11,7 @@ import warnings
 
 import typer
 
-from retain.commands import demo, features, models, serve, simulate
+from retain.commands import demo, evaluate, features, ingest, models, recommend, serve, simulate
 from retain.errors import RetainError
 
 app = typer.Typer(
@@ -22,10 +22,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 simulate.register(app)
+ingest.register(app)
 features.register(app)
 models.register(app)
 demo.register(app)
 serve.register(app)
+recommend.register(app)
+evaluate.register(app)
 
 
 def _quiet_library_warnings() -> None:

@@ -242,7 +242,7 @@ def rule_score(action: Action, x: RuleInput) -> str | None:
         if x.scores.p_churn is None:
             return "no P(churn) supplied"
         if action.id not in x.scores.uplift:
-            return "no uplift supplied"
+            return "no uplift estimate: retention actions need a retain-uplift champion"
     return None
 
 

@@ -101,19 +101,21 @@ class Recommender:
     scorer: Scorer
     propensity: PropensityModel
     propensity_version: str
-    uplift: UpliftModel
-    uplift_version: str
+    uplift: UpliftModel | None
+    uplift_version: str | None
     actions: ActionCatalogue
     log: DecisionLog
     levers: Levers
 
     @property
     def models(self) -> dict[str, str]:
-        return {
+        models = {
             self.scorer.model_name: self.scorer.model_version,
             "retain-propensity": self.propensity_version,
-            "retain-uplift": self.uplift_version,
         }
+        if self.uplift_version is not None:
+            models["retain-uplift"] = self.uplift_version
+        return models
 
     def _score(
         self, columns: Any, values: Mapping[str, Any]
@@ -126,8 +128,10 @@ class Recommender:
         p_open = dict(
             zip(self.propensity.products, self.propensity.predict_proba(x_prop)[0], strict=True)
         )
-        x_up = encode_rows(columns, self.uplift.spec, [0])
-        effects = dict(zip(self.uplift.actions, self.uplift.effects(x_up)[0], strict=True))
+        effects: dict[str, float] = {}
+        if self.uplift is not None:  # without it, retention actions are removed (rule "score")
+            x_up = encode_rows(columns, self.uplift.spec, [0])
+            effects = dict(zip(self.uplift.actions, self.uplift.effects(x_up)[0], strict=True))
         scores = model_scores(self.actions, values, p_churn, p_open, effects)
         return scores, churn_contrib[0], x_prop
 
@@ -228,21 +232,30 @@ class Recommender:
 def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
     """Load the propensity and uplift champions, the action catalogue and the decision log.
 
+    Without an uplift champion the recommender still runs: retention actions are then removed
+    from every decision (rule ``score``: no uplift), since retain offers them only where it can
+    tell that they keep the customer.
+
     Raises:
-        NotReadyError: a model has no champion yet.
+        NotReadyError: the propensity model has no champion yet.
         ConfigError: the catalogue or the decision log is wrong, or a model needs a feature the
             feature service does not serve.
     """
-    from retain.errors import ConfigError
+    from retain.errors import ConfigError, NotReadyError
     from training.propensity import load_propensity
     from training.uplift import load_uplift
 
     propensity, propensity_version = load_propensity(settings)
-    uplift, uplift_version = load_uplift(settings)
-    for name, features in (
-        ("retain-propensity", propensity.spec.features),
-        ("retain-uplift", uplift.spec.features),
-    ):
+    uplift: UpliftModel | None
+    uplift_version: str | None
+    try:
+        uplift, uplift_version = load_uplift(settings)
+    except NotReadyError:
+        uplift, uplift_version = None, None
+    specs = [("retain-propensity", propensity.spec.features)]
+    if uplift is not None:
+        specs.append(("retain-uplift", uplift.spec.features))
+    for name, features in specs:
         missing = sorted(set(features) - set(scorer.online.features))
         if missing:
             raise ConfigError(

@@ -6,6 +6,9 @@ calibration), ``calibrate``, ``metrics``, ``baselines``, ``evaluate`` (slices, f
 ``card`` (model card), ``tracking`` (MLflow), ``train`` (the ``retain train churn`` job), ``tune``
 (optuna), ``gate`` (the promotion decision, pure), ``promote`` (promotion and rollback in the
 registry), ``load`` (what serving calls), ``synthetic`` (a tiny dataset for tests).
+Product propensity: ``propensity_data`` (labels from holdings transitions), ``propensity_model``
+(one booster per product), ``propensity_eval`` and ``ranking`` (AUC, hit rate and MAP@3),
+``propensity`` (the ``retain train propensity`` job and ``load_propensity``).
 
 Nothing here runs at import time; heavy libraries are imported where they are used.
 """

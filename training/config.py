@@ -11,8 +11,18 @@ from typing import Any
 from retain.churn import HORIZON_DAYS
 from retain.errors import ConfigError
 
-MODEL_NAMES: dict[str, str] = {"churn": "retain-churn"}
+MODEL_NAMES: dict[str, str] = {
+    "churn": "retain-churn",
+    "propensity": "retain-propensity",
+    "uplift": "retain-uplift",
+}
 """Command-line model name -> registered model name."""
+
+HEADLINE_METRICS: dict[str, str] = {"propensity": "test_macro_auc", "uplift": "test_qini_mean"}
+"""Non-churn model -> the run metric its promotion gate compares (churn has its own gate)."""
+
+HEADLINE_FLOORS: dict[str, float] = {"propensity": 0.5, "uplift": 0.0}
+"""The headline metric must be above this (chance level) for a first champion and every other."""
 
 FEATURE_SERVICE = "churn_v1"
 

@@ -152,3 +152,40 @@ def _worst_slice_drop(challenger: Evaluation, champion: Evaluation) -> tuple[flo
 def evaluation_from(metrics: dict[str, Any]) -> Evaluation:
     """Build an Evaluation from ``{"roc_auc", "ece", "slices"}``."""
     return Evaluation(float(metrics["roc_auc"]), float(metrics["ece"]), metrics.get("slices", {}))
+
+
+def decide_headline(
+    metric: str,
+    challenger: float,
+    champion: float | None,
+    floor: float,
+    tolerance: float,
+) -> Decision:
+    """The gate of a model judged by one headline metric (propensity's macro AUC, uplift's Qini).
+
+    The challenger's value must be above ``floor`` (chance level) and, against a champion, at
+    least the champion's value minus ``tolerance``. Both values come from each model's own
+    training run, so they are compared on the test windows of their own data.
+    """
+    checks = [
+        Check(
+            f"{metric}_above_floor",
+            _gt(challenger, floor) and not math.isnan(floor),
+            challenger,
+            floor,
+            f"{metric} {challenger:.4f} is not above {floor}",
+        )
+    ]
+    if champion is not None:
+        limit = champion - tolerance
+        checks.append(
+            Check(
+                f"{metric}_vs_champion",
+                _ge(challenger, limit),
+                challenger,
+                limit,
+                f"{metric} {challenger:.4f} is below the champion's {champion:.4f} "
+                f"minus {tolerance}",
+            )
+        )
+    return Decision(all(c.passed for c in checks), tuple(checks))

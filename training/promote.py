@@ -5,6 +5,9 @@ window of a fresh split), next to both baselines refitted on that split's train 
 and its figures are written as tags on the challenger's version (and the champion's, as the
 comparison it lost or won); ``champion`` moves only when the gate passes. The registered model's
 ``champion.history`` tag keeps the versions that were champion, in order, for rollback.
+
+Propensity and uplift are gated on one headline metric of their training runs instead
+(``promote_headline``); their rollback is the same.
 """
 
 from __future__ import annotations
@@ -19,14 +22,19 @@ import numpy as np
 from retain.errors import NotReadyError, RetainError
 from retain.progress import Progress, silent
 from retain.settings import Settings
-from training.config import MODEL_NAMES, GateConfig, TrainConfig
+from training.config import (
+    HEADLINE_FLOORS,
+    HEADLINE_METRICS,
+    MODEL_NAMES,
+    GateConfig,
+    TrainConfig,
+)
 from training.dataset import LABEL, Dataset
 from training.evaluate import Report, build_report, slice_groups
-from training.gate import Decision, decide
+from training.gate import Decision, decide, decide_headline
 from training.load import LoadedModel, load_version, version_by_alias
-from training.tracking import client
+from training.tracking import CHALLENGER, client
 
-CHALLENGER = "challenger"
 CHAMPION = "champion"
 HISTORY_TAG = "champion.history"
 HISTORY_KEEP = 100
@@ -79,6 +87,11 @@ def _report(loaded: LoadedModel, test: Any, attrs: Any, extra: dict[str, np.ndar
     return build_report(y, scores, slice_groups(attrs), loaded.model.threshold)
 
 
+def _kind(name: str) -> str:
+    """The command-line name of a registered model (``retain-churn`` -> ``churn``)."""
+    return next((k for k, v in MODEL_NAMES.items() if v == name), name)
+
+
 def check_ready(settings: Settings, name: str) -> tuple[Any, Any | None]:
     """The challenger and champion versions (champion None when there is none yet).
 
@@ -87,7 +100,7 @@ def check_ready(settings: Settings, name: str) -> tuple[Any, Any | None]:
     """
     challenger_mv = version_by_alias(settings, name, CHALLENGER)
     if challenger_mv is None:
-        raise NotReadyError(f"no challenger for {name}: run `retain train churn` first")
+        raise NotReadyError(f"no challenger for {name}: run `retain train {_kind(name)}` first")
     champion_mv = version_by_alias(settings, name, CHAMPION)
     if champion_mv is not None and champion_mv.version == challenger_mv.version:
         raise NotReadyError(
@@ -173,8 +186,11 @@ def _record(settings: Settings, result: Promotion) -> None:
         "gate.against": result.champion or "none (first champion)",
     }
     for who, m in result.figures.items():
-        tags[f"gate.{who}_auc"] = f"{m['roc_auc']:.4f}"
-        tags[f"gate.{who}_ece"] = f"{m['ece']:.4f}"
+        if "roc_auc" in m:  # churn: the AUC and ECE the gate judged
+            tags[f"gate.{who}_auc"] = f"{m['roc_auc']:.4f}"
+            tags[f"gate.{who}_ece"] = f"{m['ece']:.4f}"
+        else:  # a headline metric
+            tags.update({f"gate.{who}_{k}": f"{v:.4f}" for k, v in m.items()})
     for k, v in tags.items():
         c.set_model_version_tag(result.name, result.challenger, k, v[:5000])
     if result.champion:
@@ -193,6 +209,51 @@ def _record(settings: Settings, result: Promotion) -> None:
     _set_history(c, result.name, history)
     c.set_registered_model_alias(result.name, CHAMPION, result.challenger)
     c.set_model_version_tag(result.name, result.challenger, "champion.since", tags["gate.at"])
+
+
+def _run_metric(c: Any, mv: Any, metric: str) -> float:
+    """A metric of the run that produced a model version (NaN when absent)."""
+    if not mv.run_id:
+        return float("nan")
+    return float(c.get_run(mv.run_id).data.metrics.get(metric, float("nan")))
+
+
+def promote_headline(
+    settings: Settings, kind: str, tolerance: float = 0.01, progress: Progress = silent
+) -> Promotion:
+    """Gate a non-churn model (``propensity``, ``uplift``) on its headline metric and move
+    ``champion`` if it passes (see :func:`training.gate.decide_headline`).
+
+    Returns:
+        The promotion, whether it passed or not.
+
+    Raises:
+        NotReadyError: no challenger, or the challenger is already the champion.
+        KeyError: ``kind`` has no headline metric.
+    """
+    name, metric = MODEL_NAMES[kind], HEADLINE_METRICS[kind]
+    challenger_mv, champion_mv = check_ready(settings, name)
+    progress(0, 2)
+    c = client(settings)
+    challenger = _run_metric(c, challenger_mv, metric)
+    champion = _run_metric(c, champion_mv, metric) if champion_mv else None
+    decision = decide_headline(metric, challenger, champion, HEADLINE_FLOORS[kind], tolerance)
+    figures = {"challenger": {metric: challenger}}
+    if champion is not None:
+        figures["champion"] = {metric: champion}
+    run = c.get_run(challenger_mv.run_id) if challenger_mv.run_id else None
+    window = run.data.params.get("test_window", "unknown") if run else "unknown"
+    result = Promotion(
+        name,
+        str(challenger_mv.version),
+        str(champion_mv.version) if champion_mv else None,
+        decision,
+        f"each model's own test window (challenger: {window})",
+        figures,
+    )
+    _record(settings, result)
+    progress(2, 2)
+    return result
 
 
 @dataclass

@@ -124,3 +124,23 @@ def code_version() -> str:
         return f"retain {version('retain')}"
     except PackageNotFoundError:
         return "unknown"
+
+
+CHALLENGER = "challenger"
+
+
+def register_challenger(
+    settings: Settings, model_uri: str, name: str, run_id: str, description: str
+) -> str:
+    """Register ``model_uri`` as a new version of ``name`` (created with ``description`` if new)
+    and give it the alias ``challenger``; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(settings)
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        c.create_registered_model(name, description=description)
+    mv = c.create_model_version(name, model_uri, run_id=run_id)
+    c.set_registered_model_alias(name, CHALLENGER, mv.version)
+    return str(mv.version)

@@ -26,10 +26,15 @@ from training.encode import encode, fit_spec
 from training.evaluate import Report, build_report, slice_groups, to_jsonable
 from training.model import ChurnModel, fit_churn_model
 from training.split import Split, time_split
-from training.tracking import code_version, experiment_id, fingerprint, tracking
+from training.tracking import (
+    code_version,
+    experiment_id,
+    fingerprint,
+    register_challenger,
+    tracking,
+)
 
 EXPERIMENT = "retain-churn"
-CHALLENGER = "challenger"
 
 
 @dataclass
@@ -234,7 +239,13 @@ def log_fitted(
         # Listed, not inferred: inference loads the model in a subprocess and takes ~10 s.
         pip_requirements=_requirements(),
     )
-    version = _register(settings, logged.model_uri, model_name, run_id)
+    version = register_challenger(
+        settings,
+        logged.model_uri,
+        model_name,
+        run_id,
+        "Probability of churn within the horizon (calibrated).",
+    )
     progress(6, 6)
     return version
 
@@ -247,23 +258,6 @@ def _requirements() -> list[str]:
         f"numpy=={np.__version__}",
         f"pandas=={pd.__version__}",
     ]
-
-
-def _register(settings: Settings, model_uri: str, model_name: str, run_id: str) -> str:
-    from mlflow.exceptions import MlflowException
-
-    from training.tracking import client
-
-    c = client(settings)
-    try:
-        c.get_registered_model(model_name)
-    except MlflowException:
-        c.create_registered_model(
-            model_name, description="Probability of churn within the horizon (calibrated)."
-        )
-    mv = c.create_model_version(model_name, model_uri, run_id=run_id)
-    c.set_registered_model_alias(model_name, CHALLENGER, mv.version)
-    return str(mv.version)
 
 
 @dataclass

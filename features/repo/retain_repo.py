@@ -27,3 +27,6 @@ contact_history = _definitions.views["contact_history"]
 scoring_request = _definitions.request_source
 request_time = _definitions.request_time
 churn_v1 = _definitions.services["churn_v1"]
+# With extras in the bank's ingest mapping only (None otherwise, which Feast ignores).
+bank_extras = _definitions.views.get("bank_extras")
+churn_bank_v1 = _definitions.services.get("churn_bank_v1")

@@ -1,7 +1,8 @@
-"""``retain demo``: the whole churn path end to end on the embedded default, step by step.
+"""``retain demo``: the whole path end to end on the embedded default, step by step.
 
-Simulate a bank, build and serve its features, train and promote the churn model, then start the
-scoring service, ask it about every current customer and show the riskiest with their reasons.
+Simulate a bank, build and serve its features, train and promote the churn, propensity and uplift
+models, then start the service, ask it about every current customer, show the riskiest with their
+reasons, and ask for the next best action of each of them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def demo(
         ("apply the Feast feature repo", features.apply),
         ("materialize the online store", features.materialize),
         ("train the churn model", lambda: models.train("churn", seed=seed)),
-        ("promote it if it passes the gate", lambda: _promote(settings)),
+        ("promote it if it passes the gate", lambda: _promote(settings, "churn")),
+        ("train the product propensity model", lambda: models.train("propensity", seed=seed)),
+        ("promote it if it passes the gate", lambda: _promote(settings, "propensity")),
+        (
+            "train the retention uplift model, promote it if it helps",
+            lambda: _train_uplift(settings, seed),
+        ),
         (
             "serve and ask for the riskiest customers",
             lambda: _serve_and_call(settings, port, top, keep_serving),
@@ -66,21 +73,34 @@ def demo(
     )
 
 
-def _promote(settings: Settings) -> None:
+def _promote(settings: Settings, model: str) -> None:
     """Promote; a refusal is news, not a failure, as long as some version is champion."""
     from training.config import MODEL_NAMES
     from training.load import version_by_alias
     from training.promote import PromotionRefused
 
     try:
-        models.promote("churn")
+        models.promote(model)
     except PromotionRefused as e:
         console.print(f"[yellow]{e}[/yellow]")
-        if version_by_alias(settings, MODEL_NAMES["churn"], "champion") is None:
+        if version_by_alias(settings, MODEL_NAMES[model], "champion") is None:
             raise RetainError(
-                "the demo needs a champion to serve and the first model did not pass the gate; "
+                f"the demo needs a {model} champion and the first model did not pass the gate; "
                 "a bigger bank gives the model more to learn from: retain demo --customers 10000"
             ) from e
+
+
+def _train_uplift(settings: Settings, seed: int) -> None:
+    """Train the uplift model and promote it if it beats random targeting. Without a champion
+    the service makes no retention offers: it offers them only where it can tell they help."""
+    try:
+        models.train("uplift", seed=seed)
+        models.promote("uplift")
+    except RetainError as e:  # PromotionRefused included
+        console.print(
+            f"[yellow]{e}[/yellow]\nno uplift champion: /recommend leaves retention offers out "
+            "until a model shows that they keep customers"
+        )
 
 
 def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool) -> None:
@@ -89,7 +109,8 @@ def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool)
     console.print(f"starting the service on port {port} (log: {settings.home / 'serve.log'}) ...")
     with running_service(settings.home, port, keep=keep_serving) as service:
         console.print(f"service ready at {service.url} after {service.ready_after_s:.0f}s")
-        _score_and_show(settings, service.url, top)
+        riskiest = _score_and_show(settings, service.url, top)
+        _recommend_and_show(service.url, riskiest)
         if keep_serving:
             console.print(
                 f"the service keeps running at {service.url} (process group {service.pid}); "
@@ -99,7 +120,7 @@ def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool)
         console.print("service stopped")
 
 
-def _score_and_show(settings: Settings, url: str, top: int) -> None:
+def _score_and_show(settings: Settings, url: str, top: int) -> list[dict[str, Any]]:
     """Score every current customer through the service; show the riskiest with reasons."""
     import httpx
 
@@ -111,23 +132,59 @@ def _score_and_show(settings: Settings, url: str, top: int) -> None:
             reply = client.post("/churn_score", json={"customer_ids": ids[i : i + BATCH]})
             reply.raise_for_status()
             scores += reply.json()["scores"]
-    Console().print(_riskiest_table(scores, top))
+    riskiest = _riskiest(scores, top)
+    Console().print(_riskiest_table(scores, riskiest))
     example = scores[0]["customer_id"] if scores else 1
     console.print(
         "ask it yourself:\n"
         f"  curl -s -X POST {url}/churn_score -H 'Content-Type: application/json' "
         f"-d '{{\"customer_ids\": [{example}]}}'\n"
-        f"  curl -s {url}/customers/{example}",
+        f"  curl -s {url}/customers/{example}\n"
+        f"  curl -s -X POST {url}/recommend -H 'Content-Type: application/json' "
+        f'-d \'{{"customer_id": {example}, "channel": "mobile", "k": 2}}\'',
         soft_wrap=True,
     )
+    return riskiest
 
 
-def _riskiest_table(scores: list[dict[str, Any]], top: int) -> Table:
+def _recommend_and_show(url: str, customers: list[dict[str, Any]]) -> None:
+    """Ask /recommend for each customer on the mobile app; show the best action."""
+    import httpx
+
+    table = Table(title="next best action on the mobile app for the riskiest", show_lines=True)
+    for column in ("customer", "action", "expected value", "why"):
+        table.add_column(column, justify="right" if column == "expected value" else "left")
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for s in customers:
+            reply = client.post(
+                "/recommend",
+                json={"customer_id": s["customer_id"], "channel": "mobile", "k": 1},
+            )
+            if reply.status_code == 503:
+                console.print(f"[yellow]/recommend: {reply.json()['error']}[/yellow]")
+                return
+            reply.raise_for_status()
+            best = reply.json()["actions"][0]
+            why = "\n".join(r["text"] for r in best["reasons"]) or "-"
+            table.add_row(
+                str(s["customer_id"]),
+                best["description"] or best["action_id"],
+                f"{best['expected_value']:,.2f}",
+                why,
+            )
+    Console().print(table)
+
+
+def _riskiest(scores: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    ok = [s for s in scores if s["status"] == "ok"]
+    return sorted(ok, key=lambda s: -s["churn_probability"])[:top]
+
+
+def _riskiest_table(scores: list[dict[str, Any]], riskiest: list[dict[str, Any]]) -> Table:
     ok = [s for s in scores if s["status"] == "ok"]
     bands: dict[str, int] = {}
     for s in ok:
         bands[s["risk_band"]] = bands.get(s["risk_band"], 0) + 1
-    riskiest = sorted(ok, key=lambda s: -s["churn_probability"])[:top]
     table = Table(
         title=f"the {len(riskiest)} riskiest of {len(ok):,} scored customers "
         f"({', '.join(f'{bands[b]:,} {b}' for b in ('high', 'medium', 'low') if b in bands)}), "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from retain.errors import ConfigError
 out = Console()
 """Results go to stdout; progress and messages to stderr."""
 
-MODELS = ("churn",)
+MODELS = ("churn", "propensity", "uplift")
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +53,7 @@ def _fmt(v: float) -> str:
 
 
 def train(
-    model: Annotated[str, typer.Argument(help="Model to train: churn.")],
+    model: Annotated[str, typer.Argument(help="Model to train: churn, propensity or uplift.")],
     tune: Annotated[
         int, typer.Option(help="Optuna trials before the final fit (0 = none; needs optuna).")
     ] = 0,
@@ -75,9 +75,13 @@ def train(
     """Train a model, log it to MLflow and register it as the challenger.
 
     The training frame comes through the churn_v1 feature service; the run holds metrics,
-    baselines, slices, fairness, plots and a model card.
+    baselines, plots and a model card. Only --seed and --num-threads apply to propensity and
+    uplift.
     """
     name = _check_model(model)
+    if model != "churn":
+        _train_other(model, name, seed, num_threads)
+        return
     if calibration not in ("platt", "isotonic"):
         raise ConfigError(f"unknown calibration {calibration!r}: use platt or isotonic")
     from training.config import TrainConfig
@@ -130,8 +134,40 @@ def train(
     out.print(f"run {result.run_id}; model card: model_card.md in the run's artifacts")
 
 
+def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
+    """``retain train propensity|uplift``: train, then print the run's headline figures."""
+    from training.config import HEADLINE_METRICS
+
+    settings = load_settings()
+    with progress_bar(f"training {name}") as progress:
+        if model == "propensity":
+            from training.propensity import train_propensity
+
+            result: Any = train_propensity(settings, seed, num_threads, progress)
+        else:
+            from training.uplift import train_uplift  # built separately; imported when asked for
+
+            result = train_uplift(settings, seed, num_threads, progress)
+    headline = HEADLINE_METRICS[model]
+    table = Table(title=f"{name} version {result.version} (alias challenger)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    metrics: dict[str, float] = result.metrics
+    shown = [headline, *(k for k in sorted(metrics) if k != headline and _headline_like(k))]
+    for k in shown:
+        if k in metrics:
+            table.add_row(k, _fmt(metrics[k]))
+    out.print(table)
+    out.print(f"run {result.run_id}; all metrics and the model card are in the run")
+
+
+def _headline_like(metric: str) -> bool:
+    """Summary figures worth a line in the terminal (per-product ones stay in the run)."""
+    return any(s in metric for s in ("macro_auc", "hit_rate", "map_at", "qini", "auuc"))
+
+
 def promote(
-    model: Annotated[str, typer.Argument(help="Model to promote: churn.")],
+    model: Annotated[str, typer.Argument(help="Model to promote: churn, propensity or uplift.")],
     config: Annotated[
         Path | None, typer.Option(help="Gate thresholds file (TOML or JSON, [gate] table).")
     ] = None,
@@ -144,14 +180,22 @@ def promote(
     max_slice_auc_drop: Annotated[
         float | None, typer.Option(help="Most AUC any value-tier or age-band slice may lose.")
     ] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(help="propensity/uplift: most headline metric lost to the champion."),
+    ] = 0.01,
 ) -> None:
     """Make the challenger the champion if it passes the gate (exit status 1 if refused).
 
-    Challenger, champion and both baselines are scored on the latest labelled window.
+    Churn: challenger, champion and both baselines are scored on the latest labelled window.
+    Propensity and uplift: the headline metric of each version's run (macro AUC, mean Qini)
+    must beat chance and stay within --tolerance of the champion's.
     """
     name = _check_model(model)
+    if model != "churn":
+        _promote_headline(model, name, tolerance)
+        return
     from training.config import GateConfig
-    from training.promote import PromotionRefused
     from training.promote import promote as run_promote
 
     gate = GateConfig.load(
@@ -180,7 +224,24 @@ def promote(
             who, *(_fmt(m[k]) for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10"))
         )
     out.print(figures)
-    checks = Table(title="gate")
+    _gate_outcome(name, result, "gate")
+
+
+def _promote_headline(model: str, name: str, tolerance: float) -> None:
+    from training.promote import check_ready, promote_headline
+
+    settings = load_settings()
+    check_ready(settings, name)
+    result = promote_headline(settings, model, tolerance)
+    champion = f"v{result.champion}" if result.champion else "(none)"
+    _gate_outcome(name, result, f"{name}: challenger v{result.challenger} vs champion {champion}")
+
+
+def _gate_outcome(name: str, result: Any, title: str) -> None:
+    """Print the gate's checks; a refusal is a PromotionRefused (exit status 1)."""
+    from training.promote import PromotionRefused
+
+    checks = Table(title=title)
     for col in ("check", "value", "limit", "result"):
         checks.add_column(col)
     for row in result.rows():
@@ -194,7 +255,9 @@ def promote(
     console.print(f"{name} v{result.challenger} is now the champion")
 
 
-def rollback(model: Annotated[str, typer.Argument(help="Model to roll back: churn.")]) -> None:
+def rollback(
+    model: Annotated[str, typer.Argument(help="Model to roll back: churn, propensity or uplift.")],
+) -> None:
     """Point the champion alias back at the previous champion."""
     name = _check_model(model)
     from training.promote import rollback as run_rollback

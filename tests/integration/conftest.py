@@ -7,6 +7,10 @@ a stand-in for the simulator, good for tests and benchmarks; its numbers only ne
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,8 @@ import pytest
 
 from retain.settings import Settings
 from retain.tables import CAMPAIGNS, CHANNELS, CHURN, CUSTOMERS, MONTHLY, PRODUCTS
+
+RETAIN = str(Path(sys.executable).with_name("retain"))
 
 FIRST_MONTH = pd.Timestamp("2024-01-31 23:59:59", tz="UTC")
 
@@ -149,3 +155,54 @@ def raw_settings(settings: Settings) -> Settings:
     """Settings whose home holds the raw tables of 300 customers over 12 months."""
     write_raw_tables(settings.raw_dir, customers=300, months=12, seed=3, parts=3)
     return settings
+
+
+# --- a served bank, shared by the service tests (test_serving, test_recommend) -----------------
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A simulated bank of 1,500 customers: features materialized, a champion of every model."""
+    settings = Settings(home=tmp_path_factory.mktemp("served") / "home")
+    done = subprocess.run(
+        [RETAIN, "demo", "--customers", "1500"],
+        env={**os.environ, "RETAIN_HOME": str(settings.home)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return settings
+
+
+@pytest.fixture(scope="session")
+def materialized_at(home: Settings) -> pd.Timestamp:
+    from features.store import latest_month_end
+
+    return pd.Timestamp(latest_month_end(home))
+
+
+@pytest.fixture(scope="session")
+def ids(home: Settings, materialized_at: pd.Timestamp) -> dict[str, list[int]]:
+    """Customers with a snapshot at the materialized time, and customers who left before it."""
+    monthly = pq.read_table(
+        home.sources_dir / "balances_flows", columns=["customer_id", "event_timestamp"]
+    ).to_pandas()
+    last = monthly.groupby("customer_id")["event_timestamp"].max()
+    end = materialized_at
+    current = sorted(last[last == end].index.tolist())
+    left = sorted(last[last < end - pd.Timedelta(days=60)].index.tolist())
+    assert current and left
+    return {"current": current, "left": left}
+
+
+@pytest.fixture(scope="session")
+def client(home: Settings) -> Iterator[object]:
+    from starlette.testclient import TestClient
+
+    from serving.service import ChurnService
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RETAIN_HOME", str(home.home))
+        with TestClient(ChurnService.to_asgi(), raise_server_exceptions=False) as c:
+            yield c

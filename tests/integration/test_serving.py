@@ -3,17 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from retain.settings import Settings
@@ -24,54 +20,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 RETAIN = str(Path(sys.executable).with_name("retain"))
 BENTOML = str(Path(sys.executable).with_name("bentoml"))
 UNKNOWN = 42
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """A simulated bank of 1,500 customers with features materialized and a champion model."""
-    settings = Settings(home=tmp_path_factory.mktemp("serving") / "home")
-    done = subprocess.run(
-        [RETAIN, "demo", "--customers", "1500"],
-        env={**os.environ, "RETAIN_HOME": str(settings.home)},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return settings
-
-
-@pytest.fixture(scope="module")
-def materialized_at(home: Settings) -> pd.Timestamp:
-    from features.store import latest_month_end
-
-    return pd.Timestamp(latest_month_end(home))
-
-
-@pytest.fixture(scope="module")
-def ids(home: Settings, materialized_at: pd.Timestamp) -> dict[str, list[int]]:
-    """Customers with a snapshot at the materialized time, and customers who left before it."""
-    monthly = pq.read_table(
-        home.sources_dir / "balances_flows", columns=["customer_id", "event_timestamp"]
-    ).to_pandas()
-    last = monthly.groupby("customer_id")["event_timestamp"].max()
-    end = materialized_at
-    current = sorted(last[last == end].index.tolist())
-    left = sorted(last[last < end - pd.Timedelta(days=60)].index.tolist())
-    assert current and left
-    return {"current": current, "left": left}
-
-
-@pytest.fixture(scope="module")
-def client(home: Settings) -> Iterator[object]:
-    from starlette.testclient import TestClient
-
-    from serving.service import ChurnService
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RETAIN_HOME", str(home.home))
-        with TestClient(ChurnService.to_asgi(), raise_server_exceptions=False) as c:
-            yield c
 
 
 @pytest.fixture(scope="module")

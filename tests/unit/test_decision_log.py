@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from retain.settings import Settings
 from serving.actions import Catalogue
-from serving.decide import Context, Contact, Scores, decide
+from serving.decide import Contact, Context, Scores, decide
 from serving.decision_log import DecisionLog, UnknownDecisionError, new_decision_id
 
 NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)

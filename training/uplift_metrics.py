@@ -1,0 +1,246 @@
+"""Qini and uplift curves, the Qini coefficient and AUUC: arrays in, numbers out.
+
+The definitions follow scikit-uplift (``sklift.metrics``), whose normalisation causalml's
+``qini_score`` shares. Rows are sorted by the uplift score, highest first, and rows with equal
+scores enter together. With ``y`` the desired response (here: the customer stayed, 1 - churned),
+``t`` the treatment flag and, among the top ``k`` rows, ``N_t, N_c`` treated and control rows and
+``R_t, R_c`` their responders:
+
+- Qini curve: ``Q(k) = R_t - R_c * N_t / N_c`` (0 while there is no control row yet): the extra
+  responders among the treated of the top ``k``, had they all been like the control.
+- Uplift curve: ``U(k) = (R_t / N_t - R_c / N_c) * (N_t + N_c)``.
+- Qini coefficient and AUUC: the area between the curve and the random-targeting line from the
+  origin to the curve's end, divided by the same area of the perfect ranking (the one that puts
+  treated responders first and control responders last). 1 is perfect, 0 is random, negative is
+  worse than random. Scores are comparable between rankers of the same rows, not across data sets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Curve = tuple[NDArray[np.float64], NDArray[np.float64]]
+
+
+def _arrays(
+    y: ArrayLike, score: ArrayLike, treated: ArrayLike
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    ya = np.asarray(y, dtype=np.float64)
+    sa = np.asarray(score, dtype=np.float64)
+    ta = np.asarray(treated).astype(bool)
+    if not (ya.shape == sa.shape == ta.shape):
+        raise ValueError(f"lengths differ: y {ya.shape}, score {sa.shape}, treated {ta.shape}")
+    return ya, sa, ta
+
+
+def _cumulative(
+    y: NDArray[np.float64], score: NDArray[np.float64], treated: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], ...]:
+    """Counts at each distinct score threshold, highest score first: n, N_t, N_c, R_t, R_c."""
+    order = np.argsort(-score, kind="stable")
+    y, score, treated = y[order], score[order], treated[order]
+    # The last row of each run of equal scores: ties enter the curve together.
+    ends = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1] if len(score) else np.array([])
+    ends = ends.astype(int)
+    n_t = np.cumsum(treated)[ends].astype(np.float64)
+    r_t = np.cumsum(y * treated)[ends]
+    r_c = np.cumsum(y * ~treated)[ends]
+    n = ends.astype(np.float64) + 1
+    return n, n_t, n - n_t, r_t, r_c
+
+
+def qini_curve(y: ArrayLike, score: ArrayLike, treated: ArrayLike) -> Curve:
+    """Points (rows targeted, Q) of the Qini curve, starting at (0, 0)."""
+    n, n_t, n_c, r_t, r_c = _cumulative(*_arrays(y, score, treated))
+    q = r_t - np.divide(r_c * n_t, n_c, out=np.zeros_like(r_c), where=n_c > 0)
+    return np.r_[0.0, n], np.r_[0.0, q]
+
+
+def uplift_curve(y: ArrayLike, score: ArrayLike, treated: ArrayLike) -> Curve:
+    """Points (rows targeted, U) of the uplift curve, starting at (0, 0)."""
+    n, n_t, n_c, r_t, r_c = _cumulative(*_arrays(y, score, treated))
+    rate_t = np.divide(r_t, n_t, out=np.zeros_like(r_t), where=n_t > 0)
+    rate_c = np.divide(r_c, n_c, out=np.zeros_like(r_c), where=n_c > 0)
+    return np.r_[0.0, n], np.r_[0.0, (rate_t - rate_c) * n]
+
+
+def _area(curve: Curve) -> float:
+    x, v = curve
+    return float(np.sum((x[1:] - x[:-1]) * (v[1:] + v[:-1]) / 2.0))
+
+
+def _normalised(actual: Curve, perfect: Curve) -> float:
+    """(area(actual) - random) / (area(perfect) - random); NaN when undefined."""
+    x_end, v_end = float(perfect[0][-1]), float(perfect[1][-1])
+    random_area = x_end * v_end / 2.0
+    denominator = _area(perfect) - random_area
+    if not np.isfinite(denominator) or abs(denominator) < 1e-12:
+        return float("nan")
+    return (_area(actual) - random_area) / denominator
+
+
+def _valid(ya: NDArray[np.float64], ta: NDArray[np.bool_]) -> bool:
+    return bool(ta.any() and (~ta).any())
+
+
+def qini_coefficient(y: ArrayLike, score: ArrayLike, treated: ArrayLike) -> float:
+    """Normalised area between the Qini curve and random targeting (``sklift.qini_auc_score``
+    with ``negative_effect=True``); NaN without both treated and control rows."""
+    ya, sa, ta = _arrays(y, score, treated)
+    if not _valid(ya, ta):
+        return float("nan")
+    perfect = ya * ta - ya * ~ta
+    return _normalised(qini_curve(ya, sa, ta), qini_curve(ya, perfect, ta))
+
+
+def auuc(y: ArrayLike, score: ArrayLike, treated: ArrayLike) -> float:
+    """Normalised area between the uplift curve and random targeting
+    (``sklift.uplift_auc_score``); NaN without both treated and control rows."""
+    ya, sa, ta = _arrays(y, score, treated)
+    if not _valid(ya, ta):
+        return float("nan")
+    control_responders = np.sum((ya == 1) & ~ta)
+    treated_non_responders = np.sum((ya == 0) & ta)
+    summand = ya if control_responders > treated_non_responders else ta.astype(np.float64)
+    perfect = 2.0 * (ya == ta) + summand
+    return _normalised(uplift_curve(ya, sa, ta), uplift_curve(ya, perfect, ta))
+
+
+def _prefix(ranker: str) -> str:
+    return "" if ranker == "model" else f"{ranker}_"
+
+
+def ranker_metrics(
+    churned: ArrayLike,
+    arm: ArrayLike,
+    scores: dict[str, NDArray[np.float64]],
+    actions: tuple[str, ...],
+    controls: dict[str, str],
+) -> dict[str, float]:
+    """Qini coefficient and AUUC of each ranker, per action and their mean.
+
+    Args:
+        churned: 1 where the row's customer churned within the horizon (the response is 1 - it).
+        arm: each row's arm (an action or a control arm).
+        scores: ranker -> [n, len(actions)] uplift scores (higher: more churn prevented).
+        actions: the treatments, in the order of the score columns.
+        controls: metric-name suffix -> the arm used as control ("" -> ``cross_sell``, say).
+
+    Returns:
+        ``{prefix}test_{qini|auuc}{suffix}_{action}`` and ``..._mean``, where prefix is empty
+        for the ranker ``model`` and ``<ranker>_`` otherwise.
+    """
+    retained = 1.0 - np.asarray(churned, dtype=np.float64)
+    arms = np.asarray(arm).astype(str)
+    out: dict[str, float] = {}
+    for ranker, s in scores.items():
+        for suffix, control in controls.items():
+            for name, fn in (("qini", qini_coefficient), ("auuc", auuc)):
+                values = []
+                for j, action in enumerate(actions):
+                    rows = (arms == action) | (arms == control)
+                    v = fn(retained[rows], s[rows, j], arms[rows] == action)
+                    out[f"{_prefix(ranker)}test_{name}{suffix}_{action}"] = v
+                    values.append(v)
+                finite = [v for v in values if np.isfinite(v)]
+                mean = float(np.mean(finite)) if finite else float("nan")
+                out[f"{_prefix(ranker)}test_{name}{suffix}_mean"] = mean
+    return out
+
+
+def random_metrics(
+    churned: ArrayLike,
+    arm: ArrayLike,
+    actions: tuple[str, ...],
+    controls: dict[str, str],
+    draws: int = 30,
+    seed: int = 7,
+) -> dict[str, float]:
+    """Random targeting: the mean of each metric over ``draws`` random rankings (about 0), and
+    the spread of the Qini coefficient (``random_test_qini_sd...``): the noise floor a model's
+    Qini must clear to mean anything on this test set."""
+    n = len(np.asarray(arm))
+    rng = np.random.default_rng(seed)
+    runs = [
+        ranker_metrics(churned, arm, {"random": rng.random((n, len(actions)))}, actions, controls)
+        for _ in range(draws)
+    ]
+    out = {k: float(np.nanmean([r[k] for r in runs])) for k in runs[0]}
+    for k in runs[0]:
+        if k.startswith("random_test_qini"):
+            out[k.replace("random_test_qini", "random_test_qini_sd", 1)] = float(
+                np.nanstd([r[k] for r in runs])
+            )
+    return out
+
+
+def truth_metrics(
+    predicted: NDArray[np.float64],
+    true: NDArray[np.float64],
+    actions: tuple[str, ...],
+    rankers: dict[str, NDArray[np.float64]],
+    top_share: float = 0.1,
+) -> dict[str, float]:
+    """How predicted effects match the simulator's true effects on the same rows.
+
+    Args:
+        predicted, true: [n, len(actions)] effects (change in P(churn), negative is good).
+        actions: the action of each column.
+        rankers: ranker -> [n, len(actions)] uplift scores (higher: targeted first).
+        top_share: share of rows each ranker targets for ``<ranker>_top10_true_effect``.
+
+    Returns:
+        ``truth_corr_<action>`` (Pearson), ``truth_spearman_<action>``, ``pred_mean_effect_<a>``,
+        ``true_mean_effect_<a>``, their means over actions, and per ranker the mean true effect
+        of the rows it targets first (lower is better), averaged over actions.
+    """
+    from scipy.stats import pearsonr, spearmanr
+
+    out: dict[str, float] = {}
+    ok = np.isfinite(true).all(1) & np.isfinite(predicted).all(1)
+    p, t = predicted[ok], true[ok]
+    for j, action in enumerate(actions):
+        constant = np.ptp(p[:, j]) == 0 or np.ptp(t[:, j]) == 0 if len(p) > 1 else True
+        out[f"truth_corr_{action}"] = (
+            float("nan") if constant else float(pearsonr(p[:, j], t[:, j])[0])
+        )
+        out[f"truth_spearman_{action}"] = (
+            float("nan") if constant else float(spearmanr(p[:, j], t[:, j])[0])
+        )
+        out[f"pred_mean_effect_{action}"] = float(np.mean(p[:, j])) if len(p) else float("nan")
+        out[f"true_mean_effect_{action}"] = float(np.mean(t[:, j])) if len(t) else float("nan")
+    for key in ("truth_corr", "truth_spearman", "pred_mean_effect", "true_mean_effect"):
+        values = [out[f"{key}_{a}"] for a in actions if np.isfinite(out[f"{key}_{a}"])]
+        out[f"{key}_mean"] = float(np.mean(values)) if values else float("nan")
+    k = max(1, int(round(top_share * len(t))))
+    for ranker, s in rankers.items():
+        s = s[ok]
+        tops = [
+            float(t[np.argsort(-s[:, j], kind="stable")[:k], j].mean()) for j in range(len(actions))
+        ]
+        out[f"{ranker}_top{int(round(top_share * 100))}_true_effect"] = (
+            float(np.mean(tops)) if len(t) else float("nan")
+        )
+    return out
+
+
+def uplift_area(y: ArrayLike, score: ArrayLike, treated: ArrayLike) -> float:
+    """Unnormalised AUUC: the area under the uplift curve with both axes per row, x = share
+    targeted (0..1) and U(k) / n; for continuous outcomes too. Random targeting scores about
+    half the average effect (``uplift_area_random``)."""
+    ya, sa, ta = _arrays(y, score, treated)
+    if not _valid(ya, ta):
+        return float("nan")
+    x, u = uplift_curve(ya, sa, ta)
+    n = float(len(ya))
+    return _area((x / n, u / n))
+
+
+def uplift_area_random(y: ArrayLike, treated: ArrayLike) -> float:
+    """``uplift_area`` of random targeting: half the difference of the group means."""
+    ya = np.asarray(y, dtype=np.float64)
+    ta = np.asarray(treated).astype(bool)
+    if not _valid(ya, ta):
+        return float("nan")
+    return float(ya[ta].mean() - ya[~ta].mean()) / 2.0
