@@ -417,7 +417,13 @@ def _feature_types(fs: FeatureService) -> dict[str, str]:
     service's views declare it: retain's views and the bank's extras alike."""
     from feast.types import Bool, Float32, Float64, Int64, String
 
-    kinds = {Int64: "int64", Float32: "float32", Float64: "float64", Bool: "bool", String: "string"}
+    kinds: dict[object, str] = {
+        Int64: "int64",
+        Float32: "float32",
+        Float64: "float64",
+        Bool: "bool",
+        String: "string",
+    }
     types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
     for projection in fs.feature_view_projections:
         for f in projection.features:

@@ -40,7 +40,9 @@ class ServingConfig:
 
     Attributes:
         model_name, model_alias: the registered model served (``models:/<name>@<alias>``).
-        feature_service: the Feast FeatureService the model was trained on.
+        feature_service: the Feast FeatureService to serve; None (default): the one the model
+            records it was trained on (``churn_v1``, or ``churn_bank_v1`` for a model trained
+            with the bank's own columns). When set, a model trained on another is refused.
         top_reasons: reasons returned per customer (largest contributions first).
         bands: risk band -> lowest calibrated probability in it, ascending; below the first the
             band is ``low``.
@@ -57,7 +59,7 @@ class ServingConfig:
 
     model_name: str = "retain-churn"
     model_alias: str = "champion"
-    feature_service: str = "churn_v1"
+    feature_service: str | None = None
     top_reasons: int = 3
     bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.05, "high": 0.15})
     segments: dict[str, float] = field(

@@ -17,12 +17,14 @@ Two yardsticks, in currency per customer, relative to doing nothing:
    true value of each action: a cross-sell is worth ``effect_xsell x value - cost`` plus the churn
    a contact causes (``-effect_contact x customer value``); a retention action
    ``-effect x customer value - cost`` (``retain.simulate.truth.true_offer_effects``).
-2. **off-policy estimates from the campaign log**, what a bank without a simulator has: over the
-   randomised experiment's contacts (whose assignment probabilities the experiment's design fixes,
-   ``experiment_probability``), with the realised reward ``customer value x (stayed) + value x
-   (accepted a cross-sell) - cost`` minus the churn model's estimate of the no-contact reward:
-   inverse propensity scoring (IPS) and doubly robust (DR, with the models' expected values as
-   the direct method).
+2. **off-policy estimates from the campaign log** (with standard errors), what a bank without a
+   simulator has: over the randomised experiment's contacts (whose assignment probabilities the
+   experiment's design fixes, ``experiment_probability``), with the realised reward ``customer
+   value x (stayed) + value x (accepted a cross-sell) - cost`` minus the churn model's estimate of
+   the no-contact reward: inverse propensity scoring (IPS) and doubly robust (DR, with the models'
+   expected values as the direct method). The experiment never leaves a customer uncontacted, so
+   doing nothing is valued by the churn model alone; a bank that wants it measured adds a
+   randomised no-contact arm to its experiments.
 
 Service actions are left out of both: the simulator has no ground truth for them.
 """
@@ -117,10 +119,11 @@ def choices(
         decision = decide(
             catalogue, customer, Context(channels[i], at[i]), (), scores, Levers(), k=1
         )
+        # What the rules allow; the other policies need no model score, so rule "score" is moot.
         allowed = [
             catalogue[t.action_id]
             for t in decision.trace
-            if t.status != "removed" and t.action_id != NO_ACTION
+            if (t.status != "removed" or t.rule == "score") and t.action_id != NO_ACTION
         ]
         xsell = [a for a in allowed if a.kind == "cross_sell"]
         retention = [a for a in allowed if a.kind == "retention"]
@@ -251,7 +254,19 @@ def off_policy(
             ips[policy][i] = reward / mu if match else 0.0
             correction = (reward - logged_model) / mu if match else 0.0
             dr[policy][i] = model_value(catalogue, target, scores, context) + correction
-    return {p: {"ips": float(ips[p].mean()), "dr": float(dr[p].mean())} for p in chosen}
+
+    def se(v: NDArray[np.float64]) -> float:
+        return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+    return {
+        p: {
+            "ips": float(ips[p].mean()),
+            "ips_se": se(ips[p]),
+            "dr": float(dr[p].mean()),
+            "dr_se": se(dr[p]),
+        }
+        for p in chosen
+    }
 
 
 @dataclass(frozen=True)
@@ -259,15 +274,15 @@ class NbaEvaluation:
     month_end: pd.Timestamp
     customers: int
     logged_contacts: int
-    table: pd.DataFrame  # index: policy; truth, acting share, ips, dr
+    table: pd.DataFrame  # index: policy; truth, acting share, ips, dr and their standard errors
 
     def markdown(self) -> str:
         header = "| policy | value per customer (truth) | acts on | IPS (log) | DR (log) |"
         rows = [header, "|---|---:|---:|---:|---:|"]
         for policy, r in self.table.iterrows():
             rows.append(
-                f"| {policy} | {r['truth']:.2f} | {r['acting']:.1%} | {r['ips']:.2f} "
-                f"| {r['dr']:.2f} |"
+                f"| {policy} | {r['truth']:.2f} | {r['acting']:.1%} "
+                f"| {r['ips']:.2f} ± {r['ips_se']:.2f} | {r['dr']:.2f} ± {r['dr_se']:.2f} |"
             )
         return "\n".join(rows)
 
@@ -387,8 +402,7 @@ def evaluate_nba(
         {
             "truth": truth,
             "acting": acting,
-            "ips": {p: ope[p]["ips"] for p in POLICIES},
-            "dr": {p: ope[p]["dr"] for p in POLICIES},
+            **{k: {p: ope[p][k] for p in POLICIES} for k in ("ips", "ips_se", "dr", "dr_se")},
         }
     ).loc[list(POLICIES)]
     progress(4, 4)
@@ -424,8 +438,10 @@ def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     t = evaluation.table
     x = np.arange(len(t))
-    for k, (column, label) in enumerate((("truth", "ground truth"), ("dr", "doubly robust (log)"))):
-        ax.bar(x + (k - 0.5) * 0.38, t[column], width=0.38, label=label)
+    bars = (("truth", None, "ground truth"), ("dr", "dr_se", "doubly robust (log), ± 1 s.e."))
+    for k, (column, error, label) in enumerate(bars):
+        yerr = t[error] if error else None
+        ax.bar(x + (k - 0.5) * 0.38, t[column], width=0.38, yerr=yerr, capsize=3, label=label)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(x, list(t.index), rotation=15)
     ax.set_ylabel("value per customer")

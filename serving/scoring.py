@@ -211,17 +211,18 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
         UnavailableError: the online store cannot be read.
     """
     from serving.online import open_serving_store
+    from training.config import FEATURE_SERVICE
     from training.load import load_model
 
     store = open_serving_store(settings, config.store_timeout_s)
-    online = OnlineFeatures(store, config.feature_service)
     loaded = load_model(settings, config.model_name, config.model_alias)
-    trained_on = loaded.model.info.get("feature_service", config.feature_service)
-    if trained_on != config.feature_service:
+    trained_on = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
+    if config.feature_service is not None and trained_on != config.feature_service:
         raise ConfigError(
             f"{loaded.name} v{loaded.version} was trained on feature service {trained_on!r}, "
             f"the service serves {config.feature_service!r}"
         )
+    online = OnlineFeatures(store, trained_on)
     catalogue = Catalogue.load(descriptions=descriptions())
     scorer = Scorer(loaded, online, catalogue, config)
     online.read([0])  # the store answers (and its connection is open) before we say ready

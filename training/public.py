@@ -2,10 +2,12 @@
 
 Each data set goes through the ingestion path: its mapping (``retain/ingest/public/*.yaml``) is
 validated and the file read into typed tables of ``retain.tables`` plus extras, exactly as a bank's
-own tables are. The model frame is built from those tables (not through the Feast feature views: the
-columns that matter here are bank-specific extras, which no feature view serves yet).
+own tables are.
 
-- Churn_Modelling.csv: churn ROC AUC of a LightGBM model, 5-fold stratified cross-validation.
+- Churn_Modelling.csv: churn ROC AUC of a LightGBM model, 5-fold stratified cross-validation, on
+  the frame of retain's pipeline: ingested into a temporary home folder, ``features build`` and
+  ``apply``, then the point-in-time frame of the snapshot labels through ``churn_bank_v1`` (retain's
+  features and the bank's extras); ``churn_v1`` alone is given beside it.
 - bank-additional-full.csv: term-deposit offer propensity without ``duration``, tested on the later
   20% of the calls (the file is in date order), as Moro, Cortez and Rita (2014) held out their
   latest calls. Their protocol is a rolling window: the model is retrained as calls arrive and
@@ -18,6 +20,9 @@ columns that matter here are bank-specific extras, which no feature view serves 
   and on spend; on a 30% held-out share, the Qini coefficient (normalised as scikit-uplift's
   ``qini_auc_score``: 0 random, 1 perfect) and the AUUC (area under the uplift curve per customer,
   in the outcome's units, beside random targeting's), from ``training.uplift_metrics``.
+
+Bank Marketing and Hillstrom are not churn data: their model frames are built from the ingested
+tables directly (``snapshot_frame``), not through a feature service.
 
 Fixed, modest hyper-parameters chosen beforehand (no tuning on the test data), two threads.
 """
@@ -369,17 +374,59 @@ def uplift_report(
     return rows
 
 
+def feast_frame(bank: Bank, home: Path, services: tuple[str, ...]) -> dict[str, Any]:
+    """The bank's snapshot through retain's pipeline, in a fresh home folder ``home``: ingest
+    (raw tables and extras), ``features build``, ``features apply``, then the training frame
+    (snapshot labels, point-in-time) through the first of ``services``.
+
+    Returns:
+        ``frame``, and each service's feature names under its own name.
+
+    Raises:
+        DataError: the bank has no snapshot labels, or a table cannot be written.
+    """
+    from features.build import build_sources
+    from features.frames import feature_names, training_frame
+    from features.store import apply
+    from retain.ingest.write import write_bank
+
+    if bank.labels is None:
+        raise DataError("the public evaluation needs a snapshot mapping with a label")
+    settings = Settings().with_home(home)
+    write_bank(bank, settings)
+    build_sources(settings)
+    apply(settings)
+    out: dict[str, Any] = {"frame": training_frame(settings, services[0])}
+    for service in services:
+        out[service] = feature_names(settings, service)
+    return out
+
+
 def evaluate_churn(data_dir: Path, p: PublicParams, progress: Progress = silent) -> dict[str, Any]:
+    """Churn AUC of a k-fold CV on frames built through the Feast pipeline: ``churn_bank_v1``
+    (retain's features and the bank's extras, the headline) and ``churn_v1`` alone."""
+    import tempfile
+
+    from features.extras import SERVICE
+
     start = time.perf_counter()
-    frame, features = snapshot_frame(read_bank(public_mapping("churn_modelling", data_dir)))
+    bank = read_bank(public_mapping("churn_modelling", data_dir))
+    with tempfile.TemporaryDirectory(prefix="retain-public-") as tmp:
+        built = feast_frame(bank, Path(tmp), (SERVICE, "churn_v1"))
+    frame, features = built["frame"], built[SERVICE]
     aucs = cv_auc(frame, features, p, progress=progress)
+    base = cv_auc(
+        frame, built["churn_v1"], p, progress=lambda d, t: progress(p.folds + d, 2 * p.folds)
+    )
     return {
         "rows": len(frame),
         "positive_rate": float(frame["label"].mean()),
+        "feature_service": SERVICE,
         "features": features,
         "fold_auc": aucs,
         "roc_auc": float(np.mean(aucs)),
         "roc_auc_std": float(np.std(aucs)),
+        "churn_v1_roc_auc": float(np.mean(base)),
         "seconds": round(time.perf_counter() - start, 1),
     }
 
@@ -494,7 +541,7 @@ def evaluate_public(
     for name in names:
         public_mapping(name, data_dir)  # every file present before the first model
     steps = {
-        "churn_modelling": p.folds,
+        "churn_modelling": 2 * p.folds,
         "bank_marketing": bank_marketing_steps(p),
         "hillstrom": len(UPLIFT_OUTCOMES),
     }
@@ -527,8 +574,10 @@ def markdown(report: PublicReport) -> str:
     lines = ["| data set | task | retain | published |", "|---|---|---|---|"]
     if c:
         lines.append(
-            f"| Churn_Modelling.csv | churn, {len(c['fold_auc'])}-fold CV ROC AUC | "
-            f"{c['roc_auc']:.3f} (± {c['roc_auc_std']:.3f}) | {PUBLISHED['churn_modelling']} |"
+            f"| Churn_Modelling.csv | churn, {len(c['fold_auc'])}-fold CV ROC AUC, through the "
+            f"feature service {c['feature_service']} | {c['roc_auc']:.3f} "
+            f"(± {c['roc_auc_std']:.3f}; churn_v1 alone, without the bank's own columns: "
+            f"{c['churn_v1_roc_auc']:.3f}) | {PUBLISHED['churn_modelling']} |"
         )
     if b:
         r, e, st = b["rolling"], b["expanding"], b["static"]
@@ -564,6 +613,7 @@ def log_public(settings: Settings, report: PublicReport, experiment: str = EXPER
     metrics: dict[str, float] = {}
     if report.churn:
         metrics["churn_modelling_cv_auc"] = report.churn["roc_auc"]
+        metrics["churn_modelling_churn_v1_cv_auc"] = report.churn["churn_v1_roc_auc"]
     if report.bank_marketing:
         metrics["bank_marketing_rolling_auc"] = report.bank_marketing["rolling"]["roc_auc"]
         metrics["bank_marketing_expanding_auc"] = report.bank_marketing["expanding"]["roc_auc"]

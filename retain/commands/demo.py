@@ -23,6 +23,8 @@ from retain.settings import Settings
 from serving.process import free_port
 
 BATCH = 1000
+RECOMMEND_SAMPLE = 300
+"""Customers the demo asks /recommend about (each decision is logged as a contact)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +40,7 @@ def demo(
     ] = False,
     top: Annotated[int, typer.Option(help="Riskiest customers to show.")] = 8,
 ) -> None:
-    """Simulate a bank, build its features, train and promote the churn model, serve and call it."""
+    """Simulate a bank, build its features, train and promote its models, serve and call them."""
     settings = load_settings()
     console.print(f"retain demo: home folder {settings.home} (profile {settings.profile})")
     port = port or free_port()
@@ -56,7 +58,7 @@ def demo(
             lambda: _train_uplift(settings, seed),
         ),
         (
-            "serve and ask for the riskiest customers",
+            "serve: score every customer, show the riskiest, recommend",
             lambda: _serve_and_call(settings, port, top, keep_serving),
         ),
     ]
@@ -109,8 +111,8 @@ def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool)
     console.print(f"starting the service on port {port} (log: {settings.home / 'serve.log'}) ...")
     with running_service(settings.home, port, keep=keep_serving) as service:
         console.print(f"service ready at {service.url} after {service.ready_after_s:.0f}s")
-        riskiest = _score_and_show(settings, service.url, top)
-        _recommend_and_show(service.url, riskiest)
+        scores = _score_and_show(settings, service.url, top)
+        _recommend_and_show(service.url, scores[:RECOMMEND_SAMPLE], top)
         if keep_serving:
             console.print(
                 f"the service keeps running at {service.url} (process group {service.pid}); "
@@ -121,7 +123,9 @@ def _serve_and_call(settings: Settings, port: int, top: int, keep_serving: bool)
 
 
 def _score_and_show(settings: Settings, url: str, top: int) -> list[dict[str, Any]]:
-    """Score every current customer through the service; show the riskiest with reasons."""
+    """Score every current customer through the service; show the riskiest with reasons.
+
+    Returns the scored customers."""
     import httpx
 
     ids = _current_customers(settings)
@@ -144,34 +148,47 @@ def _score_and_show(settings: Settings, url: str, top: int) -> list[dict[str, An
         f'-d \'{{"customer_id": {example}, "channel": "mobile", "k": 2}}\'',
         soft_wrap=True,
     )
-    return riskiest
+    return [s for s in scores if s["status"] == "ok"]
 
 
-def _recommend_and_show(url: str, customers: list[dict[str, Any]]) -> None:
-    """Ask /recommend for each customer on the mobile app; show the best action."""
+def _recommend_and_show(url: str, customers: list[dict[str, Any]], top: int) -> None:
+    """Ask /recommend (mobile app, best action) for each customer; show what it decided overall
+    and the actions worth most, with their reasons."""
     import httpx
 
-    table = Table(title="next best action on the mobile app for the riskiest", show_lines=True)
-    for column in ("customer", "action", "expected value", "why"):
-        table.add_column(column, justify="right" if column == "expected value" else "left")
+    best: list[tuple[int, dict[str, Any]]] = []
+    console.print(f"asking POST {url}/recommend for {len(customers):,} customers (mobile app) ...")
     with httpx.Client(base_url=url, timeout=30) as client:
         for s in customers:
             reply = client.post(
-                "/recommend",
-                json={"customer_id": s["customer_id"], "channel": "mobile", "k": 1},
+                "/recommend", json={"customer_id": s["customer_id"], "channel": "mobile", "k": 1}
             )
             if reply.status_code == 503:
                 console.print(f"[yellow]/recommend: {reply.json()['error']}[/yellow]")
                 return
             reply.raise_for_status()
-            best = reply.json()["actions"][0]
-            why = "\n".join(r["text"] for r in best["reasons"]) or "-"
-            table.add_row(
-                str(s["customer_id"]),
-                best["description"] or best["action_id"],
-                f"{best['expected_value']:,.2f}",
-                why,
-            )
+            best.append((s["customer_id"], reply.json()["actions"][0]))
+    counts: dict[str, int] = {}
+    for _, a in best:
+        counts[a["description"]] = counts.get(a["description"], 0) + 1
+    shown = sorted(best, key=lambda b: -b[1]["expected_value"])[:top]
+    table = Table(
+        title="next best action on the mobile app: "
+        + ", ".join(f"{n:,} {d.lower()}" for d, n in sorted(counts.items(), key=lambda c: -c[1])),
+        show_lines=True,
+    )
+    for column in ("customer", "action", "expected value", "P(open)", "why"):
+        table.add_column(
+            column, justify="right" if column in ("expected value", "P(open)") else "left"
+        )
+    for customer, a in shown:
+        table.add_row(
+            str(customer),
+            a["description"],
+            f"{a['expected_value']:,.2f}",
+            "" if a["propensity"] is None else f"{a['propensity']:.0%}",
+            "\n".join(r["text"] for r in a["reasons"]) or "-",
+        )
     Console().print(table)
 
 

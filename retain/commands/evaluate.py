@@ -105,8 +105,9 @@ def public(
         c = report.churn
         table.add_row(
             FILES["churn_modelling"],
-            f"churn ROC AUC, {len(c['fold_auc'])}-fold CV",
-            f"{_f(c['roc_auc'])} ± {_f(c['roc_auc_std'])}",
+            f"churn ROC AUC, {len(c['fold_auc'])}-fold CV, feature service "
+            f"{c['feature_service']} (churn_v1 alone)",
+            f"{_f(c['roc_auc'])} ± {_f(c['roc_auc_std'])} ({_f(c['churn_v1_roc_auc'])})",
             PUBLISHED_SHORT["churn_modelling"],
         )
     if report.bank_marketing:
@@ -167,6 +168,9 @@ def nba(
 
     if customers < 1:
         raise ConfigError(f"--customers must be a positive number, got {customers}")
+    from retain.commands.models import _quiet
+
+    _quiet()
     settings = load_settings()
     with progress_bar("evaluating next-best-action policies") as progress:
         evaluation = evaluate_nba(settings, customers=customers, seed=seed, progress=progress)
@@ -182,15 +186,12 @@ def nba(
             str(policy),
             f"{row['truth']:.2f}",
             f"{row['acting']:.0%}",
-            f"{row['ips']:.2f}",
-            f"{row['dr']:.2f}",
+            f"{row['ips']:.2f} ± {row['ips_se']:.2f}",
+            f"{row['dr']:.2f} ± {row['dr_se']:.2f}",
         )
     out.print(table)
     paths = write_report(evaluation, settings.reports_dir)
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
     if mlflow:
-        from retain.commands.models import _quiet
-
-        _quiet()
         run_id = log_evaluation(settings, evaluation, paths)
         console.print(f"logged to MLflow experiment retain-nba-evaluation, run {run_id}")

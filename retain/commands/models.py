@@ -68,17 +68,26 @@ def train(
     max_rounds: Annotated[int, typer.Option(help="Most boosting rounds (early stopping).")] = 1000,
     calibration: Annotated[str, typer.Option(help="platt or isotonic.")] = "platt",
     shap_sample: Annotated[int, typer.Option(help="Rows explained for the SHAP plots.")] = 1000,
+    service: Annotated[
+        str,
+        typer.Option(
+            help="Feature service of the churn model: churn_v1, or churn_bank_v1 (with the "
+            "bank's own columns, after an ingest with extras)."
+        ),
+    ] = "churn_v1",
     shuffle_labels: Annotated[
         bool, typer.Option(hidden=True, help="Train on shuffled labels (tests of the gate).")
     ] = False,
 ) -> None:
     """Train a model, log it to MLflow and register it as the challenger.
 
-    The training frame comes through the churn_v1 feature service; the run holds metrics,
-    baselines, plots and a model card. Only --seed and --num-threads apply to propensity and
-    uplift.
+    The training frame comes through the feature service (--service, default churn_v1), which
+    the model records and serving uses; the run holds metrics, baselines, plots and a model card.
+    Only --seed and --num-threads apply to propensity and uplift.
     """
     name = _check_model(model)
+    if model != "churn" and service != "churn_v1":
+        raise ConfigError("--service applies to the churn model only")
     if model != "churn":
         _train_other(model, name, seed, num_threads)
         return
@@ -102,11 +111,8 @@ def train(
         shap_sample=shap_sample,
         shuffle_labels=shuffle_labels,
     )
-    with progress_bar("training frame (churn_v1)") as progress:
-        data = load_dataset(
-            settings,
-            progress=progress,
-        )
+    with progress_bar(f"training frame ({service})") as progress:
+        data = load_dataset(settings, service=service, progress=progress)
     with progress_bar(f"training {name}", 6) as progress:
         result = train_churn(
             settings,

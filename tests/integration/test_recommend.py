@@ -4,7 +4,13 @@ with reasons and a full trace, the decision log, contact limits and cooldowns ac
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +19,7 @@ from serving.actions import Catalogue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+RETAIN = str(Path(sys.executable).with_name("retain"))
 UNKNOWN = 42
 T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)
 
@@ -136,3 +143,29 @@ def test_feedback_on_an_action_the_decision_did_not_make_is_a_404(client, ids):
         json={"decision_id": decision["decision_id"], "action_id": "nope", "outcome": "ignored"},
     )
     assert r.status_code == 404 and "did not deliver" in r.json()["error"]
+
+
+def test_evaluate_nba_compares_the_policies(home):
+    """``retain evaluate nba`` writes the table; retain's policy is worth more than acting on every
+    eligible customer at random, by the simulator's ground truth."""
+    done = subprocess.run(
+        [RETAIN, "evaluate", "nba", "--customers", "600", "--no-mlflow"],
+        env={**os.environ, "RETAIN_HOME": str(home.home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((home.reports_dir / "nba_evaluation.json").read_text())
+    policies = report["policies"]
+    assert list(policies) == [
+        "retain",
+        "random_eligible",
+        "most_popular",
+        "propensity_only",
+        "churn_only",
+    ]
+    for row in policies.values():
+        assert all(math.isfinite(v) for v in row.values())
+    assert policies["retain"]["truth"] > policies["random_eligible"]["truth"]
+    assert (home.reports_dir / "nba_evaluation.png").stat().st_size > 10_000
