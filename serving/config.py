@@ -135,6 +135,21 @@ class ServingConfig:
         return cls.from_dict(data, str(path))
 
 
+def feature_service_for(config: ServingConfig, trained_on: str, model: str) -> str:
+    """The FeatureService to serve a model trained on ``trained_on`` through: the configured
+    one when set, else the model's own.
+
+    Raises:
+        ConfigError: the configured service is not the one the model was trained on.
+    """
+    if config.feature_service is not None and config.feature_service != trained_on:
+        raise ConfigError(
+            f"{model} was trained on feature service {trained_on!r}, "
+            f"the service serves {config.feature_service!r}"
+        )
+    return trained_on
+
+
 def _thresholds(value: Any, source: str) -> dict[str, float]:
     if not isinstance(value, dict) or not value:
         raise ConfigError(f"{source}: expected a table of name = lower bound")

@@ -180,6 +180,16 @@ class Recommender:
             return top_reasons(contrib, values, list(self.propensity.spec.features), catalogue, n)
         return []
 
+    def _service_reasons(self, action_id: str, values: Mapping[str, Any]) -> list[Reason]:
+        """A service action's first eligibility condition is the problem it fixes: its reason."""
+        conditions = self.actions[action_id].eligibility
+        if not conditions:
+            return []
+        feature = conditions[0].feature
+        value = values.get(feature)
+        text = self.scorer.catalogue.sentence(feature, value, "up")
+        return [Reason(text=text, feature=feature, value=value, direction="up", weight=0.0)]
+
     def _response(
         self,
         cid: int,
@@ -192,7 +202,12 @@ class Recommender:
         actions = []
         for rank, ranked in enumerate(decision.actions, start=1):
             action = self.actions[ranked.action_id]
-            reasons = self._reasons(action.kind, action.product, values, churn_contrib, x_prop)
+            if action.kind == "service":
+                reasons = self._service_reasons(action.id, values)
+            else:
+                reasons = self._reasons(action.kind, action.product, values, churn_contrib, x_prop)
+            # P(open) is a cross-sell's; a service or retention action has no such probability.
+            propensity = ranked.propensity if action.kind == "cross_sell" else None
             actions.append(
                 RecommendedAction(
                     rank=rank,
@@ -201,7 +216,7 @@ class Recommender:
                     description=action.description,
                     channel=ranked.channel,
                     expected_value=ranked.expected_value,
-                    propensity=None if ranked.propensity is None else round(ranked.propensity, 6),
+                    propensity=None if propensity is None else round(propensity, 6),
                     reasons=_reason_out(reasons),
                 )
             )

@@ -210,6 +210,7 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
         ConfigError: the store configuration, the catalogue or the model's features are wrong.
         UnavailableError: the online store cannot be read.
     """
+    from serving.config import feature_service_for
     from serving.online import open_serving_store
     from training.config import FEATURE_SERVICE
     from training.load import load_model
@@ -217,12 +218,8 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     store = open_serving_store(settings, config.store_timeout_s)
     loaded = load_model(settings, config.model_name, config.model_alias)
     trained_on = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
-    if config.feature_service is not None and trained_on != config.feature_service:
-        raise ConfigError(
-            f"{loaded.name} v{loaded.version} was trained on feature service {trained_on!r}, "
-            f"the service serves {config.feature_service!r}"
-        )
-    online = OnlineFeatures(store, trained_on)
+    service = feature_service_for(config, trained_on, f"{loaded.name} v{loaded.version}")
+    online = OnlineFeatures(store, service)
     catalogue = Catalogue.load(descriptions=descriptions())
     scorer = Scorer(loaded, online, catalogue, config)
     online.read([0])  # the store answers (and its connection is open) before we say ready

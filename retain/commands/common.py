@@ -45,3 +45,24 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Progres
             bar.update(task, completed=done, total=total)
 
         yield report
+
+
+def quiet_mlflow(feast: bool = False) -> None:
+    """MLflow logs database migrations at INFO; stderr is for progress and errors.
+
+    ``feast``: the command uses Feast, which re-arms deprecation warnings when imported; it is
+    imported first so the filter set here stays on top.
+    """
+    import logging
+    import warnings
+
+    if feast:
+        import feast as _  # noqa: F401
+
+    import mlflow  # noqa: F401  # mlflow sets its loggers' levels when imported: import first
+    import sqlalchemy  # noqa: F401  # it arms its own deprecation warnings when imported
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # MLflow's use of SQLAlchemy's deprecated features is not the user's business.
+    warnings.filterwarnings("ignore", module="mlflow.store")
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retain.commands.common import console, load_settings, progress_bar
+from retain.commands.common import console, load_settings, progress_bar, quiet_mlflow
 
 out = Console()
 """Results go to stdout; progress and messages to stderr."""
@@ -143,9 +143,7 @@ def public(
         tmp.replace(reports / name)
     console.print(f"wrote {reports / 'public.json'} and {reports / 'public.md'}")
     if mlflow:
-        from retain.commands.models import _quiet
-
-        _quiet()
+        quiet_mlflow()
         run_id = log_public(settings, report)
         console.print(f"logged to MLflow experiment retain-public, run {run_id}")
 
@@ -168,9 +166,7 @@ def nba(
 
     if customers < 1:
         raise ConfigError(f"--customers must be a positive number, got {customers}")
-    from retain.commands.models import _quiet
-
-    _quiet()
+    quiet_mlflow(feast=True)
     settings = load_settings()
     with progress_bar("evaluating next-best-action policies") as progress:
         evaluation = evaluate_nba(settings, customers=customers, seed=seed, progress=progress)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retain.commands.common import console, load_settings, progress_bar
+from retain.commands.common import console, load_settings, progress_bar, quiet_mlflow
 from retain.errors import ConfigError
 
 out = Console()
@@ -26,25 +26,13 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback)
 
 
-def _quiet() -> None:
-    """MLflow logs database migrations at INFO; stderr is for progress and errors."""
-    import logging
-    import warnings
-
-    import mlflow  # noqa: F401  # mlflow sets its loggers' levels when imported: import first
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    # SQLAlchemy re-arms its own deprecation warnings on import; MLflow's use of them is not ours.
-    warnings.filterwarnings("ignore", module="mlflow.store")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _check_model(model: str) -> str:
+def _check_model(model: str, feast: bool = False) -> str:
+    """The registered name of ``model``; quiets MLflow (and imports Feast first when used)."""
     from training.config import MODEL_NAMES
 
     if model not in MODEL_NAMES:
         raise ConfigError(f"unknown model {model!r}: use one of {', '.join(MODEL_NAMES)}")
-    _quiet()
+    quiet_mlflow(feast)
     return MODEL_NAMES[model]
 
 
@@ -85,7 +73,7 @@ def train(
     the model records and serving uses; the run holds metrics, baselines, plots and a model card.
     Only --seed and --num-threads apply to propensity and uplift.
     """
-    name = _check_model(model)
+    name = _check_model(model, feast=True)
     if model != "churn" and service != "churn_v1":
         raise ConfigError("--service applies to the churn model only")
     if model != "churn":
@@ -169,7 +157,9 @@ def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
 
 def _headline_like(metric: str) -> bool:
     """Summary figures worth a line in the terminal (per-product ones stay in the run)."""
-    return any(s in metric for s in ("macro_auc", "hit_rate", "map_at", "qini", "auuc"))
+    if any(s in metric for s in ("qini", "auuc", "corr")):  # uplift: the means over actions
+        return metric.endswith("_mean") and "_sd_" not in metric
+    return any(s in metric for s in ("macro_auc", "hit_rate", "map_at"))
 
 
 def promote(

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from retain.commands.common import console, load_settings
+from retain.commands.common import console, load_settings, quiet_mlflow
 from retain.errors import ConfigError, DataError
 
 out = Console()
@@ -61,6 +61,7 @@ def recommend(
         raise ConfigError(f"--{where}: {error['msg']}") from e
     if request.context.at is not None and request.context.at.tzinfo is None:
         raise ConfigError(f"--at {at}: give a time zone, e.g. {datetime.now():%Y-%m-%dT%H:%M}Z")
+    quiet_mlflow(feast=True)
     settings = load_settings()
     try:
         config = ServingConfig.load(settings)

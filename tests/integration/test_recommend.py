@@ -41,7 +41,7 @@ def test_it_ranks_actions_with_reasons_trace_versions_and_an_id(client, ids):
         # retain-uplift only with an uplift champion: without one, retention offers are left out
         assert {"retain-churn", "retain-propensity"} <= set(body["models"])
         assert body["catalogue_version"] == catalogue.version
-        assert [t["action_id"] for t in body["trace"]] == list(catalogue.ids)
+        assert [t["action_id"] for t in body["trace"]] == list(catalogue.ids())
         actions = body["actions"]
         assert 1 <= len(actions) <= 3
         values = [a["expected_value"] for a in actions]
@@ -88,7 +88,9 @@ def test_a_decline_starts_the_cooldown_and_caps_hold(client, ids):
         "at": None,
     }
 
-    later = _recommend(client, customer, channel="phone", k=3, at=T0 + timedelta(days=10)).json()
+    # The next day on another channel: no channel cap applies, the cooldown does.
+    channel = next(c for c in Catalogue.load()[action].channels if c != "phone")
+    later = _recommend(client, customer, channel=channel, k=3, at=T0 + timedelta(days=1)).json()
     assert action not in [a["action_id"] for a in later["actions"]]
     entry = next(t for t in later["trace"] if t["action_id"] == action)
     assert entry["rule"] == "cooldown", entry

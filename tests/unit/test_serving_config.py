@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from retain.errors import ConfigError
-from serving.config import ServingConfig
+from serving.config import ServingConfig, feature_service_for
 from serving.scoring import encode_rows
 from training.encode import FeatureSpec, encode
 
@@ -45,6 +45,20 @@ def test_the_home_folder_serving_toml_overrides_the_defaults(settings):
     config = ServingConfig.load(settings)
     assert config.top_reasons == 5
     assert config.band(0.4) == "low" and config.band(0.5) == "high"
+
+
+@pytest.mark.parametrize("trained_on", ["churn_v1", "churn_bank_v1"])
+def test_a_model_is_served_through_the_feature_service_it_was_trained_on(trained_on):
+    """Unless serving.toml names one, the service serves the model's own feature service."""
+    assert ServingConfig().feature_service is None
+    assert feature_service_for(ServingConfig(), trained_on, "m v1") == trained_on
+    configured = ServingConfig.from_dict({"feature_service": trained_on})
+    assert feature_service_for(configured, trained_on, "m v1") == trained_on
+
+
+def test_a_configured_feature_service_refuses_a_model_trained_on_another():
+    with pytest.raises(ConfigError, match="m v3 was trained on feature service 'churn_bank_v1'"):
+        feature_service_for(ServingConfig(feature_service="churn_v1"), "churn_bank_v1", "m v3")
 
 
 def test_the_fast_encoding_equals_training_encoding():
