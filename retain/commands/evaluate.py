@@ -115,9 +115,9 @@ def public(
         r = b["rolling"]
         table.add_row(
             FILES["bank_marketing"],
-            f"offer ROC AUC, no duration, later {b['test_rows']:,} calls in "
-            f"{len(r['blocks'])} blocks, retrained before each on {window_text(r['window'])} "
-            "(rolling window); then on every earlier call; no retraining; shuffled CV",
+            f"offer ROC AUC, no duration, later {b['test_rows']:,} calls: rolling window "
+            f"({len(r['blocks'])} blocks, {window_text(r['window'])}); every earlier call; "
+            "no retraining; shuffled CV",
             f"{_f(r['roc_auc'])}; {_f(b['expanding']['roc_auc'])}; "
             f"{_f(b['static']['roc_auc'])}; {_f(b['cv_roc_auc'])}",
             PUBLISHED_SHORT["bank_marketing"],
