@@ -60,6 +60,21 @@ feedback = sa.Table(
 )
 
 
+# Built once: the service runs them on every decision.
+_HISTORY = sa.select(
+    decisions.c.decision_id, decisions.c.at, decisions.c.channel, decisions.c.actions
+).where(
+    decisions.c.project_id == sa.bindparam("project"),
+    decisions.c.customer_id == sa.bindparam("customer"),
+    decisions.c.at > sa.bindparam("since"),
+    decisions.c.at <= sa.bindparam("now"),
+)
+_OUTCOMES = sa.select(feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome).where(
+    feedback.c.project_id == sa.bindparam("project"),
+    feedback.c.customer_id == sa.bindparam("customer"),
+)
+
+
 class UnknownDecisionError(LookupError):
     """No decision with this id (or the action was not part of it)."""
 
@@ -84,6 +99,15 @@ class FeedbackResult:
     duplicate: bool
 
 
+def _sqlite_pragmas(conn: Any, _: Any) -> None:
+    """Write-ahead logging: readers do not wait for the writer, and a commit need not sync the
+    whole file (a crash may lose the last decisions, never corrupt the log)."""
+    cursor = conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def new_decision_id() -> str:
     return uuid.uuid4().hex
 
@@ -103,17 +127,23 @@ class DecisionLog:
     """The log of one project; thread-safe (the service writes from worker threads)."""
 
     def __init__(self, url: str, project: str = "retain") -> None:
-        if url.startswith("sqlite:///"):
+        sqlite = url.startswith("sqlite:///")
+        if sqlite:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
+            if sqlite:
+                # Several service workers share the file: wait for a lock rather than fail.
+                self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
             metadata.create_all(self.engine)
         except sa.exc.SQLAlchemyError as e:
             raise ConfigError(
                 f"cannot open the decision log at {url}: {e.__class__.__name__}"
             ) from e
         self.project = project
-        self._lock = threading.Lock() if url.startswith("sqlite") else None
+        self._lock = threading.Lock() if sqlite else None
 
     @classmethod
     def open(cls, settings: Settings) -> DecisionLog:
@@ -129,6 +159,7 @@ class DecisionLog:
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
+        """A transaction (serialised within the process for SQLite)."""
         if self._lock is None:
             with self.engine.begin() as conn:
                 yield conn
@@ -136,10 +167,14 @@ class DecisionLog:
         with self._lock, self.engine.begin() as conn:
             yield conn
 
-    def record(
-        self, decision_id: str, customer_id: int, decision: Decision, response: dict[str, Any]
-    ) -> None:
-        """Append a decision and the response that carried it."""
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A connection for reading only: nothing to commit."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    def record(self, decision_id: str, customer_id: int, decision: Decision, response: str) -> None:
+        """Append a decision and the response (JSON) that carried it."""
         delivered = [a.action_id for a in decision.actions if a.action_id != NO_ACTION]
         with self._begin() as conn:
             conn.execute(
@@ -151,14 +186,14 @@ class DecisionLog:
                     channel=decision.channel,
                     placement=decision.placement,
                     actions=json.dumps(delivered),
-                    record=json.dumps(response, default=str),
+                    record=response,
                     logged_at=datetime.now(UTC),
                 )
             )
 
     def decision(self, decision_id: str) -> LoggedDecision:
         """Raises UnknownDecisionError."""
-        with self._begin() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(decisions).where(
                     decisions.c.project_id == self.project,
@@ -219,30 +254,11 @@ class DecisionLog:
     def history(self, customer_id: int, now: datetime) -> list[Contact]:
         """The customer's delivered actions up to ``now``, each with its outcome once known."""
         since = now - timedelta(days=HISTORY_DAYS)
-        with self._begin() as conn:
-            rows = conn.execute(
-                sa.select(
-                    decisions.c.decision_id,
-                    decisions.c.at,
-                    decisions.c.channel,
-                    decisions.c.actions,
-                ).where(
-                    decisions.c.project_id == self.project,
-                    decisions.c.customer_id == customer_id,
-                    decisions.c.at > since,
-                    decisions.c.at <= now,
-                )
-            ).all()
+        key = {"project": self.project, "customer": customer_id}
+        with self._read() as conn:
+            rows = conn.execute(_HISTORY, {**key, "since": since, "now": now}).all()
             outcomes = {
-                (r.decision_id, r.action_id): r.outcome
-                for r in conn.execute(
-                    sa.select(
-                        feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome
-                    ).where(
-                        feedback.c.project_id == self.project,
-                        feedback.c.customer_id == customer_id,
-                    )
-                )
+                (r.decision_id, r.action_id): r.outcome for r in conn.execute(_OUTCOMES, key)
             }
         return [
             Contact(action, r.channel, _utc(r.at), outcomes.get((r.decision_id, action)))
@@ -255,5 +271,5 @@ class DecisionLog:
         query = sa.select(decisions.c.record).where(decisions.c.project_id == self.project)
         if customer_id is not None:
             query = query.where(decisions.c.customer_id == customer_id)
-        with self._begin() as conn:
+        with self._read() as conn:
             return [json.loads(r.record) for r in conn.execute(query.order_by(decisions.c.at))]

@@ -32,6 +32,7 @@ from serving.schemas import (
 )
 from serving.scoring import Scorer, encode_rows
 from training.calibrate import calibrate
+from training.encode import FeatureSpec
 
 if TYPE_CHECKING:
     from training.propensity import PropensityModel
@@ -121,22 +122,38 @@ class Recommender:
         self, columns: Any, values: Mapping[str, Any]
     ) -> tuple[Scores, NDArray[np.float64], NDArray[np.float64]]:
         """Scores, the churn contributions and the propensity input of one customer."""
-        x_churn = encode_rows(columns, self.scorer.spec, [0])
-        raw, churn_contrib = self.scorer.predict(x_churn)
+        encoded: list[tuple[FeatureSpec, NDArray[np.float64]]] = []
+
+        def x_for(spec: FeatureSpec) -> NDArray[np.float64]:
+            """The model input; models trained on the same frame share one encoding."""
+            for known, x in encoded:
+                if known == spec:
+                    return x
+            encoded.append((spec, encode_rows(columns, spec, [0])))
+            return encoded[-1][1]
+
+        raw, churn_contrib = self.scorer.predict(x_for(self.scorer.spec))
         p_churn = float(calibrate(raw, self.scorer.loaded.model.calibration)[0])
-        x_prop = encode_rows(columns, self.propensity.spec, [0])
+        x_prop = x_for(self.propensity.spec)
         p_open = dict(
             zip(self.propensity.products, self.propensity.predict_proba(x_prop)[0], strict=True)
         )
         effects: dict[str, float] = {}
         if self.uplift is not None:  # without it, retention actions are removed (rule "score")
-            x_up = encode_rows(columns, self.uplift.spec, [0])
+            x_up = x_for(self.uplift.spec)
             effects = dict(zip(self.uplift.actions, self.uplift.effects(x_up)[0], strict=True))
         scores = model_scores(self.actions, values, p_churn, p_open, effects)
         return scores, churn_contrib[0], x_prop
 
     def recommend(self, request: RecommendRequest) -> RecommendResponse:
+        """Decide, explain and log the next best actions of one customer (see ``decide``)."""
+        return self.decide(request)[0]
+
+    def decide(self, request: RecommendRequest) -> tuple[RecommendResponse, str]:
         """Decide, explain and log the next best actions of one customer.
+
+        Returns:
+            The response and its JSON, serialized once for the log and the caller.
 
         Raises:
             CustomerNotFoundError: no such customer in the feature store (404).
@@ -160,8 +177,9 @@ class Recommender:
         history = self.log.history(cid, at)
         decision = decide(self.actions, values, context, history, scores, self.levers, request.k)
         response = self._response(cid, decision, scores, values, churn_contrib, x_prop)
-        self.log.record(response.decision_id, cid, decision, response.model_dump(mode="json"))
-        return response
+        text = response.model_dump_json()
+        self.log.record(response.decision_id, cid, decision, text)
+        return response, text
 
     def _reasons(
         self,

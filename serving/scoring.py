@@ -25,11 +25,9 @@ from serving.reasons import Catalogue, Reason, top_reasons
 from training.calibrate import calibrate
 from training.encode import FeatureSpec
 from training.load import LoadedModel
+from training.model import predict_threads
 
 Status = Literal["ok", "not_found", "inactive"]
-
-SMALL_BATCH = 32
-"""Up to this many rows LightGBM predicts on one thread: threads cost more than they save."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ class Scorer:
 
     def predict(self, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Booster probabilities and TreeSHAP contributions (base value last) of a matrix."""
-        threads = {"num_threads": 1} if len(x) <= SMALL_BATCH else {}
+        threads = predict_threads(len(x))
         raw = np.asarray(self.booster.predict(x, **threads), dtype=np.float64)
         contrib = np.asarray(self.booster.predict(x, pred_contrib=True, **threads))
         return raw, contrib

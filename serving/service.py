@@ -13,6 +13,7 @@ best action also needs the propensity and uplift champions and the decision log;
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -24,7 +25,7 @@ import anyio
 import bentoml
 from fastapi import FastAPI
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from retain.errors import DataError, RetainError
@@ -113,6 +114,7 @@ a worker thread, so health checks and small calls are not held up behind them.""
 
 @bentoml.service(
     name="retain",
+    workers="cpu_count",  # scoring is CPU-bound: one worker process per core
     traffic={"timeout": 30},
     http={"cors": {"enabled": False}},
 )
@@ -149,6 +151,9 @@ class ChurnService:
                 "retain service ready: %s v%s", self._scorer.model_name, self._scorer.model_version
             )
             self._load_recommender()
+        # What was loaded lives as long as the worker: keep it out of the collector's sweeps,
+        # which would otherwise pause a request now and then to walk it.
+        gc.freeze()
 
     def _load_recommender(self) -> None:
         assert self.settings is not None and self._scorer is not None
@@ -276,8 +281,9 @@ class ChurnService:
             customer_id=customer_id, channel=channel, k=k, context=context or DecisionContext()
         )
 
-        def work() -> RecommendResponse:
-            return self.recommender().recommend(request)
+        def work() -> Response:
+            _, text = self.recommender().decide(request)  # serialized once, as logged
+            return Response(content=text, media_type="application/json")
 
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 

@@ -18,6 +18,16 @@ METADATA_KEY = "retain"
 """Key of our entry in the MLflow model's metadata (the ``MLmodel`` file)."""
 
 
+SMALL_BATCH = 32
+"""Up to this many rows LightGBM predicts on one thread: starting threads costs more than they
+save, and several service workers on few cores would fight over them."""
+
+
+def predict_threads(rows: int) -> dict[str, int]:
+    """``Booster.predict`` keyword arguments for a batch of ``rows`` rows."""
+    return {"num_threads": 1} if rows <= SMALL_BATCH else {}
+
+
 @dataclass
 class ChurnModel:
     """A trained churn model, ready to score feature frames.

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from training.calibrate import calibrate, fit_calibration
 from training.config import TrainConfig
 from training.encode import FeatureSpec
-from training.model import METADATA_KEY, train_booster
+from training.model import METADATA_KEY, predict_threads, train_booster
 
 ARTIFACT_DIR = "propensity"
 """Name of the pyfunc artifact folder holding the boosters and the metadata."""
@@ -54,7 +54,7 @@ class PropensityModel:
         """[rows, products] uncalibrated booster probabilities of an encoded matrix."""
         out = np.empty((len(x), len(self.products)), dtype=np.float64)
         for j, p in enumerate(self.products):
-            out[:, j] = self.boosters[p].predict(x)
+            out[:, j] = self.boosters[p].predict(x, **predict_threads(len(x)))
         return out
 
     def predict_proba(self, x: NDArray[np.float64] | pd.DataFrame) -> NDArray[np.float64]:
@@ -80,7 +80,9 @@ class PropensityModel:
         """
         if product not in self.boosters:
             raise KeyError(f"no propensity booster for {product!r}: one of {self.products}")
-        return np.asarray(self.boosters[product].predict(x, pred_contrib=True), dtype=np.float64)
+        threads = predict_threads(len(x))
+        contrib = self.boosters[product].predict(x, pred_contrib=True, **threads)
+        return np.asarray(contrib, dtype=np.float64)
 
     def metadata(self) -> dict[str, Any]:
         """What serving needs besides the boosters, as JSON-friendly values."""

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from retain.tables import RETENTION_ACTIONS
 from training.encode import FeatureSpec
+from training.model import predict_threads
 
 METADATA_KEY = "retain"
 METADATA_FILE = "metadata.json"
@@ -118,21 +119,27 @@ class UpliftModel:
         out = np.empty((len(xa), len(self.actions)), dtype=np.float64)
         if len(xa) == 0:
             return out
-        if self.kind == "pooled_offset":
-            offset = np.asarray(self.boosters[CONTROL].predict(xa, raw_score=True))
-            base = _sigmoid(offset)
-            for j, action in enumerate(self.actions):
-                code = np.full((len(xa), 1), float(self.arms.index(action)))
-                shift = self.boosters[TAU].predict(np.hstack([xa, code]), raw_score=True)
-                out[:, j] = _sigmoid(offset + shift) - base
-        elif self.kind == "pooled_x":
-            for j, action in enumerate(self.actions):
-                code = np.full((len(xa), 1), float(self.arms.index(action)))
-                out[:, j] = self.boosters[TAU].predict(np.hstack([xa, code]))
+        threads = predict_threads(len(xa) * len(self.actions))
+        if self.kind in ("pooled_offset", "pooled_x"):
+            # Every (row, action) pair in one call: the action's arm code as the last column.
+            codes = np.repeat([float(self.arms.index(a)) for a in self.actions], len(xa))
+            stacked = np.hstack([np.tile(xa, (len(self.actions), 1)), codes[:, None]])
+            if self.kind == "pooled_offset":
+                offset = np.asarray(self.boosters[CONTROL].predict(xa, raw_score=True, **threads))
+                shift = self.boosters[TAU].predict(stacked, raw_score=True, **threads)
+                base = _sigmoid(offset)
+                treated = _sigmoid(np.tile(offset, len(self.actions)) + shift)
+                out[:] = (treated - np.tile(base, len(self.actions))).reshape(-1, len(xa)).T
+            else:
+                out[:] = (
+                    np.asarray(self.boosters[TAU].predict(stacked, **threads))
+                    .reshape(-1, len(xa))
+                    .T
+                )
         else:
-            base = np.asarray(self.boosters[CONTROL].predict(xa), dtype=np.float64)
+            base = np.asarray(self.boosters[CONTROL].predict(xa, **threads), dtype=np.float64)
             for j, action in enumerate(self.actions):
-                out[:, j] = np.asarray(self.boosters[action].predict(xa)) - base
+                out[:, j] = np.asarray(self.boosters[action].predict(xa, **threads)) - base
         return out
 
     def churn_no_contact(self, x: NDArray[np.float64] | pd.DataFrame) -> NDArray[np.float64]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def _decision(catalogue: Catalogue, log: DecisionLog, at: datetime, k: int = 1):
     history = log.history(1, at)
     decision = decide(catalogue, CUSTOMER, Context("mobile", at), history, scores, k=k)
     decision_id = new_decision_id()
-    log.record(decision_id, 1, decision, {"decision_id": decision_id})
+    log.record(decision_id, 1, decision, json.dumps({"decision_id": decision_id}))
     return decision_id, decision
 
 
