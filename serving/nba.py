@@ -195,7 +195,8 @@ class Recommender:
             return top_reasons(churn_contrib, values, self.scorer.features, catalogue, n)
         if kind == "cross_sell" and product in self.propensity.products:
             contrib = self.propensity.contributions(x_prop, product)[0]
-            return top_reasons(contrib, values, list(self.propensity.spec.features), catalogue, n)
+            features = list(self.propensity.spec.features)
+            return top_reasons(contrib, values, features, catalogue, n, subject="the chance")
         return []
 
     def _service_reasons(self, action_id: str, values: Mapping[str, Any]) -> list[Reason]:

@@ -235,20 +235,23 @@ class Catalogue:
                 f"the reason catalogue names feature(s) the model does not use: {unknown}"
             )
 
-    def sentence(self, feature: str, value: Any, direction: Direction) -> str:
-        """The sentence for one feature's value and direction."""
+    def sentence(
+        self, feature: str, value: Any, direction: Direction, subject: str = "the risk"
+    ) -> str:
+        """The sentence for one feature's value and direction; ``subject`` is what the feature
+        raises or lowers in the generic sentence of a feature without a template."""
         entry = self.features.get(feature)
         if entry is not None:
             for t in entry.texts:
                 if (t.direction is None or t.direction == direction) and t.when.holds(value):
                     return _render(t.text, entry.format, value)
-        return self._generic(feature, value, direction)
+        return self._generic(feature, value, direction, subject)
 
-    def _generic(self, feature: str, value: Any, direction: Direction) -> str:
+    def _generic(self, feature: str, value: Any, direction: Direction, subject: str) -> str:
         label = self.descriptions.get(feature, feature.replace("_", " "))
         shown = "missing" if _missing(value) else _auto(value)
         way = "raises" if direction == "up" else "lowers"
-        return f"{label}: {shown} ({way} the risk)"
+        return f"{label}: {shown} ({way} {subject})"
 
 
 def _missing(value: Any) -> bool:
@@ -284,6 +287,7 @@ def top_reasons(
     features: Sequence[str],
     catalogue: Catalogue,
     k: int,
+    subject: str = "the risk",
 ) -> list[Reason]:
     """The ``k`` features with the largest contributions (by size), as reasons.
 
@@ -294,6 +298,7 @@ def top_reasons(
         features: the model's features, in the contributions' order.
         catalogue: the templates.
         k: how many reasons.
+        subject: what the model scores, for generic sentences ("the risk", "the chance").
 
     Returns:
         Reasons, largest contribution first; features contributing exactly 0 are left out.
@@ -312,7 +317,7 @@ def top_reasons(
         direction: Direction = "up" if weight > 0 else "down"
         reasons.append(
             Reason(
-                text=catalogue.sentence(name, value, direction),
+                text=catalogue.sentence(name, value, direction, subject),
                 feature=name,
                 value=None if _missing(value) else value,
                 direction=direction,

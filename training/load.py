@@ -21,7 +21,7 @@ from retain.errors import NotReadyError
 from retain.settings import Settings
 from training.config import MODEL_NAMES
 from training.model import ChurnModel
-from training.tracking import client, tracking
+from training.tracking import client, quiet_artifacts, tracking
 
 
 @dataclass
@@ -54,7 +54,7 @@ def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
 
     uri = f"models:/{name}/{version}"
     try:
-        with tracking(settings):
+        with tracking(settings), quiet_artifacts():
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
             booster = mlflow.lightgbm.load_model(local)
             metadata = Model.load(local).metadata or {}

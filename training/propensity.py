@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -38,6 +36,7 @@ from training.tracking import (
     code_version,
     experiment_id,
     fingerprint,
+    quiet_artifacts,
     register_challenger,
     tracking,
 )
@@ -248,7 +247,7 @@ def log_propensity(
     fig = auc_figure(fitted.metrics, fitted.model.products)
     mlflow.log_figure(fig, "plots/auc_by_product.png")
     plots.close([fig])
-    with tempfile.TemporaryDirectory() as tmp, _quiet_mlflow():
+    with tempfile.TemporaryDirectory() as tmp, quiet_artifacts():
         folder = Path(tmp) / ARTIFACT_DIR
         fitted.model.save(folder)
         logged = mlflow.pyfunc.log_model(
@@ -265,25 +264,6 @@ def log_propensity(
         run_id,
         "Calibrated probability of opening each product within the horizon.",
     )
-
-
-@contextmanager
-def _quiet_mlflow() -> Iterator[None]:
-    """Without a progress bar for copying the artifacts into the model and without pyfunc's
-    warnings about pickling our own wrapper class and the missing signature (stderr is for
-    progress and errors)."""
-    logger = logging.getLogger("mlflow.pyfunc")
-    level, bar = logger.level, os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
-    logger.setLevel(logging.ERROR)
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-        if bar is None:
-            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
-        else:
-            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
 
 
 @dataclass
@@ -352,7 +332,7 @@ def load_propensity(settings: Settings, alias: str = "champion") -> tuple[Propen
         )
     uri = f"models:/{name}/{mv.version}"
     try:
-        with tracking(settings), _quiet_mlflow():
+        with tracking(settings), quiet_artifacts():
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
         model = PropensityModel.load(Path(local) / "artifacts" / ARTIFACT_DIR)
     except (MlflowException, OSError, ValueError, KeyError) as e:

@@ -7,6 +7,7 @@ The URI comes from settings and is set per call: ``client(settings)`` for regist
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -144,3 +145,22 @@ def register_challenger(
     mv = c.create_model_version(name, model_uri, run_id=run_id)
     c.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
+
+
+@contextmanager
+def quiet_artifacts() -> Iterator[None]:
+    """Without a progress bar for copying the artifacts into the model and without pyfunc's
+    warnings about pickling our own wrapper class and the missing signature (stderr is for
+    progress and errors)."""
+    logger = logging.getLogger("mlflow.pyfunc")
+    level, bar = logger.level, os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    logger.setLevel(logging.ERROR)
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if bar is None:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
+        else:
+            os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar

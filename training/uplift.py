@@ -54,6 +54,7 @@ from training.tracking import (
     code_version,
     experiment_id,
     fingerprint,
+    quiet_artifacts,
     register_challenger,
     tracking,
 )
@@ -304,7 +305,7 @@ def log_uplift(settings: Settings, fitted: FittedUplift, config: UpliftConfig, r
     fig = _qini_figure(fitted.curves)
     mlflow.log_figure(fig, "plots/qini.png")
     plots.close([fig])
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, quiet_artifacts():
         folder = Path(tmp) / ARTIFACT_DIR
         fitted.model.save(folder)
         logged = mlflow.pyfunc.log_model(
@@ -387,7 +388,7 @@ def load_uplift(settings: Settings, alias: str = "champion") -> tuple[UpliftMode
         )
     uri = f"models:/{MODEL_NAME}/{mv.version}"
     try:
-        with tracking(settings):
+        with tracking(settings), quiet_artifacts():
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
         model = UpliftModel.load(Path(local) / "artifacts" / ARTIFACT_DIR)
     except (MlflowException, OSError, ValueError, KeyError) as e:
