@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from retain.tables import PRODUCTS
 from serving.config import ServingConfig
+from serving.reasons import Reason
 from serving.schemas import Behaviour, CustomerScore, CustomerView, Profile, ReasonOut, Segment
 from serving.scoring import ScoredCustomer
+
+
+def reasons_out(reasons: Sequence[Reason]) -> list[ReasonOut]:
+    """Reasons as the API shows them."""
+    return [
+        ReasonOut(
+            text=r.text, feature=r.feature, value=r.value, direction=r.direction, weight=r.weight
+        )
+        for r in reasons
+    ]
 
 
 def customer_score(s: ScoredCustomer, model_name: str, model_version: str) -> CustomerScore:
@@ -19,16 +30,7 @@ def customer_score(s: ScoredCustomer, model_name: str, model_version: str) -> Cu
         message=s.message,
         churn_probability=None if s.probability is None else round(s.probability, 6),
         risk_band=s.band,
-        reasons=[
-            ReasonOut(
-                text=r.text,
-                feature=r.feature,
-                value=r.value,
-                direction=r.direction,
-                weight=r.weight,
-            )
-            for r in s.reasons
-        ],
+        reasons=reasons_out(s.reasons),
         model_name=model_name,
         model_version=model_version,
         feature_timestamp=s.feature_timestamp,

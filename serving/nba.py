@@ -10,7 +10,7 @@ pure, so the offline evaluation (``serving.policy_eval``) uses exactly what the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,12 +19,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from serving.actions import Catalogue as ActionCatalogue
+from serving.customer import reasons_out
 from serving.decide import Context, Decision, Levers, Scores, decide
 from serving.decision_log import DecisionLog, new_decision_id
 from serving.errors import CustomerNotFoundError, InactiveCustomerError
 from serving.reasons import Reason, top_reasons
 from serving.schemas import (
-    ReasonOut,
     RecommendedAction,
     RecommendRequest,
     RecommendResponse,
@@ -84,15 +84,6 @@ def model_scores(
         p_accept=p_accept,
         uplift=uplift,
     )
-
-
-def _reason_out(reasons: Sequence[Reason]) -> list[ReasonOut]:
-    return [
-        ReasonOut(
-            text=r.text, feature=r.feature, value=r.value, direction=r.direction, weight=r.weight
-        )
-        for r in reasons
-    ]
 
 
 @dataclass
@@ -236,7 +227,7 @@ class Recommender:
                     channel=ranked.channel,
                     expected_value=ranked.expected_value,
                     propensity=None if propensity is None else round(propensity, 6),
-                    reasons=_reason_out(reasons),
+                    reasons=reasons_out(reasons),
                 )
             )
         return RecommendResponse(
