@@ -9,10 +9,8 @@ command runs; ``load_propensity`` is what serving calls.
 from __future__ import annotations
 
 import logging
-import math
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,8 @@ from training.tracking import (
     code_version,
     experiment_id,
     fingerprint,
+    log_boosters,
+    log_lineage,
     quiet_artifacts,
     register_challenger,
     tracking,
@@ -199,38 +199,24 @@ def log_propensity(
 
     from training import plots
     from training.pyfunc import PropensityPyfunc
-    from training.train import _requirements
 
     info = fitted.info
-    mlflow.log_params(asdict(config))
-    mlflow.log_params(
+    log_lineage(
+        config,
+        info,
+        model_name,
+        fitted.metrics,
         {
-            "feature_service": info["feature_service"],
-            "n_features": len(info["features"]),
             "train_window": info["train_window"],
             "valid_window": info["valid_window"],
             "test_window": info["test_window"],
             "products": ",".join(fitted.model.products),
             "skipped_products": ",".join(fitted.skipped) or "none",
             "min_positives": MIN_POSITIVES,
-        }
+        },
+        {f"warning.{p}": why for p, why in fitted.skipped.items()},
     )
-    mlflow.set_tags(
-        {
-            "feature_service": info["feature_service"],
-            "data_fingerprint": info["data_fingerprint"],
-            "code_version": info["code_version"],
-            "train_window": info["train_window"],
-            "model_name": model_name,
-            **{f"warning.{p}": why for p, why in fitted.skipped.items()},
-        }
-    )
-    mlflow.log_metrics({k: v for k, v in fitted.metrics.items() if math.isfinite(v)})
     mlflow.log_metrics({f"best_iteration_{p}": v for p, v in info["best_iterations"].items()})
-    mlflow.log_dict(
-        {"feature_service": info["feature_service"], "features": info["features"]},
-        "feature_service.json",
-    )
     mlflow.log_dict(
         {"metrics": fitted.metrics, "popular_rates": fitted.popular, "skipped": fitted.skipped},
         "evaluation.json",
@@ -247,19 +233,10 @@ def log_propensity(
     fig = auc_figure(fitted.metrics, fitted.model.products)
     mlflow.log_figure(fig, "plots/auc_by_product.png")
     plots.close([fig])
-    with tempfile.TemporaryDirectory() as tmp, quiet_artifacts():
-        folder = Path(tmp) / ARTIFACT_DIR
-        fitted.model.save(folder)
-        logged = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=PropensityPyfunc(),
-            artifacts={ARTIFACT_DIR: str(folder)},
-            metadata=fitted.model.metadata(),
-            pip_requirements=_requirements(),
-        )
+    uri = log_boosters(fitted.model, ARTIFACT_DIR, PropensityPyfunc())
     return register_challenger(
         settings,
-        logged.model_uri,
+        uri,
         model_name,
         run_id,
         "Calibrated probability of opening each product within the horizon.",

@@ -164,3 +164,72 @@ def quiet_artifacts() -> Iterator[None]:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
         else:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
+
+
+def requirements() -> list[str]:
+    """The pinned libraries a logged model needs."""
+    import lightgbm
+    import numpy as np
+
+    return [
+        f"lightgbm=={lightgbm.__version__}",
+        f"numpy=={np.__version__}",
+        f"pandas=={pd.__version__}",
+    ]
+
+
+def log_lineage(
+    config: Any,
+    info: dict[str, Any],
+    model_name: str,
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    tags: dict[str, str] | None = None,
+) -> None:
+    """What every model's run records in the active run: its configuration, the feature service
+    and its features, the training window, a fingerprint of the data, the code version and the
+    finite metrics, plus the model's own ``params`` and ``tags``."""
+    import math
+    from dataclasses import asdict
+
+    import mlflow
+
+    mlflow.log_params(asdict(config))
+    mlflow.log_params(
+        {"feature_service": info["feature_service"], "n_features": len(info["features"]), **params}
+    )
+    mlflow.set_tags(
+        {
+            "feature_service": info["feature_service"],
+            "data_fingerprint": info["data_fingerprint"],
+            "code_version": info["code_version"],
+            "train_window": info["train_window"],
+            "model_name": model_name,
+            **(tags or {}),
+        }
+    )
+    mlflow.log_metrics({k: v for k, v in metrics.items() if math.isfinite(v)})
+    mlflow.log_dict(
+        {"feature_service": info["feature_service"], "features": info["features"]},
+        "feature_service.json",
+    )
+
+
+def log_boosters(model: Any, artifact_dir: str, python_model: Any) -> str:
+    """Log a multi-booster model (``model.save(folder)``, ``model.metadata()``) as a pyfunc model
+    whose ``artifact_dir`` holds the boosters; returns the model URI."""
+    import tempfile
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp, quiet_artifacts():
+        folder = Path(tmp) / artifact_dir
+        model.save(folder)
+        logged = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=python_model,
+            artifacts={artifact_dir: str(folder)},
+            metadata=model.metadata(),
+            pip_requirements=requirements(),
+        )
+    return str(logged.model_uri)

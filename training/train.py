@@ -31,6 +31,7 @@ from training.tracking import (
     experiment_id,
     fingerprint,
     register_challenger,
+    requirements,
     tracking,
 )
 
@@ -237,7 +238,7 @@ def log_fitted(
         input_example=example,
         metadata=json.loads(json.dumps(fitted.model.metadata(), default=str)),
         # Listed, not inferred: inference loads the model in a subprocess and takes ~10 s.
-        pip_requirements=_requirements(),
+        pip_requirements=requirements(),
     )
     version = register_challenger(
         settings,
@@ -248,16 +249,6 @@ def log_fitted(
     )
     progress(6, 6)
     return version
-
-
-def _requirements() -> list[str]:
-    import lightgbm
-
-    return [
-        f"lightgbm=={lightgbm.__version__}",
-        f"numpy=={np.__version__}",
-        f"pandas=={pd.__version__}",
-    ]
 
 
 @dataclass

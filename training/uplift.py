@@ -34,9 +34,7 @@ barely reveal (a booster fitted to the true effects themselves reaches a correla
 
 from __future__ import annotations
 
-import math
-import tempfile
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +52,8 @@ from training.tracking import (
     code_version,
     experiment_id,
     fingerprint,
+    log_boosters,
+    log_lineage,
     quiet_artifacts,
     register_challenger,
     tracking,
@@ -273,51 +273,28 @@ def log_uplift(settings: Settings, fitted: FittedUplift, config: UpliftConfig, r
 
     from training import plots
     from training.pyfunc import UpliftPyfunc
-    from training.train import _requirements
 
     info = fitted.info
-    mlflow.log_params(asdict(config))
-    mlflow.log_params(
+    log_lineage(
+        config,
+        info,
+        MODEL_NAME,
+        fitted.metrics,
         {
-            "feature_service": info["feature_service"],
-            "n_features": len(info["features"]),
             "train_window": info["train_window"],
             "test_window": info["test_window"],
             "churn_score": info["churn_score"],
             "actions": ",".join(fitted.model.actions),
-        }
-    )
-    mlflow.set_tags(
-        {
-            "feature_service": info["feature_service"],
-            "data_fingerprint": info["data_fingerprint"],
-            "code_version": info["code_version"],
-            "train_window": info["train_window"],
-            "model_name": MODEL_NAME,
-        }
-    )
-    mlflow.log_metrics({k: v for k, v in fitted.metrics.items() if math.isfinite(v)})
-    mlflow.log_dict(
-        {"feature_service": info["feature_service"], "features": info["features"]},
-        "feature_service.json",
+        },
     )
     mlflow.log_dict({"metrics": fitted.metrics, "info": info}, "evaluation.json")
     fig = _qini_figure(fitted.curves)
     mlflow.log_figure(fig, "plots/qini.png")
     plots.close([fig])
-    with tempfile.TemporaryDirectory() as tmp, quiet_artifacts():
-        folder = Path(tmp) / ARTIFACT_DIR
-        fitted.model.save(folder)
-        logged = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=UpliftPyfunc(),
-            artifacts={ARTIFACT_DIR: str(folder)},
-            metadata=fitted.model.metadata(),
-            pip_requirements=_requirements(),
-        )
+    uri = log_boosters(fitted.model, ARTIFACT_DIR, UpliftPyfunc())
     return register_challenger(
         settings,
-        logged.model_uri,
+        uri,
         MODEL_NAME,
         run_id,
         "Change in P(churn within the horizon) if each retention action is offered rather than "
