@@ -67,6 +67,21 @@ def raw_parts(raw_dir: Path, table: str) -> list[Path]:
     return parts
 
 
+def read_raw_table(raw_dir: Path, table: str, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of a raw table, all parts together.
+
+    Raises:
+        DataError: the table is missing, or a part is not readable or lacks a column.
+    """
+    frames = []
+    for part in raw_parts(raw_dir, table):
+        try:
+            frames.append(pq.read_table(part, columns=columns).to_pandas())
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(f"corrupt or unreadable Parquet file {part}: {e}") from e
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_schema(path: Path) -> pa.Schema:
     """The schema of a Parquet file.
 

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytz
 
-from features.build import raw_parts
+from features.build import read_raw_table
 from features.schema import ENTITY_KEY, REQUEST_TIME, TIMESTAMP, VIEW_FEATURES
 from features.store import applied_store, check_sources
 from retain.churn import ChurnDefinition
@@ -82,14 +82,8 @@ def label_table(
     if snapshot is not None:
         return snapshot
     definition = definition or ChurnDefinition()
-    monthly = pd.concat(
-        [_read(p, ["customer_id", "month_end"]) for p in raw_parts(settings.raw_dir, "monthly")],
-        ignore_index=True,
-    )
-    churn = pd.concat(
-        [_read(p, ["customer_id", "churned_at"]) for p in raw_parts(settings.raw_dir, "churn")],
-        ignore_index=True,
-    )
+    monthly = read_raw_table(settings.raw_dir, "monthly", ["customer_id", "month_end"])
+    churn = read_raw_table(settings.raw_dir, "churn", ["customer_id", "churned_at"])
     if monthly.empty:
         raise DataError(f"the raw monthly table at {settings.raw_dir / 'monthly'} has no rows")
     monthly["month_end"] = pd.to_datetime(monthly["month_end"], utc=True)

@@ -13,7 +13,6 @@ answered as a duplicate and changes nothing.
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -124,7 +123,7 @@ def log_url(settings: Settings) -> str:
 
 
 class DecisionLog:
-    """The log of one project; thread-safe (the service writes from worker threads)."""
+    """The log of one project; safe to share between threads and worker processes."""
 
     def __init__(self, url: str, project: str = "retain") -> None:
         sqlite = url.startswith("sqlite:///")
@@ -143,7 +142,6 @@ class DecisionLog:
                 f"cannot open the decision log at {url}: {e.__class__.__name__}"
             ) from e
         self.project = project
-        self._lock = threading.Lock() if sqlite else None
 
     @classmethod
     def open(cls, settings: Settings) -> DecisionLog:
@@ -159,12 +157,8 @@ class DecisionLog:
 
     @contextmanager
     def _begin(self) -> Iterator[sa.Connection]:
-        """A transaction (serialised within the process for SQLite)."""
-        if self._lock is None:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._lock, self.engine.begin() as conn:
+        """A transaction; concurrent SQLite writers wait for the lock (``timeout``)."""
+        with self.engine.begin() as conn:
             yield conn
 
     @contextmanager

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from retain.settings import Settings
 from serving.actions import Catalogue as ActionCatalogue
 from serving.customer import reasons_out
 from serving.decide import Context, Decision, Levers, Scores, decide
@@ -30,7 +31,7 @@ from serving.schemas import (
     RecommendResponse,
     TraceItem,
 )
-from serving.scoring import Scorer, encode_rows
+from serving.scoring import Scorer, check_served, encode_rows
 from training.calibrate import calibrate
 from training.encode import FeatureSpec
 
@@ -254,7 +255,7 @@ class Recommender:
         )
 
 
-def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
+def load_recommender(settings: Settings, scorer: Scorer) -> Recommender:
     """Load the propensity and uplift champions, the action catalogue and the decision log.
 
     Without an uplift champion the recommender still runs: retention actions are then removed
@@ -266,7 +267,7 @@ def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
         ConfigError: the catalogue or the decision log is wrong, or a model needs a feature the
             feature service does not serve.
     """
-    from retain.errors import ConfigError, NotReadyError
+    from retain.errors import NotReadyError
     from training.propensity import load_propensity
     from training.uplift import load_uplift
 
@@ -277,17 +278,12 @@ def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
         uplift, uplift_version = load_uplift(settings)
     except NotReadyError:
         uplift, uplift_version = None, None
-    specs = [("retain-propensity", propensity.spec.features)]
+    check_served(
+        scorer.online, f"retain-propensity v{propensity_version}", propensity.spec.features
+    )
     if uplift is not None:
-        specs.append(("retain-uplift", uplift.spec.features))
-    for name, features in specs:
-        missing = sorted(set(features) - set(scorer.online.features))
-        if missing:
-            raise ConfigError(
-                f"{name} needs feature(s) {missing} that feature service "
-                f"{scorer.online.service!r} does not serve: retrain or re-apply the features"
-            )
-    recommender = Recommender(
+        check_served(scorer.online, f"retain-uplift v{uplift_version}", uplift.spec.features)
+    return Recommender(
         scorer=scorer,
         propensity=propensity,
         propensity_version=propensity_version,
@@ -297,4 +293,3 @@ def load_recommender(settings: Any, scorer: Scorer) -> Recommender:
         log=DecisionLog.open(settings),
         levers=Levers(),
     )
-    return recommender

@@ -319,36 +319,27 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
 
 def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
     """The randomised contacts whose horizon lies in the data, with acceptance and churn."""
-    import pyarrow.dataset as ds
+    from features.build import read_raw_table
+    from training.uplift_data import LABEL, label_rows
 
-    def read(name: str, columns: list[str]) -> pd.DataFrame:
-        path = settings.raw_dir / name
-        if not path.is_dir():
-            raise DataError(f"no raw {name} table at {path}: run `retain simulate` or ingest")
-        return ds.dataset(path, format="parquet").to_table(columns=columns).to_pandas()
-
-    contacts = read(
-        "campaigns", ["customer_id", "sent_at", "action_id", "channel", "randomized", "outcome"]
-    )
+    raw = settings.raw_dir
+    columns = ["customer_id", "sent_at", "action_id", "channel", "randomized", "outcome"]
+    contacts = read_raw_table(raw, "campaigns", columns)
     contacts = contacts[contacts["randomized"]]
-    churned = (
-        read("churn", ["customer_id", "churned_at"]).groupby("customer_id")["churned_at"].min()
-    )
-    data_end = pd.to_datetime(read("monthly", ["month_end"])["month_end"], utc=True).max()
-    sent = pd.to_datetime(contacts["sent_at"], utc=True)
-    contacts = contacts[(sent + definition.horizon <= data_end).to_numpy()]
-    sent = pd.to_datetime(contacts["sent_at"], utc=True)
-    churned_at = pd.to_datetime(contacts["customer_id"].map(churned), utc=True)
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "customer_id": contacts["customer_id"].astype("int64").to_numpy(),
-            "event_timestamp": sent.to_numpy(),
+            "event_timestamp": pd.to_datetime(contacts["sent_at"], utc=True).to_numpy(),
             "action_id": contacts["action_id"].to_numpy(),
             "channel": contacts["channel"].to_numpy(),
             "accepted": (contacts["outcome"] == "accepted").to_numpy(),
-            "churned": definition.label(sent, churned_at).astype(bool).to_numpy(),
         }
     )
+    churned_at = read_raw_table(raw, "churn", ["customer_id", "churned_at"])
+    churned_at = churned_at.groupby("customer_id")["churned_at"].min()
+    data_end = pd.to_datetime(read_raw_table(raw, "monthly", ["month_end"])["month_end"]).max()
+    labelled = label_rows(rows, churned_at, data_end, definition)
+    return labelled.assign(churned=labelled[LABEL].astype(bool))[[*rows.columns, "churned"]]
 
 
 def evaluate_nba(

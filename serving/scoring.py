@@ -75,6 +75,16 @@ def _to_float(v: Any) -> float:
         return np.nan
 
 
+def check_served(online: OnlineFeatures, model: str, features: Sequence[str]) -> None:
+    """Raises ConfigError when the online feature service lacks one of a model's features."""
+    missing = sorted(set(features) - set(online.features))
+    if missing:
+        raise ConfigError(
+            f"{model} needs feature(s) {missing} that feature service {online.service!r} "
+            "does not serve: retrain or re-apply the features"
+        )
+
+
 class Scorer:
     """A loaded model, its explainer and the online features, ready to score batches.
 
@@ -97,12 +107,7 @@ class Scorer:
         self.spec = loaded.model.spec
         self.booster = loaded.model.booster
         self.features = list(self.spec.features)
-        missing = sorted(set(self.features) - set(online.features))
-        if missing:
-            raise ConfigError(
-                f"{loaded.name} v{loaded.version} needs feature(s) {missing} that feature "
-                f"service {online.service!r} does not serve: retrain or re-apply the features"
-            )
+        check_served(online, f"{loaded.name} v{loaded.version}", self.features)
         catalogue.check_features(self.features)
 
     @property

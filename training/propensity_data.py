@@ -104,12 +104,10 @@ def read_holdings(settings: Settings, products: Sequence[str] = PRODUCTS) -> pd.
     Raises:
         DataError: the table is missing, corrupt or lacks a holdings column.
     """
-    from features.build import raw_parts
-    from features.frames import _read
+    from features.build import read_raw_table
 
     columns = ["customer_id", "month_end", *(f"has_{p}" for p in products)]
-    parts = [_read(p, columns) for p in raw_parts(settings.raw_dir, "monthly")]
-    return pd.concat(parts, ignore_index=True)
+    return read_raw_table(settings.raw_dir, "monthly", columns)
 
 
 def propensity_labels(

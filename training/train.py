@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from training.tracking import (
     code_version,
     experiment_id,
     fingerprint,
+    log_lineage,
     register_challenger,
     requirements,
     tracking,
@@ -183,31 +184,18 @@ def log_fitted(
     from mlflow.models import infer_signature
 
     info = {**fitted.info, "run_id": run_id}
-    mlflow.log_params(asdict(config))
-    mlflow.log_params(
+    log_lineage(
+        config,
+        info,
+        model_name,
+        fitted.report.flat_metrics(),
         {
-            "feature_service": info["feature_service"],
-            "n_features": len(info["features"]),
             "train_window": info["train_window"],
             "valid_window": info["valid_window"],
             "test_window": info["test_window"],
             "best_iteration": info["best_iteration"],
             **{f"tuned_{k}": v for k, v in (tuned or {}).items()},
-        }
-    )
-    mlflow.set_tags(
-        {
-            "feature_service": info["feature_service"],
-            "data_fingerprint": info["data_fingerprint"],
-            "code_version": info["code_version"],
-            "train_window": info["train_window"],
-            "model_name": model_name,
-        }
-    )
-    mlflow.log_metrics({k: v for k, v in fitted.report.flat_metrics().items() if np.isfinite(v)})
-    mlflow.log_dict(
-        {"feature_service": info["feature_service"], "features": info["features"]},
-        "feature_service.json",
+        },
     )
     mlflow.log_dict(to_jsonable(fitted.report), "evaluation.json")
     with tempfile.TemporaryDirectory() as tmp:

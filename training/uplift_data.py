@@ -222,18 +222,6 @@ def time_split(rows: pd.DataFrame, horizon_days: int, test_months: int) -> Uplif
     return split
 
 
-def _read_table(settings: Settings, table: str, columns: list[str]) -> pd.DataFrame:
-    from features.build import raw_parts
-
-    try:
-        return pd.concat(
-            [pd.read_parquet(p, columns=columns) for p in raw_parts(settings.raw_dir, table)],
-            ignore_index=True,
-        )
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read the raw {table} table under {settings.raw_dir}: {e}") from e
-
-
 def load_rows(
     settings: Settings,
     definition: ChurnDefinition | None = None,
@@ -241,13 +229,16 @@ def load_rows(
     max_controls: int = MAX_CONTROLS,
 ) -> pd.DataFrame:
     """``uplift_rows`` from the raw tables under the settings' home (the I/O edge)."""
+    from features.build import read_raw_table
+
+    raw = settings.raw_dir
     return uplift_rows(
-        campaigns=_read_table(
-            settings, "campaigns", ["customer_id", "sent_at", "action_id", "kind", "randomized"]
+        campaigns=read_raw_table(
+            raw, "campaigns", ["customer_id", "sent_at", "action_id", "kind", "randomized"]
         ),
-        monthly=_read_table(settings, "monthly", ["customer_id", "month_end"]),
-        customers=_read_table(settings, "customers", ["customer_id", "marketing_consent"]),
-        churn=_read_table(settings, "churn", ["customer_id", "churned_at"]),
+        monthly=read_raw_table(raw, "monthly", ["customer_id", "month_end"]),
+        customers=read_raw_table(raw, "customers", ["customer_id", "marketing_consent"]),
+        churn=read_raw_table(raw, "churn", ["customer_id", "churned_at"]),
         definition=definition,
         seed=seed,
         max_controls=max_controls,
