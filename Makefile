@@ -27,8 +27,8 @@ bench: venv
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: venv
-	$(BIN)/ruff check retain features training serving monitoring benchmarks tests
-	$(BIN)/mypy retain features training serving monitoring benchmarks
+	$(BIN)/ruff check retain simulator ingest features training serving monitoring evaluation benchmarks tests
+	$(BIN)/mypy retain simulator ingest features training serving monitoring evaluation benchmarks
 
 clean:
 	rm -rf $(VENV) .retain

@@ -93,6 +93,6 @@ def run(
 
 def _teardown(home: Path, project: str) -> None:
     from features.store import teardown
-    from retain.settings import Settings
+    from retain.core.settings import Settings
 
     teardown(Settings(home=home, profile="production", project=project))

@@ -129,8 +129,8 @@ def _concurrent(
 
 def _ensure_home(home: Path, customers: int) -> None:
     """Run ``retain demo`` into ``home`` unless it already has a champion of every model."""
-    from retain.settings import Settings
-    from training.load import version_by_alias
+    from retain.core.settings import Settings
+    from training.churn.load import version_by_alias
 
     settings = Settings(home=home.absolute())
     if settings.mlflow_dir.exists() and all(
@@ -171,7 +171,7 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
         ``(label, figure)`` rows, in the order to print.
     """
 
-    from retain.settings import Settings
+    from retain.core.settings import Settings
     from serving.config import ServingConfig
     from serving.nba import load_recommender
     from serving.process import running_service

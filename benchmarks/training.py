@@ -25,11 +25,11 @@ def run(home: Path) -> list[tuple[str, str]]:
     """Train once through ``train_churn`` and once bare; return (label, figure) rows."""
     import lightgbm as lgb
 
-    from retain.settings import Settings
+    from retain.core.settings import Settings
+    from training.churn.data import LABEL, load_dataset
+    from training.churn.job import split_dataset, train_churn
     from training.config import TrainConfig
-    from training.dataset import LABEL, load_dataset
     from training.encode import encode
-    from training.train import split_dataset, train_churn
 
     settings = Settings(home=home)
     config = TrainConfig()

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 
 from features import extras, signals
 from features.schema import SOURCES, source_schema
-from retain.errors import DataError
-from retain.progress import Progress, silent
-from retain.settings import Settings
-from retain.tables import RAW_TABLES
+from retain.core.errors import DataError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+from retain.core.tables import RAW_TABLES
 
 _CUSTOMER_COLUMNS = [f.name for f in RAW_TABLES["customers"] if f.name != "gender"]
 """Everything of the customer table but gender, which never becomes a feature."""

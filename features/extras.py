@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.schema import ENTITY_KEY, TIMESTAMP, VIEW_FEATURES
-from retain.errors import DataError
+from retain.core.errors import DataError
 
 SOURCE = "bank_extras"
 SERVICE = "churn_bank_v1"

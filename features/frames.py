@@ -34,10 +34,10 @@ import pytz
 from features.build import read_raw_table
 from features.schema import ENTITY_KEY, REQUEST_TIME, TIMESTAMP, VIEW_FEATURES
 from features.store import applied_store, check_sources
-from retain.churn import ChurnDefinition
-from retain.errors import DataError, NotReadyError
-from retain.progress import Progress, silent
-from retain.settings import Settings
+from retain.core.churn import ChurnDefinition
+from retain.core.errors import DataError, NotReadyError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 
-from retain.tables import PRODUCTS
+from retain.core.tables import PRODUCTS
 
 ENTITY_KEY = "customer_id"
 TIMESTAMP = "event_timestamp"

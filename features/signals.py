@@ -1,7 +1,7 @@
 """Derived monthly signals: pure functions over raw rows, one frame per feature source.
 
-Every function takes the monthly rows of a set of customers (``retain.tables.MONTHLY``), sorted by
-``customer_id, month_end``, and returns one row per input row stamped ``event_timestamp =
+Every function takes the monthly rows of a set of customers (``retain.core.tables.MONTHLY``),
+sorted by ``customer_id, month_end``, and returns one row per input row stamped ``event_timestamp =
 month_end``. A value at a month end uses only that month and earlier months of the same customer,
 so every source is point-in-time correct by construction.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retain.tables import PRODUCTS
+from retain.core.tables import PRODUCTS
 
 KEY = "customer_id"
 TS = "event_timestamp"
@@ -214,7 +214,7 @@ def contact_history(monthly: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFr
 
     Args:
         monthly: monthly rows (the customer-month grid).
-        campaigns: campaign rows of the same customers (``retain.tables.CAMPAIGNS``).
+        campaigns: campaign rows of the same customers (``retain.core.tables.CAMPAIGNS``).
     """
     m = _Months(monthly)
     grid = pd.DataFrame({KEY: monthly[KEY].to_numpy(), "_m": m.month})

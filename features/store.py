@@ -38,9 +38,9 @@ import yaml
 from features.build import read_schema
 from features.extras import SOURCE as EXTRAS
 from features.schema import SOURCES, TIMESTAMP, source_schema
-from retain.errors import ConfigError, DataError, NotReadyError
-from retain.progress import Progress, silent
-from retain.settings import Settings, sqlalchemy_postgres_url
+from retain.core.errors import ConfigError, DataError, NotReadyError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings, sqlalchemy_postgres_url
 
 if TYPE_CHECKING:
     from feast import FeatureStore

@@ -26,8 +26,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from features.schema import VIEW_FEATURES
-from retain.errors import ConfigError
-from retain.tables import CHANNELS, PRODUCTS
+from retain.core.errors import ConfigError
+from retain.core.tables import CHANNELS, PRODUCTS
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("actions.yaml")
 

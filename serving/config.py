@@ -23,8 +23,8 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from retain.errors import ConfigError
-from retain.settings import Settings
+from retain.core.errors import ConfigError
+from retain.core.settings import Settings
 
 RequestTime = Literal["feature_time", "now"]
 

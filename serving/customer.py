@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from retain.tables import PRODUCTS
+from retain.core.tables import PRODUCTS
 from serving.config import ServingConfig
 from serving.reasons import Reason
 from serving.schemas import Behaviour, CustomerScore, CustomerView, Profile, ReasonOut, Segment

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from retain.errors import DataError
-from retain.tables import CHANNELS, OUTCOMES
+from retain.core.errors import DataError
+from retain.core.tables import CHANNELS, OUTCOMES
 from serving.actions import NO_ACTION, Action, Catalogue, ContactPolicy
 
 WEEK = timedelta(days=7)

@@ -23,8 +23,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from retain.errors import ConfigError
-from retain.settings import Settings, sqlalchemy_postgres_url
+from retain.core.errors import ConfigError
+from retain.core.settings import Settings, sqlalchemy_postgres_url
 from serving.actions import NO_ACTION
 from serving.decide import Contact, Decision
 

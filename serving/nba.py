@@ -5,7 +5,7 @@ action catalogue and the decision log. ``recommend`` reads the customer's featur
 P(churn), P(open) of every product and the effect of every retention action, reads the contact
 history from the log, calls ``serving.decide.decide``, explains the chosen actions, and logs the
 decision before answering. ``model_scores`` turns model outputs into ``decide``'s inputs and is
-pure, so the offline evaluation (``serving.policy_eval``) uses exactly what the service uses.
+pure, so the offline evaluation (``evaluation.nba``) uses exactly what the service uses.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from retain.settings import Settings
+from retain.core.settings import Settings
 from serving.actions import Catalogue as ActionCatalogue
 from serving.customer import reasons_out
 from serving.decide import Context, Decision, Levers, Scores, decide
@@ -36,8 +36,8 @@ from training.calibrate import calibrate
 from training.encode import FeatureSpec
 
 if TYPE_CHECKING:
-    from training.propensity import PropensityModel
-    from training.uplift import UpliftModel
+    from training.propensity.job import PropensityModel
+    from training.uplift.job import UpliftModel
 
 
 def customer_value(catalogue: ActionCatalogue, customer: Mapping[str, Any]) -> float:
@@ -267,9 +267,9 @@ def load_recommender(settings: Settings, scorer: Scorer) -> Recommender:
         ConfigError: the catalogue or the decision log is wrong, or a model needs a feature the
             feature service does not serve.
     """
-    from retain.errors import NotReadyError
-    from training.propensity import load_propensity
-    from training.uplift import load_uplift
+    from retain.core.errors import NotReadyError
+    from training.propensity.load import load_propensity
+    from training.uplift.load import load_uplift
 
     propensity, propensity_version = load_propensity(settings)
     uplift: UpliftModel | None

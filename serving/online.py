@@ -30,8 +30,8 @@ from numpy.typing import NDArray
 
 from features.schema import ENTITY_KEY, REQUEST_TIME
 from features.store import store_config
-from retain.errors import ConfigError, NotReadyError
-from retain.settings import Settings
+from retain.core.errors import ConfigError, NotReadyError
+from retain.core.settings import Settings
 from serving.errors import UnavailableError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from retain.errors import RetainError
+from retain.core.errors import RetainError
 
 RETAIN = str(Path(sys.executable).with_name("retain"))
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from retain.errors import ConfigError
+from retain.core.errors import ConfigError
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("reasons.toml")
 

@@ -17,15 +17,15 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from retain.errors import ConfigError
-from retain.settings import Settings
+from retain.core.errors import ConfigError
+from retain.core.settings import Settings
 from serving.config import ServingConfig
 from serving.online import Columns, FeatureRows, OnlineFeatures
 from serving.reasons import Catalogue, Reason, top_reasons
 from training.calibrate import calibrate
+from training.churn.load import LoadedModel
+from training.churn.model import predict_threads
 from training.encode import FeatureSpec
-from training.load import LoadedModel
-from training.model import predict_threads
 
 Status = Literal["ok", "not_found", "inactive"]
 
@@ -215,8 +215,8 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     """
     from serving.config import feature_service_for
     from serving.online import open_serving_store
+    from training.churn.load import load_model
     from training.config import FEATURE_SERVICE
-    from training.load import load_model
 
     store = open_serving_store(settings, config.store_timeout_s)
     loaded = load_model(settings, config.model_name, config.model_alias)

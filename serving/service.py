@@ -28,8 +28,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
-from retain.errors import DataError, RetainError
-from retain.settings import Settings
+from retain.core.errors import DataError, RetainError
+from retain.core.settings import Settings
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
 from serving.decision_log import UnknownDecisionError

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retain.settings import Settings
+from retain.core.settings import Settings
 
 RETAIN = str(Path(sys.executable).with_name("retain"))
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from retain.churn import HORIZON_DAYS
-from retain.errors import ConfigError
+from retain.core.churn import HORIZON_DAYS
+from retain.core.errors import ConfigError
 
 MODEL_NAMES: dict[str, str] = {
     "churn": "retain-churn",

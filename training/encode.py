@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from retain.errors import DataError
+from retain.core.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from retain.errors import NotReadyError, RetainError
-from retain.progress import Progress, silent
-from retain.settings import Settings
+from retain.core.errors import NotReadyError, RetainError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+from training.churn.data import LABEL, Dataset
+from training.churn.evaluate import Report, build_report, slice_groups
+from training.churn.load import LoadedModel, load_version, version_by_alias
 from training.config import (
     HEADLINE_FLOORS,
     HEADLINE_METRICS,
@@ -29,10 +32,7 @@ from training.config import (
     GateConfig,
     TrainConfig,
 )
-from training.dataset import LABEL, Dataset
-from training.evaluate import Report, build_report, slice_groups
 from training.gate import Decision, decide, decide_headline
-from training.load import LoadedModel, load_version, version_by_alias
 from training.tracking import CHALLENGER, client
 
 CHAMPION = "champion"
@@ -128,8 +128,8 @@ def promote(
         NotReadyError: no challenger, or the challenger is already the champion.
         DataError: the data has no usable window.
     """
-    from training.dataset import load_dataset
-    from training.train import fit_baselines, split_dataset
+    from training.churn.data import load_dataset
+    from training.churn.job import fit_baselines, split_dataset
 
     gate = gate or GateConfig()
     config = config or TrainConfig()

@@ -15,10 +15,10 @@ import mlflow.pyfunc
 import pandas as pd
 
 from training.encode import encode
-from training.propensity_model import ARTIFACT_DIR as PROPENSITY_DIR
-from training.propensity_model import PropensityModel
-from training.uplift_model import ARTIFACT_DIR as UPLIFT_DIR
-from training.uplift_model import UpliftModel
+from training.propensity.model import ARTIFACT_DIR as PROPENSITY_DIR
+from training.propensity.model import PropensityModel
+from training.uplift.model import ARTIFACT_DIR as UPLIFT_DIR
+from training.uplift.model import UpliftModel
 
 
 class PropensityPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from retain.errors import DataError
+from retain.core.errors import DataError
 
 AS_OF = "event_timestamp"
 LABEL = "label"

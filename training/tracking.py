@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from retain.errors import ConfigError
-from retain.settings import Settings, sqlalchemy_postgres_url
+from retain.core.errors import ConfigError
+from retain.core.settings import Settings, sqlalchemy_postgres_url
 
 
 def tracking_uri(settings: Settings) -> str:

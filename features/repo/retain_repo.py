@@ -13,7 +13,7 @@ Use the same ``RETAIN_HOME`` (and profile) as the ``retain`` commands, or the so
 """
 
 from features.definitions import build_definitions
-from retain.settings import Settings
+from retain.core.settings import Settings
 
 _definitions = build_definitions(Settings.load().sources_dir)
 

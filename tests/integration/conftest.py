@@ -1,8 +1,9 @@
 """Fixtures of the integration tests: a small bank's raw tables written by hand.
 
-``write_raw_tables`` follows ``retain.tables`` exactly (folders of ``part-NNNNN.parquet``, each part
-holding all months of a disjoint set of customers, monthly rows sorted by customer and month). It is
-a stand-in for the simulator, good for tests and benchmarks; its numbers only need to be plausible.
+``write_raw_tables`` follows ``retain.core.tables`` exactly (folders of ``part-NNNNN.parquet``, each
+part holding all months of a disjoint set of customers, monthly rows sorted by customer and month).
+It is a stand-in for the simulator, good for tests and benchmarks; its numbers need only be
+plausible.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retain.settings import Settings
-from retain.tables import CAMPAIGNS, CHANNELS, CHURN, CUSTOMERS, MONTHLY, PRODUCTS
+from retain.core.settings import Settings
+from retain.core.tables import CAMPAIGNS, CHANNELS, CHURN, CUSTOMERS, MONTHLY, PRODUCTS
 
 RETAIN = str(Path(sys.executable).with_name("retain"))
 

@@ -1,0 +1,468 @@
+"""``retain evaluate nba``: what retain's next-best-action policy is worth against simpler policies.
+
+Five policies choose one action (or nothing) per customer, all through the same rules
+(eligibility, suitability, consent, channel; ``serving.decide``):
+
+- ``retain``: the top action by expected value, or nothing when nothing is worth doing;
+- ``random_eligible``: any action the rules allow, at random;
+- ``most_popular``: the allowed cross-sell of the product most customers hold;
+- ``propensity_only``: the allowed cross-sell with the highest P(open) (what propensity-ranking
+  decisioning suites do: value, cost and churn ignored);
+- ``churn_only``: the cheapest allowed retention action for the top decile by churn score,
+  nothing for the rest (the classic early-warning campaign).
+
+Two yardsticks, in currency per customer, relative to doing nothing:
+
+1. **ground truth** (simulated bank only): for the customers with the bank at one month end, the
+   true value of each action: a cross-sell is worth ``effect_xsell x value - cost`` plus the churn
+   a contact causes (``-effect_contact x customer value``); a retention action
+   ``-effect x customer value - cost`` (``simulator.truth.true_offer_effects``).
+2. **off-policy estimates from the campaign log** (with standard errors), what a bank without a
+   simulator has: over the randomised experiment's contacts (whose assignment probabilities the
+   experiment's design fixes, ``experiment_probability``), with the realised reward ``customer
+   value x (stayed) + value x (accepted a cross-sell) - cost`` minus the churn model's estimate of
+   the no-contact reward: inverse propensity scoring (IPS) and doubly robust (DR, with the models'
+   expected values as the direct method). The experiment never leaves a customer uncontacted, so
+   doing nothing is valued by the churn model alone; a bank that wants it measured adds a
+   randomised no-contact arm to its experiments.
+
+Service actions are left out of both: the simulator has no ground truth for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from retain.core.churn import ChurnDefinition
+from retain.core.errors import DataError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+from retain.core.tables import PRODUCTS
+from serving.actions import NO_ACTION, Catalogue
+from serving.decide import Context, Levers, Scores, decide, expected_value
+from serving.nba import model_scores
+
+POLICIES: tuple[str, ...] = (
+    "retain",
+    "random_eligible",
+    "most_popular",
+    "propensity_only",
+    "churn_only",
+)
+CHURN_ONLY_SHARE = 0.10
+"""The churn-only policy targets this top share of customers by churn score."""
+
+
+def evaluation_catalogue(catalogue: Catalogue) -> Catalogue:
+    """The catalogue without service actions (no ground truth for them)."""
+    return Catalogue(
+        catalogue.version,
+        catalogue.policy,
+        tuple(a for a in catalogue.actions if a.kind != "service"),
+    )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Model outputs for a batch of customer-months."""
+
+    records: list[dict[str, Any]]
+    p_churn: NDArray[np.float64]
+    p_open: NDArray[np.float64]  # [n, len(products)]
+    products: tuple[str, ...]
+    effects: NDArray[np.float64] | None  # [n, len(actions)]; None without an uplift model
+    actions: tuple[str, ...]
+
+    def scores(self, catalogue: Catalogue, i: int) -> Scores:
+        return model_scores(
+            catalogue,
+            self.records[i],
+            float(self.p_churn[i]),
+            dict(zip(self.products, self.p_open[i], strict=True)),
+            {} if self.effects is None else dict(zip(self.actions, self.effects[i], strict=True)),
+        )
+
+
+def records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows as plain Python values (``decide`` checks ``is True`` and ``int``), NA as None."""
+    plain = {
+        c: [None if v is pd.NA or v is pd.NaT else v for v in frame[c].tolist()] for c in columns
+    }
+    return [dict(zip(plain, values, strict=True)) for values in zip(*plain.values(), strict=True)]
+
+
+def choices(
+    catalogue: Catalogue,
+    scored: Scored,
+    channels: Sequence[str],
+    at: Sequence[datetime],
+    popularity: Mapping[str, float],
+    seed: int = 7,
+) -> dict[str, list[str]]:
+    """Each policy's action per customer (``no_action`` for nothing)."""
+    rng = np.random.default_rng(seed)
+    churn_cut = (
+        float(np.quantile(scored.p_churn, 1 - CHURN_ONLY_SHARE)) if len(scored.p_churn) else 1
+    )
+    out: dict[str, list[str]] = {p: [] for p in POLICIES}
+    for i, customer in enumerate(scored.records):
+        scores = scored.scores(catalogue, i)
+        decision = decide(
+            catalogue, customer, Context(channels[i], at[i]), (), scores, Levers(), k=1
+        )
+        # What the rules allow; the other policies need no model score, so rule "score" is moot.
+        allowed = [
+            catalogue[t.action_id]
+            for t in decision.trace
+            if (t.status != "removed" or t.rule == "score") and t.action_id != NO_ACTION
+        ]
+        xsell = [a for a in allowed if a.kind == "cross_sell"]
+        retention = [a for a in allowed if a.kind == "retention"]
+        out["retain"].append(decision.actions[0].action_id)
+        out["random_eligible"].append(
+            str(rng.choice([a.id for a in allowed])) if allowed else NO_ACTION
+        )
+        out["most_popular"].append(
+            max(xsell, key=lambda a: popularity.get(a.product or "", 0.0)).id
+            if xsell
+            else NO_ACTION
+        )
+        out["propensity_only"].append(
+            max(xsell, key=lambda a: scores.p_accept.get(a.id, 0.0)).id if xsell else NO_ACTION
+        )
+        targeted = retention and scored.p_churn[i] >= churn_cut
+        out["churn_only"].append(min(retention, key=lambda a: a.cost).id if targeted else NO_ACTION)
+    return out
+
+
+def true_values(
+    catalogue: Catalogue, effects: pd.DataFrame, customer_values: NDArray[np.float64]
+) -> pd.DataFrame:
+    """The true value of every action for every customer (columns: action ids, no_action 0)."""
+    out = {NO_ACTION: np.zeros(len(effects))}
+    contact = effects["contact"].to_numpy(dtype=np.float64)
+    for a in catalogue.actions:
+        if a.kind == "cross_sell":
+            gain = effects[f"xsell_{a.product}"].to_numpy(dtype=np.float64) * a.value
+            out[a.id] = gain - contact * customer_values - a.cost
+        elif a.kind == "retention":
+            out[a.id] = -effects[a.id].to_numpy(dtype=np.float64) * customer_values - a.cost
+    return pd.DataFrame(out, index=effects.index)
+
+
+def policy_values(values: pd.DataFrame, chosen: Sequence[str]) -> NDArray[np.float64]:
+    """The value of each customer's chosen action."""
+    columns = values.columns.get_indexer(list(chosen))
+    if (columns < 0).any():
+        raise DataError("a policy chose an action without a value")
+    return values.to_numpy()[np.arange(len(values)), columns]
+
+
+EXPERIMENT_RULES: dict[str, list[tuple[str, str, float]]] = {
+    "mortgage": [("income_band", ">=", 2), ("age", "<", 65)],
+    "personal_loan": [("age", "<", 70)],
+    "car_loan": [("age", "<", 70)],
+    "pension": [("age", "<", 62)],
+    "green_deposit": [("has_savings", "==", True)],
+}
+"""The products the randomised experiment may offer a customer: those not held and passing these
+conditions (the simulated bank's design; a bank evaluating its own log states its own)."""
+
+
+def experiment_probability(customer: Mapping[str, Any], action_id: str) -> float:
+    """P(the randomised experiment picks ``action_id`` for this customer): half the time one of
+    the 4 retention actions, half the time a cross-sell of a product it may offer, all equally
+    likely (``simulator.campaigns``)."""
+
+    def holds(feature: str, op: str, value: float) -> bool:
+        v = customer.get(feature)
+        if v is None:
+            return False
+        return {"<": v < value, ">=": v >= value, "==": v == value}[op]
+
+    offerable = [
+        p
+        for p in PRODUCTS
+        if customer.get(f"has_{p}") is not True
+        and all(holds(*c) for c in EXPERIMENT_RULES.get(p, []))
+    ]
+    retention_share = 0.5 if offerable else 1.0
+    if not action_id.startswith("xsell_"):
+        return retention_share / 4
+    product = action_id.removeprefix("xsell_")
+    return (1 - retention_share) / len(offerable) if product in offerable else 0.0
+
+
+def model_value(catalogue: Catalogue, action_id: str, scores: Scores, context: Context) -> float:
+    """The models' expected value of an action (the direct method of the DR estimator)."""
+    if action_id == NO_ACTION or action_id not in catalogue:
+        return 0.0
+    a = catalogue[action_id]
+    if a.kind == "retention" and a.id not in scores.uplift:
+        return -a.cost
+    if a.kind == "cross_sell" and a.id not in scores.p_accept:
+        return -a.cost
+    return expected_value(a, scores, context, Levers())[0]
+
+
+def off_policy(
+    catalogue: Catalogue,
+    scored: Scored,
+    logged: pd.DataFrame,
+    chosen: Mapping[str, Sequence[str]],
+    channels: Sequence[str],
+    at: Sequence[datetime],
+) -> dict[str, dict[str, float]]:
+    """IPS and DR value per customer-month of each policy on the logged experiment.
+
+    Args:
+        logged: one row per randomised contact, aligned with ``scored``: ``action_id``,
+            ``accepted`` (bool) and ``churned`` (left within the horizon, bool).
+    """
+    n = len(logged)
+    ips = {p: np.zeros(n) for p in chosen}
+    dr = {p: np.zeros(n) for p in chosen}
+    for i in range(n):
+        customer = scored.records[i]
+        scores = scored.scores(catalogue, i)
+        context = Context(channels[i], at[i])
+        logged_action = str(logged["action_id"].iat[i])
+        if logged_action not in catalogue:
+            continue
+        action = catalogue[logged_action]
+        mu = experiment_probability(customer, logged_action)
+        if mu <= 0:
+            continue
+        baseline = scores.customer_value * (1 - (scores.p_churn or 0.0))
+        stayed = 0.0 if bool(logged["churned"].iat[i]) else 1.0
+        took = 1.0 if action.kind == "cross_sell" and bool(logged["accepted"].iat[i]) else 0.0
+        reward = scores.customer_value * stayed + action.value * took - action.cost - baseline
+
+        logged_model = model_value(catalogue, logged_action, scores, context)
+        for policy, actions in chosen.items():
+            target = actions[i]
+            match = target == logged_action
+            ips[policy][i] = reward / mu if match else 0.0
+            correction = (reward - logged_model) / mu if match else 0.0
+            dr[policy][i] = model_value(catalogue, target, scores, context) + correction
+
+    def se(v: NDArray[np.float64]) -> float:
+        return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+    return {
+        p: {
+            "ips": float(ips[p].mean()),
+            "ips_se": se(ips[p]),
+            "dr": float(dr[p].mean()),
+            "dr_se": se(dr[p]),
+        }
+        for p in chosen
+    }
+
+
+@dataclass(frozen=True)
+class NbaEvaluation:
+    month_end: pd.Timestamp
+    customers: int
+    logged_contacts: int
+    table: pd.DataFrame  # index: policy; truth, acting share, ips, dr and their standard errors
+
+    def markdown(self) -> str:
+        header = "| policy | value per customer (truth) | acts on | IPS (log) | DR (log) |"
+        rows = [header, "|---|---:|---:|---:|---:|"]
+        for policy, r in self.table.iterrows():
+            rows.append(
+                f"| {policy} | {r['truth']:.2f} | {r['acting']:.1%} "
+                f"| {r['ips']:.2f} ± {r['ips_se']:.2f} | {r['dr']:.2f} ± {r['dr_se']:.2f} |"
+            )
+        return "\n".join(rows)
+
+
+def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
+    from retain.core.errors import NotReadyError
+    from training.churn.load import load_model
+    from training.encode import encode
+    from training.propensity.load import load_propensity
+    from training.uplift.load import load_uplift
+
+    churn = load_model(settings)
+    propensity, _ = load_propensity(settings)
+    p_open = propensity.predict_proba(encode(frame, propensity.spec).to_numpy(np.float64))
+    effects: NDArray[np.float64] | None
+    actions: tuple[str, ...]
+    try:
+        uplift, _ = load_uplift(settings)
+    except NotReadyError:  # as in the service: retain's policy then makes no retention offers
+        effects, actions = None, ()
+    else:
+        effects = uplift.effects(encode(frame, uplift.spec).to_numpy(np.float64))
+        actions = tuple(uplift.actions)
+    features = [c for c in frame.columns if c not in ("customer_id", "event_timestamp")]
+    return Scored(
+        records=records(frame, features),
+        p_churn=churn.model.predict_proba(frame),
+        p_open=p_open,
+        products=tuple(propensity.products),
+        effects=effects,
+        actions=actions,
+    )
+
+
+def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
+    """The randomised contacts whose horizon lies in the data, with acceptance and churn."""
+    from features.build import read_raw_table
+    from training.uplift.data import LABEL, label_rows
+
+    raw = settings.raw_dir
+    columns = ["customer_id", "sent_at", "action_id", "channel", "randomized", "outcome"]
+    contacts = read_raw_table(raw, "campaigns", columns)
+    contacts = contacts[contacts["randomized"]]
+    rows = pd.DataFrame(
+        {
+            "customer_id": contacts["customer_id"].astype("int64").to_numpy(),
+            "event_timestamp": pd.to_datetime(contacts["sent_at"], utc=True).to_numpy(),
+            "action_id": contacts["action_id"].to_numpy(),
+            "channel": contacts["channel"].to_numpy(),
+            "accepted": (contacts["outcome"] == "accepted").to_numpy(),
+        }
+    )
+    churned_at = read_raw_table(raw, "churn", ["customer_id", "churned_at"])
+    churned_at = churned_at.groupby("customer_id")["churned_at"].min()
+    data_end = pd.to_datetime(read_raw_table(raw, "monthly", ["month_end"])["month_end"]).max()
+    labelled = label_rows(rows, churned_at, data_end, definition)
+    return labelled.assign(churned=labelled[LABEL].astype(bool))[[*rows.columns, "churned"]]
+
+
+def evaluate_nba(
+    settings: Settings,
+    customers: int = 5000,
+    seed: int = 7,
+    progress: Progress = silent,
+) -> NbaEvaluation:
+    """Evaluate the five policies on the simulated bank's ground truth and on its campaign log.
+
+    Raises:
+        NotReadyError: no simulated truth, or a model has no champion.
+        DataError: raw tables are missing.
+    """
+    from features.frames import entity_frame, label_table
+    from simulator.truth import true_offer_effects
+
+    definition = ChurnDefinition()
+    catalogue = evaluation_catalogue(Catalogue.load())
+    progress(0, 4)
+    labels = label_table(settings, definition=definition)
+    month_end = labels["event_timestamp"].max()
+    at_month = labels[labels["event_timestamp"] == month_end]
+    sample = at_month.sample(min(customers, len(at_month)), random_state=seed)
+    frame = entity_frame(settings, sample.drop(columns=["label"]))
+    scored = _score(settings, frame)
+    popularity = {p: float(frame[f"has_{p}"].astype("float64").mean()) for p in PRODUCTS}
+    channels = [r.get("preferred_channel") or "mobile" for r in scored.records]
+    at = [month_end.to_pydatetime()] * len(frame)
+    chosen = choices(catalogue, scored, channels, at, popularity, seed)
+    progress(1, 4)
+
+    effects = true_offer_effects(settings, frame["customer_id"], month_end)
+    cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
+    values = true_values(catalogue, effects.reset_index(drop=True), cv)
+    truth = {p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES}
+    acting = {p: float(np.mean([a != NO_ACTION for a in chosen[p]])) for p in POLICIES}
+    progress(2, 4)
+
+    logged = _logged_contacts(settings, definition)
+    logged_frame = entity_frame(settings, logged)
+    logged_scored = _score(settings, logged_frame)
+    logged_at = [t.to_pydatetime() for t in logged_frame["event_timestamp"]]
+    logged_channels = logged_frame["channel"].tolist()
+    logged_chosen = choices(catalogue, logged_scored, logged_channels, logged_at, popularity, seed)
+    ope = off_policy(
+        catalogue, logged_scored, logged_frame, logged_chosen, logged_channels, logged_at
+    )
+    progress(3, 4)
+    table = pd.DataFrame(
+        {
+            "truth": truth,
+            "acting": acting,
+            **{k: {p: ope[p][k] for p in POLICIES} for k in ("ips", "ips_se", "dr", "dr_se")},
+        }
+    ).loc[list(POLICIES)]
+    progress(4, 4)
+    return NbaEvaluation(month_end, len(frame), len(logged_frame), table)
+
+
+def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
+    """``nba_evaluation.json``, ``.md`` and ``.png`` (a bar chart of the policies) in ``folder``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {
+        "month_end": evaluation.month_end.isoformat(),
+        "customers": evaluation.customers,
+        "logged_contacts": evaluation.logged_contacts,
+        "policies": evaluation.table.to_dict(orient="index"),
+    }
+    paths = [
+        folder / "nba_evaluation.json",
+        folder / "nba_evaluation.md",
+        folder / "nba_evaluation.png",
+    ]
+    paths[0].write_text(json.dumps(data, indent=2))
+    paths[1].write_text(
+        f"# Next best action: policies compared\n\nCustomers with the bank at "
+        f"{evaluation.month_end:%Y-%m-%d}: {evaluation.customers}; randomised contacts in the log: "
+        f"{evaluation.logged_contacts}. Values in currency per customer, relative to doing "
+        f"nothing.\n\n{evaluation.markdown()}\n"
+    )
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    t = evaluation.table
+    x = np.arange(len(t))
+    bars = (("truth", None, "ground truth"), ("dr", "dr_se", "doubly robust (log), ± 1 s.e."))
+    for k, (column, error, label) in enumerate(bars):
+        yerr = t[error] if error else None
+        ax.bar(x + (k - 0.5) * 0.38, t[column], width=0.38, yerr=yerr, capsize=3, label=label)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(x, list(t.index), rotation=15)
+    ax.set_ylabel("value per customer")
+    ax.set_title("Next best action policies")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(paths[2], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def log_evaluation(settings: Settings, evaluation: NbaEvaluation, paths: Sequence[Path]) -> str:
+    """Log the table as metrics and the report files as artifacts; returns the MLflow run id."""
+    import mlflow
+
+    from training.tracking import experiment_id, tracking
+
+    with (
+        tracking(settings),
+        mlflow.start_run(experiment_id=experiment_id(settings, "retain-nba-evaluation")) as run,
+    ):
+        mlflow.log_params(
+            {
+                "month_end": evaluation.month_end.isoformat(),
+                "customers": evaluation.customers,
+                "logged_contacts": evaluation.logged_contacts,
+            }
+        )
+        for policy, row in evaluation.table.iterrows():
+            mlflow.log_metrics({f"{policy}_{k}": float(v) for k, v in row.items()})
+        for path in paths:
+            mlflow.log_artifact(str(path))
+        return str(run.info.run_id)

@@ -1,1 +1,0 @@
-"""Command-line commands, one module per group; ``retain.cli`` registers them."""

@@ -1,0 +1,130 @@
+"""Settings read once by an entry point and passed down; nothing here runs at import time.
+
+Everything retain keeps lives under one home folder (``RETAIN_HOME``, default ``.retain``).
+The profile chooses the infrastructure by configuration alone:
+
+- ``embedded`` (default): Parquet files, SQLite online store and registry, MLflow on SQLite.
+- ``production``: Redis online store, PostgreSQL Feast registry and MLflow backend.
+
+Values come from ``$RETAIN_HOME/retain.toml`` when present, then from environment variables
+(``RETAIN_PROFILE``, ``RETAIN_REDIS_URL``, ``RETAIN_POSTGRES_URL``), which win.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from retain.core.errors import ConfigError
+
+Profile = Literal["embedded", "production"]
+PROFILES: tuple[str, ...] = ("embedded", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where retain keeps its state and which infrastructure it talks to."""
+
+    home: Path = field(default_factory=lambda: Path(".retain").absolute())
+    profile: Profile = "embedded"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    # Isolates several retain installations (or test runs) sharing one Redis or PostgreSQL.
+    project: str = "retain"
+
+    @property
+    def data_dir(self) -> Path:
+        """Raw bank tables (simulated or ingested)."""
+        return self.home / "data"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def sources_dir(self) -> Path:
+        """Feature sources the Feast repo reads (built from the raw tables)."""
+        return self.data_dir / "sources"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def with_home(self, home: Path) -> Settings:
+        return replace(self, home=home.absolute())
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read settings from the home folder's ``retain.toml`` and the environment.
+
+        Raises:
+            ConfigError: the home path is not a folder, the file is not valid TOML,
+                or a value is unknown.
+        """
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("RETAIN_HOME", ".retain")).expanduser().absolute()
+        if home.exists() and not home.is_dir():
+            raise ConfigError(f"RETAIN_HOME={home} is a file, not a folder: point it at a folder")
+        values: dict[str, str] = {}
+        config_file = home / "retain.toml"
+        if config_file.exists():
+            try:
+                with config_file.open("rb") as f:
+                    data = tomllib.load(f)
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(f"cannot read {config_file}: {e}") from e
+            unknown = set(data) - {"profile", "redis_url", "postgres_url", "project"}
+            if unknown:
+                raise ConfigError(
+                    f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))}; "
+                    "known: profile, redis_url, postgres_url, project"
+                )
+            values.update({k: str(v) for k, v in data.items()})
+        for key in ("profile", "redis_url", "postgres_url", "project"):
+            if f"RETAIN_{key.upper()}" in env:
+                values[key] = env[f"RETAIN_{key.upper()}"]
+        profile = values.get("profile", "embedded")
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
+        return cls(home=home, **values)  # type: ignore[arg-type]
+
+
+def sqlalchemy_postgres_url(url: str) -> str:
+    """The SQLAlchemy form (psycopg 3 driver) of a PostgreSQL URL, for Feast's registry and MLflow.
+
+    Raises:
+        ConfigError: the URL is not a PostgreSQL URL.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ConfigError(f"postgres_url {url!r} is not of the form postgresql://user@host/db")
+    return f"postgresql+psycopg://{rest}"
+
+
+def check_home(settings: Settings) -> None:
+    """Make the home folder if needed and check it can be written.
+
+    Raises:
+        ConfigError: the home folder cannot be made or written.
+    """
+    home = settings.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / f".write-check-{uuid.uuid4().hex[:8]}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise ConfigError(f"cannot write to the home folder RETAIN_HOME={home}: {reason}") from e

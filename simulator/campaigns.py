@@ -1,0 +1,147 @@
+"""The bank's past contacts: a logging policy mixing a randomised experiment with targeting rules.
+
+Each month every consenting customer not contacted in the last COOLDOWN_MONTHS months is eligible
+for at most one contact:
+
+- with probability EXPERIMENT_RATE the month is part of a randomised experiment: half the time a
+  retention action (each of the 4 equally likely), half the time a cross-sell offer for a product
+  the customer may open (each equally likely); the channel is drawn at random;
+- otherwise the bank's rules apply: a customer showing a risk sign (salary paid elsewhere, an open
+  complaint, deposits falling, a fee shock, a low survey score) gets a retention offer with
+  probability RULE_RETENTION_RATE, the action chosen by the sign; a customer without one gets the
+  rule's next product with probability RULE_XSELL_RATE; the channel is the preferred one.
+
+``assignment_prob`` of a contact is P(that action | customer, month) under the whole mixture, so it
+is the propensity inverse-propensity estimators need; ``randomized`` says which part chose it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retain.core.tables import CHANNELS, PRODUCTS, RETENTION_ACTIONS
+from simulator.adoption import eligible
+from simulator.population import Profile
+from simulator.state import DEPOSIT_PRODUCTS, P, State
+
+EXPERIMENT_RATE = 0.04
+RULE_RETENTION_RATE = 0.5
+RULE_XSELL_RATE = 0.04
+COOLDOWN_MONTHS = 2
+ACTIONS: tuple[str, ...] = (*RETENTION_ACTIONS, *(f"xsell_{p}" for p in PRODUCTS))
+"""Action codes: 0..3 retention, 4 + product index for cross-sell."""
+N_RETENTION = len(RETENTION_ACTIONS)
+R = {a: i for i, a in enumerate(RETENTION_ACTIONS)}
+RULE_PRODUCT_ORDER = ("mortgage", "credit_card", "savings", "wealth_funds", "insurance")
+CH = {c: i for i, c in enumerate(CHANNELS)}
+
+
+@dataclass(frozen=True)
+class Contacts:
+    """One entry per customer of the chunk; ``action`` is -1 where nobody was contacted."""
+
+    action: np.ndarray
+    randomized: np.ndarray
+    assignment_prob: np.ndarray
+    channel: np.ndarray
+
+    @property
+    def contacted(self) -> np.ndarray:
+        return self.action >= 0
+
+
+def risk_signs(s: State) -> np.ndarray:
+    """What the bank's rules treat as a warning sign."""
+    low_score = np.nan_to_num(s.satisfaction, nan=10.0) <= 4
+    return s.salary_gone | (s.complaints_open > 0) | s.deposits_fell | s.fee_shock | low_score
+
+
+def rule_retention_action(s: State, rate_gap: float) -> np.ndarray:
+    """The retention action the bank's rules pick for a customer with a warning sign."""
+    deposit_holder = s.has[:, DEPOSIT_PRODUCTS].any(1)
+    return np.select(
+        [s.complaints_open > 0, s.fee_shock, deposit_holder & (rate_gap > 1.0)],
+        [R["rm_call"], R["fee_waiver"], R["rate_boost"]],
+        R["loyalty_bonus"],
+    )
+
+
+def rule_product(s: State, profile: Profile, allowed: np.ndarray) -> np.ndarray:
+    """The rules' next product (index into PRODUCTS), -1 when none fits."""
+    out = np.full(len(s.age), -1)
+    conditions = {
+        "mortgage": (s.age >= 28) & (s.age <= 50) & (profile.income_band >= 3),
+        "credit_card": np.ones(len(s.age), bool),
+        "savings": np.ones(len(s.age), bool),
+        "wealth_funds": profile.income_band >= 4,
+        "insurance": np.ones(len(s.age), bool),
+    }
+    for name in reversed(RULE_PRODUCT_ORDER):
+        out = np.where(allowed[:, P[name]] & conditions[name], P[name], out)
+    return out
+
+
+def choose_contacts(
+    s: State,
+    profile: Profile,
+    t: int,
+    last_contact: np.ndarray,
+    rate_gap: float,
+    rng: np.random.Generator,
+) -> Contacts:
+    """Who the bank contacts in month ``t``, with what, on which channel, and how likely that was.
+
+    Args:
+        s: state at the end of month ``t-1`` (what the bank knows when it plans the month).
+        profile: the customers.
+        t: month index.
+        last_contact: month index of each customer's last contact (very negative for none).
+        rate_gap: market minus bank rate this month.
+        rng: the chunk's generator.
+    """
+    n = len(s.age)
+    can = profile.consent & (profile.join_month <= t - 1) & (t - last_contact > COOLDOWN_MONTHS)
+    allowed = eligible(s, profile)
+    n_allowed = allowed.sum(1)
+
+    # Randomised arm: P(action) for every action, [n, len(ACTIONS)].
+    p_rand = np.zeros((n, len(ACTIONS)))
+    retention_share = np.where(n_allowed > 0, 0.5, 1.0)
+    p_rand[:, :N_RETENTION] = (retention_share / N_RETENTION)[:, None]
+    p_rand[:, N_RETENTION:] = allowed * ((1 - retention_share) / np.maximum(n_allowed, 1))[:, None]
+
+    # Rules.
+    p_rule = np.zeros((n, len(ACTIONS)))
+    sign = risk_signs(s)
+    rows = np.arange(n)
+    p_rule[rows, rule_retention_action(s, rate_gap)] += np.where(sign, RULE_RETENTION_RATE, 0.0)
+    product = rule_product(s, profile, allowed)
+    p_rule[rows, N_RETENTION + np.maximum(product, 0)] += np.where(
+        ~sign & (product >= 0), RULE_XSELL_RATE, 0.0
+    )
+
+    randomized = can & (rng.random(n) < EXPERIMENT_RATE)
+    u = rng.random(n)
+    pick_rand = (u[:, None] > np.cumsum(p_rand, 1)).sum(1)
+    rule_cum = np.cumsum(p_rule, 1)
+    pick_rule = np.where(u < rule_cum[:, -1], (u[:, None] > rule_cum).sum(1), -1)
+    action = np.where(randomized, pick_rand, np.where(can, pick_rule, -1))
+    safe = np.maximum(action, 0)
+    prob = EXPERIMENT_RATE * p_rand[rows, safe] + (1 - EXPERIMENT_RATE) * p_rule[rows, safe]
+
+    rm_call = action == R["rm_call"]
+    rule_channel = np.where(
+        rm_call & (profile.channel != CH["branch"]), CH["phone"], profile.channel
+    )
+    random_channel = np.where(
+        rm_call, rng.choice([CH["branch"], CH["phone"]], n), rng.integers(0, len(CHANNELS), n)
+    )
+    channel = np.where(randomized, random_channel, rule_channel)
+    return Contacts(
+        action=action.astype(np.int16),
+        randomized=randomized & (action >= 0),
+        assignment_prob=np.where(action >= 0, prob, np.nan),
+        channel=channel.astype(np.int8),
+    )

@@ -1,0 +1,213 @@
+"""Reading a bank's files through a mapping: types, units, dates, defaults, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from features.frames import label_table
+from ingest import read_bank, write_bank
+from ingest.mapping import parse_mapping
+from retain.core.errors import DataError
+from retain.core.settings import Settings
+from retain.core.tables import RAW_TABLES
+
+CUSTOMERS = (
+    "id;opened;consent;channel\n1;2020-01-15;yes;App\n2;2021-06-30;no;\n3;2019-03-01;;Branch\n"
+)
+MONTHLY = (
+    "id,period,cents,age\n1,2024-01,12345,40\n1,2024-02,100,40\n2,2024-02,5,33\n3,2024-01,,70\n"
+)
+
+
+def _bank(tmp_path: Path, customers: str = CUSTOMERS, monthly: str = MONTHLY, **extra) -> dict:
+    (tmp_path / "customers.csv").write_text(customers)
+    (tmp_path / "monthly.csv").write_text(monthly)
+    tables = {
+        "customers": {
+            "path": "customers.csv",
+            "delimiter": ";",
+            "columns": {
+                "customer_id": "id",
+                "join_date": "opened",
+                "marketing_consent": "consent",
+                "preferred_channel": {
+                    "column": "channel",
+                    "values": {"App": "mobile", "Branch": "branch"},
+                },
+            },
+        },
+        "monthly": {
+            "path": "monthly.csv",
+            "columns": {
+                "customer_id": "id",
+                "month_end": {"column": "period", "format": "%Y-%m"},
+                "bal_current": {"column": "cents", "scale": 0.01},
+                "age": "age",
+            },
+        },
+    }
+    return {"timezone": "Europe/Lisbon", "tables": tables, **extra}
+
+
+def _read(tmp_path: Path, data: dict):
+    return read_bank(parse_mapping(data, base=tmp_path, name="bank.yaml"))
+
+
+def test_types_units_and_defaults(tmp_path: Path):
+    """Values are typed, scaled and recoded; month stamps move to the month's last second UTC;
+    dates in the bank's time zone become UTC; unmapped fields are null."""
+    bank = _read(tmp_path, _bank(tmp_path))
+    c, m = bank.tables["customers"], bank.tables["monthly"]
+    assert c["join_date"].iloc[1] == pd.Timestamp("2021-06-29 23:00:00", tz="UTC")  # Lisbon +1
+    assert c["marketing_consent"].tolist() == [True, False, pd.NA]
+    assert c["preferred_channel"].tolist() == ["mobile", None, "branch"]
+    assert c["region"].isna().all()
+    assert m["month_end"].iloc[0] == pd.Timestamp("2024-01-31 23:59:59", tz="UTC")
+    assert m["bal_current"].iloc[:3].tolist() == pytest.approx([123.45, 1.0, 0.05])
+    assert pd.isna(m["bal_current"].iloc[3])
+    for table, schema in RAW_TABLES.items():
+        assert bank.arrow(table).schema == schema  # empty tables too
+    assert bank.labels is None
+
+
+@pytest.mark.parametrize(
+    ("customers", "monthly", "message"),
+    [
+        (CUSTOMERS, MONTHLY.replace("12345", "12x3"), "column 'cents' -> monthly.bal_current"),
+        (CUSTOMERS, MONTHLY.replace(",40\n1,", ",forty\n1,"), "'forty' is not an integer"),
+        (CUSTOMERS, MONTHLY.replace(",40\n1,", ",40000\n1,"), "'40000' is outside -32768..32767"),
+        (CUSTOMERS, MONTHLY.replace("2024-02,5", "2024-13,5"), "'2024-13' is not a date"),
+        (CUSTOMERS.replace("2021-06-30", "30.06.2021"), MONTHLY, "is not a date (an ISO 8601"),
+        (CUSTOMERS.replace(";no;", ";maybe;"), MONTHLY, "'maybe' is not a boolean"),
+        (CUSTOMERS.replace("Branch", "Post"), MONTHLY, "'Post' is not one of branch, mobile"),
+        (CUSTOMERS.replace("\n2;", "\n1;"), MONTHLY, "duplicated key customer_id = 1 in rows 1, 2"),
+        (CUSTOMERS, MONTHLY.replace("1,2024-02", "1,2024-01"), "duplicated key customer_id/month"),
+        (CUSTOMERS, MONTHLY.replace("3,2024-01", "4,2024-01"), "customer 4 has no row in the"),
+        (CUSTOMERS.replace("2020-01-15", ""), MONTHLY, "a required field is empty"),
+    ],
+    ids=[
+        "not-a-number",
+        "not-an-integer",
+        "out-of-range",
+        "bad-month",
+        "bad-date",
+        "bad-boolean",
+        "bad-enum",
+        "duplicated-customer",
+        "duplicated-month",
+        "unknown-customer",
+        "empty-required",
+    ],
+)
+def test_data_mistakes(tmp_path: Path, customers: str, monthly: str, message: str):
+    """Each mistake is one line naming the table, the file and a sample row."""
+    with pytest.raises(DataError) as e:
+        _read(tmp_path, _bank(tmp_path, customers, monthly))
+    text = str(e.value)
+    assert message in text
+    assert text.startswith("table ") and "row " in text and "\n" not in text
+
+
+def test_missing_column_lists_the_file_columns(tmp_path: Path):
+    data = _bank(tmp_path)
+    data["tables"]["monthly"]["columns"]["inflow"] = "credits"
+    with pytest.raises(DataError, match=r"column 'credits' \(mapped to monthly.inflow\) is not in"):
+        _read(tmp_path, data)
+
+
+def test_missing_file(tmp_path: Path):
+    data = _bank(tmp_path)
+    data["tables"]["monthly"]["path"] = "nowhere.csv"
+    with pytest.raises(DataError, match="table monthly: file .*nowhere.csv not found"):
+        _read(tmp_path, data)
+
+
+def test_parquet_source_with_native_types(tmp_path: Path):
+    """A Parquet file's own types are used; naive timestamps are read in the mapping's zone."""
+    data = _bank(tmp_path)
+    pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "opened": pd.to_datetime(["2020-01-15 10:00", "2021-01-01 00:00", "2019-03-01 00:00"]),
+            "consent": [True, False, True],
+            "channel": ["App", "App", "Branch"],
+        }
+    ).to_parquet(tmp_path / "customers.parquet")
+    data["tables"]["customers"] = {**data["tables"]["customers"], "path": "customers.parquet"}
+    c = _read(tmp_path, data).tables["customers"]
+    assert c["join_date"].iloc[0] == pd.Timestamp("2020-01-15 10:00", tz="UTC")  # WET = UTC
+    assert c["marketing_consent"].tolist() == [True, False, True]
+
+
+def test_snapshot_mode_labels_extras_and_defaults(tmp_path: Path, settings: Settings):
+    """One snapshot with a known outcome: the label table, the as-of time for unmapped time
+    fields, durations counted back from the snapshot, extras; ``label_table`` then serves the
+    snapshot's labels."""
+    (tmp_path / "snap.csv").write_text(
+        "id,tenure,score,left,offer,answer\n"
+        "10,2,600,1,xsell_savings,yes\n20,0,710,0,fee_waiver,no\n30,5,,0,fee_waiver,no\n"
+    )
+    data = {
+        "snapshot": {"as_of": "2024-06-30", "label": {"table": "customers", "column": "left"}},
+        "tables": {
+            "customers": {
+                "path": "snap.csv",
+                "columns": {"customer_id": "id", "join_date": {"column": "tenure", "ago": "years"}},
+                "extras": {"credit_score": {"column": "score", "type": "int"}},
+            },
+            "campaigns": {
+                "path": "snap.csv",
+                "columns": {
+                    "customer_id": "id",
+                    "action_id": "offer",
+                    "outcome": {
+                        "column": "answer",
+                        "values": {"yes": "accepted", "no": "declined"},
+                    },
+                },
+            },
+        },
+    }
+    bank = _read(tmp_path, data)
+    as_of = pd.Timestamp("2024-06-30 23:59:59", tz="UTC")
+    c, m, k = bank.tables["customers"], bank.tables["monthly"], bank.tables["campaigns"]
+    assert c["join_date"].iloc[1] == as_of
+    assert (as_of - c["join_date"].iloc[0]).days == 730
+    assert c["credit_score"].tolist() == [600, 710, pd.NA]
+    assert m["customer_id"].tolist() == [10, 20, 30] and (m["month_end"] == as_of).all()
+    assert k["contact_id"].tolist() == [1, 2, 3]
+    assert k["kind"].tolist() == ["cross_sell", "retention", "retention"]
+    assert k["sent_at"].eq(as_of).all() and not k["randomized"].any()
+    assert bank.labels is not None
+    assert bank.labels["label"].tolist() == [1, 0, 0]
+
+    summary = write_bank(bank, settings)
+    assert summary.labels == 3 and summary.extras == {"customers": ["credit_score"]}
+    extras = pq.read_table(next((settings.raw_dir / "extras" / "customers").glob("*"))).to_pandas()
+    assert extras.columns.tolist() == ["customer_id", "join_date", "credit_score"]
+    labels = label_table(settings)
+    assert labels["label"].tolist() == [1, 0, 0]
+    assert labels["event_timestamp"].eq(as_of).all()
+    with pytest.raises(DataError, match="is not the snapshot's"):
+        label_table(settings, as_of=[pd.Timestamp("2024-05-31 23:59:59", tz="UTC")])
+
+
+def test_write_replaces_raw_atomically(tmp_path: Path, settings: Settings, monkeypatch):
+    """A failed write leaves the previous raw tables in place and no staging folder."""
+    bank = _read(tmp_path, _bank(tmp_path))
+    write_bank(bank, settings)
+    before = sorted(p.relative_to(settings.raw_dir) for p in settings.raw_dir.rglob("*.parquet"))
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("ingest.write._commit", fail)
+    with pytest.raises(OSError):
+        write_bank(bank, settings)
+    after = sorted(p.relative_to(settings.raw_dir) for p in settings.raw_dir.rglob("*.parquet"))
+    assert after == before
+    assert not list(settings.home.glob(".ingest-*"))

@@ -1,0 +1,89 @@
+"""Serving settings and the model input built without pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retain.core.errors import ConfigError
+from serving.config import ServingConfig, feature_service_for
+from serving.scoring import encode_rows
+from training.encode import FeatureSpec, encode
+
+
+@pytest.mark.parametrize(
+    ("p", "band"),
+    [(0.0, "low"), (0.049, "low"), (0.05, "medium"), (0.149, "medium"), (0.9, "high")],
+)
+def test_a_probability_falls_in_its_risk_band(p, band):
+    """Bands are lower bounds: a probability at a bound is in the band above."""
+    assert ServingConfig().band(p) == band
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"bands": {"medium": 0.3, "high": 0.1}}, "increase"),
+        ({"bands": {"medium": "a lot"}}, "number"),
+        ({"request_time": "yesterday"}, "request_time"),
+        ({"top_reasons": -1}, "top_reasons"),
+        ({"store_timeout_s": 0}, "store_timeout_s"),
+        ({"colour": "red"}, "unknown setting"),
+    ],
+)
+def test_a_bad_serving_config_is_refused(data, message):
+    """It refuses thresholds out of order, unknown keys and values of the wrong kind."""
+    with pytest.raises(ConfigError, match=message):
+        ServingConfig.from_dict(data)
+
+
+def test_the_home_folder_serving_toml_overrides_the_defaults(settings):
+    """Values in $RETAIN_HOME/serving.toml replace the defaults."""
+    settings.home.mkdir(parents=True)
+    (settings.home / "serving.toml").write_text("top_reasons = 5\n[bands]\nhigh = 0.5\n")
+    config = ServingConfig.load(settings)
+    assert config.top_reasons == 5
+    assert config.band(0.4) == "low" and config.band(0.5) == "high"
+
+
+@pytest.mark.parametrize("trained_on", ["churn_v1", "churn_bank_v1"])
+def test_a_model_is_served_through_the_feature_service_it_was_trained_on(trained_on):
+    """Unless serving.toml names one, the service serves the model's own feature service."""
+    assert ServingConfig().feature_service is None
+    assert feature_service_for(ServingConfig(), trained_on, "m v1") == trained_on
+    configured = ServingConfig.from_dict({"feature_service": trained_on})
+    assert feature_service_for(configured, trained_on, "m v1") == trained_on
+
+
+def test_a_configured_feature_service_refuses_a_model_trained_on_another():
+    with pytest.raises(ConfigError, match="m v3 was trained on feature service 'churn_bank_v1'"):
+        feature_service_for(ServingConfig(feature_service="churn_v1"), "churn_bank_v1", "m v3")
+
+
+def test_the_fast_encoding_equals_training_encoding():
+    """The served model input equals ``training.encode.encode`` of the same values: codes of
+    recorded levels, NaN for unknown or missing levels, booleans as 0/1, missing numbers NaN."""
+    spec = FeatureSpec(
+        features=("region", "n", "flag", "days"),
+        categorical=("region",),
+        levels={"region": ("east", "north", "west")},
+    )
+    columns = {
+        "region": ["north", "south", None, "west"],
+        "n": [3, None, 7, 0],
+        "flag": [True, False, None, True],
+        "days": np.array([1.5, np.nan, 2.0, 3.0]),
+    }
+    frame = pd.DataFrame(
+        {
+            "region": pd.Series(columns["region"], dtype=object),
+            "n": pd.Series(columns["n"], dtype="Int64"),
+            "flag": pd.Series(columns["flag"], dtype="boolean"),
+            "days": columns["days"],
+        }
+    )
+    expected = encode(frame, spec).to_numpy()
+    got = encode_rows(columns, spec, [0, 1, 2, 3])
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(encode_rows(columns, spec, [3, 1]), expected[[3, 1]])

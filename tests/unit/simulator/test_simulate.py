@@ -1,0 +1,386 @@
+"""The simulated bank: contracts, invariants, documented causes and the ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from retain.core import tables
+from retain.core.churn import ChurnDefinition
+from retain.core.errors import ConfigError, RetainError
+from retain.core.settings import Settings
+from simulator import Drift, WorldConfig, headline_rates, simulate, world
+from simulator import truth as truth_api
+from simulator.calendar import US_PER_SECOND, horizon_fractions, month_bounds
+from simulator.rates import Counts
+from simulator.truth import TRUTH_CUSTOMERS, TRUTH_MONTHLY, horizon_probability
+
+N = 3000
+CONFIG = WorldConfig(customers=N, months=24, start="2023-01", seed=11, chunk_size=1500)
+
+
+def _read(home: Path, sub: str) -> pd.DataFrame:
+    return pd.read_parquet(home / "data" / sub)
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One simulated bank of 3,000 customers in two part files, read back."""
+    settings = Settings(home=tmp_path_factory.mktemp("bank") / "home")
+    manifest = simulate(CONFIG, settings)
+    out = {name: _read(settings.home, f"raw/{name}") for name in tables.RAW_TABLES}
+    out["truth"] = _read(settings.home, "truth/monthly")
+    out["latent"] = _read(settings.home, "truth/customers")
+    return {**out, "settings": settings, "manifest": manifest}
+
+
+@pytest.fixture(scope="module")
+def labelled(bank: dict) -> pd.DataFrame:
+    """Monthly rows with the churn label, next-month churn and the truth columns."""
+    df = bank["monthly"].merge(bank["churn"], on="customer_id", how="left")
+    definition = ChurnDefinition()
+    df["label"] = definition.label(df.month_end, df.churned_at)
+    df["labelled"] = definition.is_labelled(df.month_end, df.month_end.max())
+    df["p_churn"] = bank["truth"].p_churn.to_numpy()
+    df["products"] = df[[f"has_{p}" for p in tables.PRODUCTS]].sum(axis=1)
+    return df[df.labelled]
+
+
+def test_every_table_has_the_contract_schema(bank: dict) -> None:
+    """It writes each raw table with exactly the contract's schema, truth with its own."""
+    home = bank["settings"].home / "data"
+    for name, schema in tables.RAW_TABLES.items():
+        for part in sorted((home / "raw" / name).glob("part-*.parquet")):
+            assert pq.read_schema(part).remove_metadata() == schema, (name, part.name)
+    for name, schema in (("monthly", TRUTH_MONTHLY), ("customers", TRUTH_CUSTOMERS)):
+        part = home / "truth" / name / "part-00000.parquet"
+        assert pq.read_schema(part).remove_metadata() == schema
+
+
+def test_each_part_holds_all_months_of_its_own_customers_sorted(bank: dict) -> None:
+    """Part files split customers, not months, and sort rows by (customer_id, month_end)."""
+    parts = sorted((bank["settings"].raw_dir / "monthly").glob("part-*.parquet"))
+    assert len(parts) == 2
+    seen: set[int] = set()
+    for part in parts:
+        frame = pd.read_parquet(part)
+        ids = set(frame.customer_id)
+        assert not ids & seen
+        seen |= ids
+        key = list(zip(frame.customer_id, frame.month_end, strict=True))
+        assert key == sorted(key)
+        assert not frame.duplicated(["customer_id", "month_end"]).any()
+    assert seen <= set(bank["customers"].customer_id)
+    assert bank["customers"].customer_id.is_unique
+
+
+def test_month_ends_are_the_last_second_of_the_month_in_utc(bank: dict) -> None:
+    ends = pd.Series(bank["monthly"].month_end.unique())
+    assert str(ends.dt.tz) == "UTC"
+    assert (ends.dt.is_month_end & (ends.dt.strftime("%H:%M:%S") == "23:59:59")).all()
+    assert len(ends) == CONFIG.months
+
+
+def test_balances_and_flows_are_never_negative(bank: dict) -> None:
+    money = [
+        "bal_current",
+        "bal_savings",
+        "bal_time_deposit",
+        "bal_wealth",
+        "bal_loans",
+        "inflow",
+        "outflow",
+        "salary_amount",
+        "card_spend",
+        "fees_charged",
+    ]
+    assert (bank["monthly"][money] >= 0).all().all()
+
+
+def test_holdings_agree_with_balances(bank: dict) -> None:
+    m = bank["monthly"]
+    assert ((m.bal_savings > 0) == m.has_savings).all()
+    assert ((m.bal_time_deposit > 0) == m.has_time_deposit).all()
+    assert ((m.bal_wealth > 0) == m.has_wealth_funds).all()
+    assert ((m.bal_current > 0) == m.has_current_account).all()
+    any_loan = m.has_personal_loan | m.has_mortgage | m.has_car_loan
+    assert ((m.bal_loans > 0) == any_loan).all()
+    assert (~m.has_green_deposit | m.has_savings).all()
+    assert ((m.card_spend > 0) <= m.has_credit_card).all()
+    assert ((m.salary_amount > 0) == m.salary_credited).all()
+
+
+def test_leavers_have_no_rows_or_contacts_after_leaving(bank: dict) -> None:
+    churn = bank["churn"].set_index("customer_id").churned_at
+    assert set(bank["churn"].kind) <= {"closed", "dormant"}
+    rows = bank["monthly"].join(churn, on="customer_id", how="inner")
+    assert (rows.month_end < rows.churned_at).all()
+    contacts = bank["campaigns"].join(churn, on="customer_id", how="inner")
+    assert (contacts.sent_at <= contacts.churned_at).all()
+    last = rows.groupby("customer_id").month_end.max()
+    assert ((churn[last.index] - last) <= pd.Timedelta(days=31)).all()
+
+
+def test_customers_join_on_or_before_their_first_row(bank: dict) -> None:
+    first = bank["monthly"].groupby("customer_id").month_end.min()
+    joined = bank["customers"].set_index("customer_id").join_date[first.index]
+    assert (joined <= first).all()
+    assert (joined > pd.Timestamp(CONFIG.start, tz="UTC")).mean() > 0.1  # some join during
+
+
+def test_the_same_seed_gives_the_same_bank_and_another_seed_another(tmp_path: Path) -> None:
+    small = dict(customers=300, months=6, chunk_size=200)
+    homes = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    for home, seed in zip(homes, (3, 3, 4), strict=True):
+        simulate(WorldConfig(seed=seed, **small), Settings(home=home))
+    for name in (*tables.RAW_TABLES, "../truth/monthly"):
+        a, b, c = (pd.read_parquet(h / "data" / "raw" / name) for h in homes)
+        pd.testing.assert_frame_equal(a, b)
+        assert not a.equals(c)
+
+
+def test_products_per_customer_and_rates_are_plausible(bank: dict) -> None:
+    """Headline rates stay in the ranges the README quotes."""
+    rates = bank["manifest"].headline
+    assert 0.08 <= rates.annual_attrition <= 0.22
+    assert 2.0 <= rates.products_per_customer <= 4.0
+    assert 0.10 <= rates.retention_response <= 0.40
+    assert 0.03 <= rates.cross_sell_response <= 0.20
+    assert 0.0 < rates.randomized_share < 0.5
+    on_disk = json.loads((bank["settings"].data_dir / "manifest.json").read_text())
+    assert on_disk["row_counts"]["monthly"] == len(bank["monthly"])
+    assert on_disk["rates"] == bank["manifest"].rates
+
+
+def test_churn_is_higher_after_unresolved_complaints(labelled: pd.DataFrame) -> None:
+    rate = labelled.groupby(labelled.complaints_open > 0).label.mean()
+    assert rate[True] > 1.4 * rate[False]
+
+
+def test_churn_is_higher_once_the_salary_stops(labelled: pd.DataFrame) -> None:
+    df = labelled.sort_values(["customer_id", "month_end"])
+    before = df.groupby("customer_id").salary_credited.shift(1)
+    stopped = (before == True) & ~df.salary_credited  # noqa: E712
+    kept = (before == True) & df.salary_credited  # noqa: E712
+    assert df.label[stopped].mean() > 2 * df.label[kept].mean()
+
+
+def test_churn_is_higher_with_few_products_and_short_tenure(
+    bank: dict, labelled: pd.DataFrame
+) -> None:
+    by_products = labelled.groupby(labelled.products.clip(1, 4)).label.mean()
+    assert by_products[1] > by_products[4] * 1.5
+    joined = bank["customers"].set_index("customer_id").join_date
+    tenure = labelled.month_end - pd.Series(
+        joined[labelled.customer_id].to_numpy(), index=labelled.index
+    )
+    short = tenure < pd.Timedelta(days=365)
+    assert labelled.label[short].mean() > 1.3 * labelled.label[~short].mean()
+
+
+def test_drifting_customers_move_salary_and_money_before_leaving(bank: dict) -> None:
+    """Early warning: leavers' salary and deposits fall in the months before they go."""
+    m = bank["monthly"].merge(bank["churn"], on="customer_id")
+    months_before = ((m.churned_at - m.month_end).dt.days // 30).clip(0, 12)
+    salary = m.groupby(months_before).salary_credited.mean()
+    assert salary[0] < 0.6 * salary[12]
+    stayers = bank["monthly"][~bank["monthly"].customer_id.isin(bank["churn"].customer_id)]
+    assert salary[2] < stayers.salary_credited.mean()
+
+
+def test_a_rate_war_raises_churn_after_it_starts(tmp_path: Path) -> None:
+    base = dict(customers=N, months=18, seed=5, chunk_size=N)
+    start = "2023-10"
+    rates = {}
+    for name, drift in (("calm", ()), ("war", (Drift("rate_war", start),))):
+        home = tmp_path / name
+        simulate(WorldConfig(**base, drift=drift), Settings(home=home))
+        churn = pd.read_parquet(home / "data/raw/churn").churned_at
+        monthly = pd.read_parquet(home / "data/raw/monthly")
+        market = monthly.groupby("month_end").market_rate.first()
+        after = churn >= pd.Timestamp(start, tz="UTC")
+        rates[name] = (after.sum(), (~after).sum(), market)
+    calm, war = rates["calm"], rates["war"]
+    assert war[1] == calm[1]  # identical before the start
+    assert war[0] > 1.25 * calm[0]
+    jump = war[2] - calm[2]
+    assert (jump[jump.index < pd.Timestamp(start, tz="UTC")] == 0).all()
+    assert (jump[jump.index >= pd.Timestamp(start, tz="UTC")] > 1).all()
+
+
+def test_mobile_shift_and_fee_change_move_their_series(tmp_path: Path) -> None:
+    base = dict(customers=500, months=12, seed=5)
+    drift = (Drift("mobile_shift", "2023-04"), Drift("fee_change", "2023-04"))
+    frames = []
+    for name, d in (("calm", ()), ("drift", drift)):
+        simulate(WorldConfig(**base, drift=d), Settings(home=tmp_path / name))
+        m = pd.read_parquet(tmp_path / name / "data/raw/monthly")
+        frames.append(
+            m[m.month_end.dt.month >= 10][["tx_branch", "tx_mobile", "fees_charged"]].mean()
+        )
+    calm, moved = frames
+    assert moved.tx_branch < 0.6 * calm.tx_branch
+    assert moved.tx_mobile > calm.tx_mobile
+    assert moved.fees_charged > 1.3 * calm.fees_charged
+
+
+def test_contacts_go_to_consenting_customers_with_known_probabilities(bank: dict) -> None:
+    c = bank["campaigns"]
+    consent = bank["customers"].set_index("customer_id").marketing_consent
+    assert consent[c.customer_id].all()
+    assert c.randomized.any() and (~c.randomized).any()
+    assert ((c.assignment_prob > 0) & (c.assignment_prob < 1)).all()
+    retention = c.action_id.isin(tables.RETENTION_ACTIONS)
+    assert (c.kind == np.where(retention, "retention", "cross_sell")).all()
+    assert c.action_id[~retention].str.removeprefix("xsell_").isin(tables.PRODUCTS).all()
+    assert set(c.channel) <= set(tables.CHANNELS) and set(c.outcome) <= set(tables.OUTCOMES)
+    assert c.contact_id.is_unique
+
+
+def test_an_accepted_cross_sell_opens_the_product(bank: dict) -> None:
+    c = bank["campaigns"]
+    won = c[(c.kind == "cross_sell") & (c.outcome == "accepted")].copy()
+    won["month_end"] = won.sent_at.dt.tz_localize(None).dt.to_period("M").dt.to_timestamp(
+        "M"
+    ).dt.tz_localize("UTC") + pd.Timedelta(hours=23, minutes=59, seconds=59)
+    rows = won.merge(bank["monthly"], on=["customer_id", "month_end"])
+    assert len(rows) > 10
+    held = [row[f"has_{row['action_id'].removeprefix('xsell_')}"] for _, row in rows.iterrows()]
+    assert np.mean(held) > 0.95  # a loan may be paid off or a pot drained in the same month
+
+
+def test_sleeping_dogs_churn_more_when_contacted_and_persuadables_less(bank: dict) -> None:
+    t = bank["truth"].merge(bank["latent"], on="customer_id")
+    dogs = t.response_type == "sleeping_dog"
+    assert (t.effect_contact[dogs] > 0).all()
+    assert (t.effect_contact[~dogs] == 0).all()
+    persuadable = t.response_type == "persuadable"
+    assert t.effect_rm_call[persuadable].mean() < 0
+    assert t.effect_loyalty_bonus[t.response_type == "lost_cause"].max() <= 1e-6
+    # In the realised path, contacted sleeping dogs' churn probability goes up.
+    c = bank["campaigns"]
+    contacted = set(
+        zip(c.customer_id, c.sent_at.dt.tz_localize(None).dt.to_period("M"), strict=True)
+    )
+    next_month = t.month_end.dt.tz_localize(None).dt.to_period("M") + 1
+    hit = np.array([k in contacted for k in zip(t.customer_id, next_month, strict=True)])
+    ratio = t.p_churn / t.p_churn_no_contact
+    assert ratio[dogs & hit].mean() > 1.3
+    assert ratio[~dogs & ~hit].mean() == pytest.approx(1.0, abs=0.05)
+
+
+def test_truth_probability_matches_the_labels_on_average(labelled: pd.DataFrame) -> None:
+    """p_churn is the label's probability: their means agree."""
+    assert labelled.p_churn.mean() == pytest.approx(labelled.label.mean(), rel=0.15)
+    top = labelled.p_churn > labelled.p_churn.quantile(0.9)
+    assert labelled.label[top].mean() > 4 * labelled.label[~top].mean()
+
+
+def test_truth_functions_read_the_truth_table(bank: dict) -> None:
+    settings, t = bank["settings"], bank["truth"]
+    month = t.month_end.iloc[len(t) // 2]
+    ids = t[t.month_end == month].customer_id.head(5).tolist() + [1]
+    p = truth_api.true_churn_probability(settings, ids, month.strftime("%Y-%m"))
+    expected = t[(t.month_end == month) & t.customer_id.isin(ids)].set_index("customer_id")
+    assert list(p.index) == ids
+    np.testing.assert_allclose(p.p_churn.iloc[:5], expected.p_churn[ids[:5]])
+    assert p.loc[1].isna().all()
+    adoption = truth_api.true_adoption(settings, ids[:5], month)
+    assert list(adoption.columns) == list(tables.PRODUCTS)
+    assert ((adoption >= 0) & (adoption <= 1)).all().all()
+    effects = truth_api.true_offer_effects(settings, ids[:5], month)
+    assert {"fee_waiver", "contact", "xsell_mortgage"} <= set(effects.columns)
+    held = (
+        bank["monthly"]
+        .set_index(["customer_id", "month_end"])
+        .loc[[(i, month) for i in ids[:5]], "has_savings"]
+        .to_numpy()
+    )
+    assert (effects.xsell_savings.to_numpy()[held] == 0).all()
+    assert truth_api.latent_traits(settings, ids[:5]).response_type.notna().all()
+
+
+def test_truth_functions_say_when_nothing_was_simulated(tmp_path: Path) -> None:
+    with pytest.raises(RetainError, match="retain simulate"):
+        truth_api.true_churn_probability(Settings(home=tmp_path), [1], "2023-01")
+
+
+def test_a_failed_run_leaves_the_previous_data_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    simulate(WorldConfig(customers=200, months=4, seed=1), settings)
+    before = (settings.data_dir / "manifest.json").read_text()
+    real = world.simulate_chunk
+
+    def fail_on_second(config, chunk, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if chunk == 1:
+            raise KeyboardInterrupt
+        return real(config, chunk, *args, **kwargs)
+
+    monkeypatch.setattr("simulator.run.simulate_chunk", fail_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        simulate(WorldConfig(customers=400, months=4, seed=2, chunk_size=200), settings)
+    assert (settings.data_dir / "manifest.json").read_text() == before
+    assert len(pd.read_parquet(settings.raw_dir / "customers")) == 200
+    assert sorted(p.name for p in settings.home.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"customers": -5}, "--customers must be a positive number, got -5"),
+        ({"months": 0}, "--months must be a positive number, got 0"),
+        ({"chunk_size": 0}, "--chunk-size must be a positive number"),
+        ({"start": "2023-13"}, "--start must look like YYYY-MM"),
+        ({"drift": (Drift("rate_war", "2030-01"),)}, "starts outside the simulated months"),
+    ],
+)
+def test_bad_configs_are_refused_with_a_clear_message(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        WorldConfig(**kwargs)
+
+
+@pytest.mark.parametrize("text", ["rate_war", "storm@2023-01", "rate_war@23-01"])
+def test_bad_drift_text_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError):
+        Drift.parse(text)
+
+
+def test_horizon_fractions_cover_ninety_days() -> None:
+    starts, ends = month_bounds(pd.Period("2023-01", freq="M"), 10)
+    f = horizon_fractions(starts, ends, 90 * 86400 * US_PER_SECOND, 4)
+    days = (ends - starts + US_PER_SECOND) / (86400 * US_PER_SECOND)
+    covered = [(f[t] * days[t + 1 : t + 5]).sum() for t in range(6)]
+    np.testing.assert_allclose(covered, 90, atol=1e-6)
+    assert (f[:6, :2] == 1).all()
+
+
+def test_horizon_probability_compounds_monthly_hazards() -> None:
+    intensity = np.array([[0.1, 0.2, 0.0, 0.3]])
+    p = horizon_probability(intensity, np.ones((1, 4)), np.array([[1, 1, 1, 0.5]]))
+    h = 1 - np.exp(-intensity[0])
+    assert p[0] == pytest.approx(1 - (1 - h[0]) * (1 - h[1]) * (1 - 0.5 * h[3]))
+
+
+def test_headline_rates_from_counts() -> None:
+    rates = headline_rates(
+        Counts(
+            customer_months_at_risk=1000,
+            churned=10,
+            active_at_end=10,
+            products_at_end=30,
+            retention_contacts=4,
+            retention_accepted=1,
+        )
+    )
+    assert rates.monthly_churn == 0.01
+    assert rates.annual_attrition == pytest.approx(1 - 0.99**12)
+    assert rates.products_per_customer == 3
+    assert rates.retention_response == 0.25
+    assert rates.cross_sell_response == 0

@@ -1,0 +1,132 @@
+"""The uplift dataset: outcome labels, arms, no-contact months and the time split."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from retain.core.errors import DataError
+from training.uplift.data import (
+    control_months,
+    label_rows,
+    month_end_before,
+    randomised_contacts,
+    time_split,
+    uplift_rows,
+)
+
+END = pd.Timestamp("2024-12-31 23:59:59", tz="UTC")
+SENT = pd.Timestamp("2024-03-10 12:00", tz="UTC")
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def rows(*times: pd.Timestamp) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"customer_id": range(1, len(times) + 1), "event_timestamp": list(times), "arm": "x"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("churned_at", "label"),
+    [
+        (None, 0),  # stayed
+        (SENT + pd.Timedelta(days=1), 1),  # inside the horizon
+        (SENT + pd.Timedelta(days=90), 1),  # the horizon's last instant counts
+        (SENT + pd.Timedelta(days=90, seconds=1), 0),  # just after it
+        (SENT + pd.Timedelta(days=200), 0),  # long after
+    ],
+)
+def test_churn_inside_the_horizon_is_labelled_1(churned_at, label):
+    """label = 1 when the customer churned in (sent, sent + 90 days]."""
+    churn = pd.Series([churned_at] if churned_at else [], index=[1] if churned_at else [])
+    out = label_rows(rows(SENT), pd.to_datetime(churn, utc=True), END)
+    assert out["label"].tolist() == [label]
+
+
+def test_rows_too_recent_to_label_and_of_customers_gone_are_dropped():
+    """A horizon ending after the data, or a customer who left before the send time: no row."""
+    recent = END - pd.Timedelta(days=89)
+    just_in = END - pd.Timedelta(days=90)
+    churn = pd.Series([SENT - pd.Timedelta(days=1)], index=[3])
+    out = label_rows(rows(recent, just_in, SENT), pd.to_datetime(churn, utc=True), END)
+    assert out["customer_id"].tolist() == [2]
+
+
+def test_the_truth_month_is_the_month_end_before_the_send_time():
+    """True effects describe an offer in the month after a month end."""
+    got = month_end_before(pd.Series([ts("2024-03-10 12:00"), ts("2024-01-01 00:00")]))
+    assert got.tolist() == [ts("2024-02-29 23:59:59"), ts("2023-12-31 23:59:59")]
+
+
+CAMPAIGNS = pd.DataFrame(
+    {
+        "customer_id": [1, 1, 2, 3],
+        "sent_at": [ts("2024-03-05"), ts("2024-06-05"), ts("2024-03-07"), ts("2024-03-09")],
+        "action_id": ["fee_waiver", "xsell_savings", "rm_call", "rate_boost"],
+        "kind": ["retention", "cross_sell", "retention", "retention"],
+        "randomized": [True, True, False, True],
+    }
+)
+
+
+def test_randomised_contacts_become_arms_and_rule_contacts_are_left_out():
+    """Retention actions keep their code, cross-sell offers are one arm, rules' picks go."""
+    out = randomised_contacts(CAMPAIGNS)
+    assert list(zip(out["customer_id"], out["arm"], strict=True)) == [
+        (1, "fee_waiver"),
+        (1, "cross_sell"),
+        (3, "rate_boost"),
+    ]
+
+
+def test_no_contact_months_respect_consent_and_the_cooldown():
+    """A contact blocks its month and the two after it; a customer without consent is never a
+    control."""
+    month_ends = [ts(f"2024-{m:02d}-01") + pd.offsets.MonthEnd(0) for m in range(1, 7)]
+    monthly = pd.DataFrame(
+        {
+            "customer_id": [c for c in (1, 4) for _ in month_ends],
+            "month_end": month_ends * 2,
+        }
+    )
+    customers = pd.DataFrame({"customer_id": [1, 4], "marketing_consent": [True, False]})
+    contacts = CAMPAIGNS[CAMPAIGNS["customer_id"] == 1]
+    out = control_months(monthly, customers, contacts)
+    assert set(out["customer_id"]) == {1}
+    months = sorted(out["event_timestamp"].dt.month)
+    # snapshot Jan..Jun -> candidate Feb..Jul; March contact blocks Mar, Apr, May; June blocks
+    # Jun and Jul (Aug too, beyond the data).
+    assert months == [2]
+    assert (out["arm"] == "none").all()
+
+
+def test_uplift_rows_labels_contacts_and_controls():
+    """Both kinds of rows come out labelled, sorted by time."""
+    month_ends = [ts(f"2023-{m:02d}-01") + pd.offsets.MonthEnd(0) for m in range(1, 13)]
+    monthly = pd.DataFrame({"customer_id": 5, "month_end": month_ends})
+    monthly = pd.concat([monthly, monthly.assign(customer_id=1)], ignore_index=True)
+    customers = pd.DataFrame({"customer_id": [1, 5], "marketing_consent": [True, True]})
+    campaigns = CAMPAIGNS.assign(sent_at=CAMPAIGNS["sent_at"] - pd.DateOffset(years=1))
+    churn = pd.DataFrame({"customer_id": [5], "churned_at": [ts("2023-05-20")]})
+    out = uplift_rows(campaigns, monthly, customers, churn)
+    assert out["event_timestamp"].is_monotonic_increasing
+    assert {"fee_waiver", "cross_sell", "none"} <= set(out["arm"])
+    five = out[out["customer_id"] == 5]
+    assert five["event_timestamp"].max() < ts("2023-05-20")
+    assert five.loc[five["event_timestamp"] >= ts("2023-03-01"), "label"].eq(1).all()
+
+
+def test_time_split_leaves_a_horizon_between_train_and_test():
+    """Train rows' horizons end before the test window starts."""
+    times = pd.date_range("2023-01-15", periods=20, freq="MS", tz="UTC") + pd.Timedelta(days=14)
+    frame = pd.DataFrame({"event_timestamp": times})
+    split = time_split(frame, horizon_days=90, test_months=6)
+    masks = split.masks(frame)
+    train, test = frame[masks["train"]], frame[masks["test"]]
+    assert len(test) == 6
+    assert train["event_timestamp"].max() + pd.Timedelta(days=90) <= test["event_timestamp"].min()
+    with pytest.raises(DataError, match="no room for a train window"):
+        time_split(frame.tail(7), horizon_days=90, test_months=6)

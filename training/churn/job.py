@@ -1,0 +1,292 @@
+"""``retain train churn``: split, fit, calibrate, evaluate against baselines and truth, log to
+MLflow, register as ``retain-churn`` with alias ``challenger``.
+
+``fit_and_evaluate`` does the modelling in memory (no MLflow); ``log_run`` records it;
+``train_churn`` is the job the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+from training.churn.baselines import BankRule, fit_logistic, fit_rule, predict_logistic
+from training.churn.card import render_model_card
+from training.churn.data import LABEL, Dataset
+from training.churn.evaluate import Report, build_report, slice_groups, to_jsonable
+from training.churn.model import ChurnModel, fit_churn_model
+from training.config import MODEL_NAMES, TrainConfig
+from training.encode import encode, fit_spec
+from training.split import Split, time_split
+from training.tracking import (
+    code_version,
+    experiment_id,
+    fingerprint,
+    log_lineage,
+    register_challenger,
+    requirements,
+    tracking,
+)
+
+EXPERIMENT = "retain-churn"
+
+
+@dataclass
+class Fitted:
+    """A trained model and everything measured about it."""
+
+    model: ChurnModel
+    split: Split
+    report: Report
+    importance: pd.DataFrame
+    info: dict[str, Any]
+    test_scores: dict[str, np.ndarray] = field(default_factory=dict)
+    test_labels: np.ndarray | None = None
+    explain_sample: pd.DataFrame | None = None
+
+
+@dataclass
+class Baselines:
+    """Both baselines fitted on one split's train window."""
+
+    logistic: Any
+    rule: Any
+
+    def scores(self, frame: pd.DataFrame, model: ChurnModel) -> dict[str, np.ndarray]:
+        return {
+            "logistic": predict_logistic(self.logistic, frame, model.spec),
+            "rule": self.rule.predict_proba(frame),
+        }
+
+
+def fit_baselines(train: pd.DataFrame, model: ChurnModel, seed: int) -> Baselines:
+    return Baselines(fit_logistic(train, model.spec, seed), fit_rule(train, BankRule()))
+
+
+def split_dataset(data: Dataset, config: TrainConfig) -> tuple[Split, dict[str, pd.Series]]:
+    split = time_split(data.frame, config.horizon_days, config.valid_months, config.test_months)
+    return split, split.masks(data.frame)
+
+
+def fit_and_evaluate(
+    data: Dataset,
+    config: TrainConfig,
+    params: dict[str, Any] | None = None,
+    progress: Progress = silent,
+) -> Fitted:
+    """Train on the train window, stop early and calibrate on validation, measure on test.
+
+    Raises:
+        DataError: too few labelled months, or a window without both classes.
+    """
+    from retain.core.errors import DataError
+
+    split, masks = split_dataset(data, config)
+    train, valid, test = (data.frame[masks[k]] for k in ("train", "valid", "test"))
+    for name, part in (("train", train), ("validation", valid)):
+        if part[LABEL].nunique() < 2:
+            raise DataError(f"the {name} window has only one class of label: cannot train")
+    progress(1, 6)
+    spec = fit_spec(train, data.features)
+    model = fit_churn_model(train, valid, spec, config, params)
+    progress(2, 6)
+    baselines = fit_baselines(train, model, config.seed)
+    progress(3, 6)
+    y_test = test[LABEL].to_numpy(dtype=np.float64)
+    scores = {"model": model.predict_proba(test), **baselines.scores(test, model)}
+    attrs = data.attributes.loc[test.index]
+    truth = data.truth_of(test)
+    report = build_report(y_test, scores, slice_groups(attrs), model.threshold, truth)
+    progress(4, 6)
+    gain = model.booster.feature_importance(importance_type="gain")
+    importance = (
+        pd.DataFrame(
+            {
+                "feature": model.booster.feature_name(),
+                "gain": gain,
+                "splits": model.booster.feature_importance(importance_type="split"),
+            }
+        )
+        .sort_values(["gain", "feature"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
+    info = {
+        "feature_service": data.feature_service,
+        "features": list(data.features),
+        **split.windows(),
+        "horizon_days": config.horizon_days,
+        "rows_train": int(len(train)),
+        "rows_valid": int(len(valid)),
+        "rows_test": int(len(test)),
+        "data_fingerprint": fingerprint(data.frame),
+        "code_version": code_version(),
+        "best_iteration": int(model.booster.best_iteration or model.booster.current_iteration()),
+        "calibration": model.calibration["method"],
+        "threshold": model.threshold,
+    }
+    model.info = {k: v for k, v in info.items() if k not in ("threshold", "calibration")}
+    sample = test.sample(min(config.shap_sample, len(test)), random_state=config.seed)
+    return Fitted(
+        model=model,
+        split=split,
+        report=report,
+        importance=importance,
+        info=info,
+        test_scores=scores,
+        test_labels=y_test,
+        explain_sample=encode(sample, spec),
+    )
+
+
+def _log_figures(fitted: Fitted) -> None:
+    import mlflow
+
+    from training import plots
+
+    y = fitted.test_labels
+    assert y is not None
+    scores = dict(fitted.test_scores)
+    figures = {
+        "roc_pr.png": plots.roc_pr_curves(y, scores),
+        "calibration.png": plots.calibration_curve(y, {"model": scores["model"]}),
+        "gain_lift.png": plots.gain_lift(y, scores),
+    }
+    if fitted.explain_sample is not None and len(fitted.explain_sample):
+        figures.update(plots.shap_figures(fitted.model.booster, fitted.explain_sample))
+    for name, fig in figures.items():
+        mlflow.log_figure(fig, f"plots/{name}")
+    plots.close(list(figures.values()))
+
+
+def log_fitted(
+    settings: Settings,
+    fitted: Fitted,
+    config: TrainConfig,
+    run_id: str,
+    model_name: str = MODEL_NAMES["churn"],
+    tuned: dict[str, Any] | None = None,
+    progress: Progress = silent,
+) -> str:
+    """Log a fitted model into the active run and register it with alias ``challenger``.
+
+    Returns:
+        The registered version.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    info = {**fitted.info, "run_id": run_id}
+    log_lineage(
+        config,
+        info,
+        model_name,
+        fitted.report.flat_metrics(),
+        {
+            "train_window": info["train_window"],
+            "valid_window": info["valid_window"],
+            "test_window": info["test_window"],
+            "best_iteration": info["best_iteration"],
+            **{f"tuned_{k}": v for k, v in (tuned or {}).items()},
+        },
+    )
+    mlflow.log_dict(to_jsonable(fitted.report), "evaluation.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feature_importance.csv"
+        fitted.importance.to_csv(path, index=False)
+        mlflow.log_artifact(str(path))
+    progress(5, 6)
+    _log_figures(fitted)
+    card = render_model_card(
+        model_name=model_name,
+        report=fitted.report,
+        info=info,
+        features=fitted.model.spec.features,
+        categorical=fitted.model.spec.categorical,
+        importance=fitted.importance[["feature", "gain"]],
+    )
+    mlflow.log_text(card, "model_card.md")
+    example = fitted.explain_sample.head(5) if fitted.explain_sample is not None else None
+    signature = (
+        infer_signature(example, fitted.model.booster.predict(example))
+        if example is not None
+        else None
+    )
+    logged = mlflow.lightgbm.log_model(
+        fitted.model.booster,
+        name="model",
+        signature=signature,
+        input_example=example,
+        metadata=json.loads(json.dumps(fitted.model.metadata(), default=str)),
+        # Listed, not inferred: inference loads the model in a subprocess and takes ~10 s.
+        pip_requirements=requirements(),
+    )
+    version = register_challenger(
+        settings,
+        logged.model_uri,
+        model_name,
+        run_id,
+        "Probability of churn within the horizon (calibrated).",
+    )
+    progress(6, 6)
+    return version
+
+
+@dataclass
+class TrainResult:
+    run_id: str
+    version: str
+    fitted: Fitted
+
+
+def train_churn(
+    settings: Settings,
+    config: TrainConfig | None = None,
+    *,
+    data: Dataset | None = None,
+    tune_trials: int = 0,
+    progress: Progress = silent,
+) -> TrainResult:
+    """The ``retain train churn`` job: load, fit, evaluate, log, register as challenger.
+
+    Args:
+        settings: where the data and the MLflow store are.
+        config: training configuration (defaults if None).
+        data: a dataset already in memory (default: built through the churn_v1 service).
+        tune_trials: optuna trials before the final fit (0 = none); needs optuna.
+        progress: called as progress(done, total).
+
+    Raises:
+        ConfigError: tuning asked for without optuna, or the MLflow store is unusable.
+        DataError / NotReadyError: the data is missing, too short or unlabelled.
+    """
+    import mlflow
+
+    from training.churn.data import load_dataset
+
+    config = config or TrainConfig()
+    if tune_trials:
+        from training.churn.tune import require_optuna
+
+        require_optuna()
+    if data is None:
+        data = load_dataset(settings)
+    exp = experiment_id(settings, EXPERIMENT)
+    with tracking(settings), mlflow.start_run(experiment_id=exp) as run:
+        tuned: dict[str, Any] | None = None
+        if tune_trials:
+            from training.churn.tune import tune
+
+            tuned = tune(data, config, tune_trials)
+        fitted = fit_and_evaluate(data, config, tuned, progress)
+        version = log_fitted(
+            settings, fitted, config, run.info.run_id, tuned=tuned, progress=progress
+        )
+    return TrainResult(run.info.run_id, version, fitted)

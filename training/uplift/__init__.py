@@ -1,0 +1,2 @@
+"""Retention uplift: contacts and controls (``data``), the learner (``model``), Qini metrics, the
+``retain train uplift`` job and the loader serving calls."""

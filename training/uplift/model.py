@@ -1,0 +1,298 @@
+"""The retention uplift model and its learners: estimated change in P(churn within the horizon)
+if each retention action is offered, versus no contact at all.
+
+Three learners on LightGBM, all built on a control model ``m0(x) = P(churn | x, no contact)``
+fitted on the (many) no-contact customer-months:
+
+- ``pooled_offset`` (default): one classifier for every randomised contact, pooled over the arms
+  (the four retention actions and ``cross_sell``, the arm a categorical feature), boosted from
+  ``logit m0(x)`` as a fixed offset, so it learns only how the arm shifts the log-odds of churn:
+  ``effect = sigmoid(logit m0(x) + f(x, arm)) - m0(x)``. The simulator's offers and contacts
+  multiply the churn intensity, so a shift on the log-odds scale that varies little between
+  customers fits them with few splits, the effect grows with the customer's risk, and it always
+  stays a difference of two probabilities (``-m0 <= effect <= 1 - m0``).
+- ``pooled_x``: the treated half of an X-learner, pooled over arms. The imputed effect
+  ``D = y - m0(x)`` of every randomised contact is regressed on the features plus the arm (the
+  four retention actions and ``cross_sell``), so the arms share what they have in common (above
+  all the harm any contact does to a "sleeping dog") and the model sees five times the rows of
+  one action. The X-learner's control half (``m1(x) - y`` on controls) is dropped: its weight,
+  P(treated | x), is about 1%.
+- ``t``: a T-learner, one classifier per action on that action's contacts: ``m_a(x) - m0(x)``.
+
+Serving loads the boosters natively (``lightgbm.Booster(model_file=...)``) from the folder that
+``save`` writes: ``metadata.json`` plus one ``<name>.txt`` per booster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from retain.core.tables import RETENTION_ACTIONS
+from training.churn.model import predict_threads
+from training.encode import FeatureSpec
+
+METADATA_KEY = "retain"
+METADATA_FILE = "metadata.json"
+ARTIFACT_DIR = "uplift"
+CONTROL = "control"
+TAU = "tau"
+ARM_FEATURE = "offer_arm"
+Kind = Literal["pooled_offset", "pooled_x", "t"]
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """LightGBM settings. The treated sets are small (hundreds of contacts per action on a
+    10k-customer bank), so trees are tiny, leaves large and shrinkage strong."""
+
+    kind: Kind = "pooled_offset"
+    seed: int = 7
+    num_threads: int = 2
+    control_leaves: int = 15
+    control_min_leaf: int = 200
+    effect_leaves: int = 4
+    effect_min_leaf: int = 150
+    effect_lambda_l2: float = 20.0
+    t_min_leaf: int = 40
+    learning_rate: float = 0.03
+    max_rounds: int = 400
+    early_stopping_rounds: int = 40
+    valid_share: float = 0.2
+
+    def params(self, objective: str, leaves: int, min_leaf: int, l2: float) -> dict[str, Any]:
+        return {
+            "objective": objective,
+            "learning_rate": self.learning_rate,
+            "num_leaves": leaves,
+            "min_data_in_leaf": min_leaf,
+            "min_sum_hessian_in_leaf": 1e-3,
+            "lambda_l2": l2,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "cat_smooth": 50.0,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "num_threads": self.num_threads,
+            "verbosity": -1,
+        }
+
+
+@dataclass
+class UpliftModel:
+    """Estimated effect of each retention action on P(churn within the horizon).
+
+    Attributes:
+        actions: the retention actions, in the order of ``effects``' columns.
+        spec: the features of ``x`` (order, categorical levels).
+        boosters: ``control`` (P(churn | x, no contact)) and ``tau`` (pooled kinds) or one per
+            action (t).
+        kind: ``pooled_offset``, ``pooled_x`` or ``t``.
+        arms: the pooled model's arm codes (its last input column is the index into ``arms``).
+        info: feature service, windows, fingerprint, ... (carried into the metadata).
+    """
+
+    actions: tuple[str, ...]
+    spec: FeatureSpec
+    boosters: dict[str, Any]
+    kind: Kind = "pooled_offset"
+    arms: tuple[str, ...] = ()
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def effects(self, x: NDArray[np.float64] | pd.DataFrame) -> NDArray[np.float64]:
+        """[n, len(actions)] change in P(churn within the horizon) if the action is offered
+        rather than nothing (negative: the action keeps the customer).
+
+        Args:
+            x: the encoded features in ``spec.features`` order (``training.encode.encode`` or
+                ``serving.scoring.encode_rows``).
+        """
+        xa = np.asarray(x, dtype=np.float64)
+        out = np.empty((len(xa), len(self.actions)), dtype=np.float64)
+        if len(xa) == 0:
+            return out
+        threads = predict_threads(len(xa) * len(self.actions))
+        if self.kind in ("pooled_offset", "pooled_x"):
+            # Every (row, action) pair in one call: the action's arm code as the last column.
+            codes = np.repeat([float(self.arms.index(a)) for a in self.actions], len(xa))
+            stacked = np.hstack([np.tile(xa, (len(self.actions), 1)), codes[:, None]])
+            if self.kind == "pooled_offset":
+                offset = np.asarray(self.boosters[CONTROL].predict(xa, raw_score=True, **threads))
+                shift = self.boosters[TAU].predict(stacked, raw_score=True, **threads)
+                base = _sigmoid(offset)
+                treated = _sigmoid(np.tile(offset, len(self.actions)) + shift)
+                out[:] = (treated - np.tile(base, len(self.actions))).reshape(-1, len(xa)).T
+            else:
+                out[:] = (
+                    np.asarray(self.boosters[TAU].predict(stacked, **threads))
+                    .reshape(-1, len(xa))
+                    .T
+                )
+        else:
+            base = np.asarray(self.boosters[CONTROL].predict(xa, **threads), dtype=np.float64)
+            for j, action in enumerate(self.actions):
+                out[:, j] = np.asarray(self.boosters[action].predict(xa, **threads)) - base
+        return out
+
+    def churn_no_contact(self, x: NDArray[np.float64] | pd.DataFrame) -> NDArray[np.float64]:
+        """P(churn within the horizon | x, no contact): the control model."""
+        return np.asarray(self.boosters[CONTROL].predict(np.asarray(x, dtype=np.float64)))
+
+    def metadata(self) -> dict[str, Any]:
+        """What loading needs besides the booster files, as JSON-friendly values."""
+        return {
+            METADATA_KEY: {
+                "kind": self.kind,
+                "actions": list(self.actions),
+                "arms": list(self.arms),
+                "boosters": sorted(self.boosters),
+                "spec": self.spec.to_dict(),
+                **json.loads(json.dumps(self.info, default=str)),
+            }
+        }
+
+    @classmethod
+    def from_metadata(cls, boosters: dict[str, Any], metadata: dict[str, Any]) -> UpliftModel:
+        m = dict(metadata[METADATA_KEY])
+        spec = FeatureSpec.from_dict(m.pop("spec"))
+        actions = tuple(m.pop("actions"))
+        arms = tuple(m.pop("arms"))
+        kind = m.pop("kind")
+        m.pop("boosters", None)
+        return cls(actions, spec, boosters, kind, arms, m)
+
+    def save(self, folder: Path) -> None:
+        """Write ``metadata.json`` and one LightGBM text file per booster into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=1))
+        for name, booster in self.boosters.items():
+            booster.save_model(str(folder / f"{name}.txt"))
+
+    @classmethod
+    def load(cls, folder: Path) -> UpliftModel:
+        """Read what ``save`` wrote (boosters as native ``lightgbm.Booster``)."""
+        import lightgbm as lgb
+
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+        names = metadata[METADATA_KEY]["boosters"]
+        boosters = {n: lgb.Booster(model_file=str(folder / f"{n}.txt")) for n in names}
+        return cls.from_metadata(boosters, metadata)
+
+
+def _sigmoid(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=np.float64)
+
+
+def _holdout(ids: NDArray[np.int64], share: float, seed: int) -> NDArray[np.bool_]:
+    """A seeded share of customers (not rows) held out for early stopping."""
+    customers = np.unique(ids)
+    rng = np.random.default_rng(seed)
+    held = rng.choice(customers, size=max(1, int(round(share * len(customers)))), replace=False)
+    return np.isin(ids, held)
+
+
+def _train(
+    x: pd.DataFrame,
+    y: NDArray[np.float64],
+    ids: NDArray[np.int64],
+    params: dict[str, Any],
+    config: LearnerConfig,
+    categorical: list[str],
+    offset: NDArray[np.float64] | None = None,
+) -> Any:
+    """LightGBM with early stopping on a customer-level holdout of the same rows; ``offset``
+    (raw scores to boost from) is not part of the saved model."""
+    import lightgbm as lgb
+
+    valid = _holdout(ids, config.valid_share, config.seed)
+    init = (None, None) if offset is None else (offset[~valid], offset[valid])
+    dtrain = lgb.Dataset(
+        x[~valid], label=y[~valid], init_score=init[0], categorical_feature=categorical
+    )
+    dvalid = lgb.Dataset(
+        x[valid],
+        label=y[valid],
+        init_score=init[1],
+        reference=dtrain,
+        categorical_feature=categorical,
+    )
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.max_rounds,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    if booster.best_iteration:
+        # Keep only the rounds early stopping chose, so saved and in-memory models agree.
+        booster = lgb.Booster(
+            model_str=booster.model_to_string(num_iteration=booster.best_iteration)
+        )
+    return booster
+
+
+def fit_uplift(
+    x: pd.DataFrame,
+    y: NDArray[np.float64],
+    arm: NDArray[np.str_],
+    ids: NDArray[np.int64],
+    spec: FeatureSpec,
+    config: LearnerConfig,
+    none: str = "none",
+    cross_sell: str = "cross_sell",
+) -> UpliftModel:
+    """Fit the control model and the effect model(s).
+
+    Args:
+        x: encoded features (``training.encode.encode``) of the training rows.
+        y: 1 where the customer churned within the horizon.
+        arm: each row's arm: a retention action, ``cross_sell`` or ``none``.
+        ids: customer ids (holdouts for early stopping are whole customers).
+        spec: the features' spec.
+        config: learner settings.
+    """
+    categorical = list(spec.categorical)
+    control = arm == none
+    m0 = _train(
+        x[control],
+        y[control],
+        ids[control],
+        config.params("binary", config.control_leaves, config.control_min_leaf, 1.0),
+        config,
+        categorical,
+    )
+    actions = tuple(RETENTION_ACTIONS)
+    boosters: dict[str, Any] = {CONTROL: m0}
+    if config.kind in ("pooled_offset", "pooled_x"):
+        arms = (*actions, cross_sell)
+        treated = np.isin(arm, arms)
+        xt = x[treated].copy()
+        xt[ARM_FEATURE] = [float(arms.index(a)) for a in arm[treated]]
+        raw = np.asarray(m0.predict(x[treated].to_numpy(), raw_score=True), dtype=np.float64)
+        leaves, min_leaf, l2 = config.effect_leaves, config.effect_min_leaf, config.effect_lambda_l2
+        if config.kind == "pooled_offset":
+            params = config.params("binary", leaves, min_leaf, l2)
+            target, offset = y[treated], raw
+        else:
+            params = config.params("regression", leaves, min_leaf, l2)
+            target, offset = y[treated] - _sigmoid(raw), None
+        boosters[TAU] = _train(
+            xt, target, ids[treated], params, config, [*categorical, ARM_FEATURE], offset
+        )
+        return UpliftModel(actions, spec, boosters, config.kind, arms)
+    params = config.params(
+        "binary", config.effect_leaves, config.t_min_leaf, config.effect_lambda_l2
+    )
+    for action in actions:
+        rows = arm == action
+        boosters[action] = _train(x[rows], y[rows], ids[rows], params, config, categorical)
+    return UpliftModel(actions, spec, boosters, "t", ())
