@@ -25,8 +25,9 @@ def run(home: Path) -> list[tuple[str, str]]:
     """Train once through ``train_churn`` and once bare; return (label, figure) rows."""
     import lightgbm as lgb
 
+    from retain.core.columns import LABEL
     from retain.core.settings import Settings
-    from training.churn.data import LABEL, load_dataset
+    from training.churn.data import load_dataset
     from training.churn.job import split_dataset, train_churn
     from training.config import TrainConfig
     from training.encode import encode

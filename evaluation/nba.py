@@ -47,7 +47,7 @@ from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from retain.core.tables import PRODUCTS
-from serving.actions import NO_ACTION, Catalogue
+from serving.actions import NO_ACTION, ActionCatalogue
 from serving.decide import Context, Levers, Scores, decide, expected_value
 from serving.nba import model_scores
 
@@ -62,9 +62,9 @@ CHURN_ONLY_SHARE = 0.10
 """The churn-only policy targets this top share of customers by churn score."""
 
 
-def evaluation_catalogue(catalogue: Catalogue) -> Catalogue:
+def evaluation_catalogue(catalogue: ActionCatalogue) -> ActionCatalogue:
     """The catalogue without service actions (no ground truth for them)."""
-    return Catalogue(
+    return ActionCatalogue(
         catalogue.version,
         catalogue.policy,
         tuple(a for a in catalogue.actions if a.kind != "service"),
@@ -82,7 +82,7 @@ class Scored:
     effects: NDArray[np.float64] | None  # [n, len(actions)]; None without an uplift model
     actions: tuple[str, ...]
 
-    def scores(self, catalogue: Catalogue, i: int) -> Scores:
+    def scores(self, catalogue: ActionCatalogue, i: int) -> Scores:
         return model_scores(
             catalogue,
             self.records[i],
@@ -101,7 +101,7 @@ def records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]
 
 
 def choices(
-    catalogue: Catalogue,
+    catalogue: ActionCatalogue,
     scored: Scored,
     channels: Sequence[str],
     at: Sequence[datetime],
@@ -145,7 +145,7 @@ def choices(
 
 
 def true_values(
-    catalogue: Catalogue, effects: pd.DataFrame, customer_values: NDArray[np.float64]
+    catalogue: ActionCatalogue, effects: pd.DataFrame, customer_values: NDArray[np.float64]
 ) -> pd.DataFrame:
     """The true value of every action for every customer (columns: action ids, no_action 0)."""
     out = {NO_ACTION: np.zeros(len(effects))}
@@ -202,7 +202,9 @@ def experiment_probability(customer: Mapping[str, Any], action_id: str) -> float
     return (1 - retention_share) / len(offerable) if product in offerable else 0.0
 
 
-def model_value(catalogue: Catalogue, action_id: str, scores: Scores, context: Context) -> float:
+def model_value(
+    catalogue: ActionCatalogue, action_id: str, scores: Scores, context: Context
+) -> float:
     """The models' expected value of an action (the direct method of the DR estimator)."""
     if action_id == NO_ACTION or action_id not in catalogue:
         return 0.0
@@ -215,7 +217,7 @@ def model_value(catalogue: Catalogue, action_id: str, scores: Scores, context: C
 
 
 def off_policy(
-    catalogue: Catalogue,
+    catalogue: ActionCatalogue,
     scored: Scored,
     logged: pd.DataFrame,
     chosen: Mapping[str, Sequence[str]],
@@ -320,7 +322,8 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
 def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
     """The randomised contacts whose horizon lies in the data, with acceptance and churn."""
     from features.build import read_raw_table
-    from training.uplift.data import LABEL, label_rows
+    from retain.core.columns import LABEL
+    from training.uplift.data import label_rows
 
     raw = settings.raw_dir
     columns = ["customer_id", "sent_at", "action_id", "channel", "randomized", "outcome"]
@@ -358,7 +361,7 @@ def evaluate_nba(
     from simulator.truth import true_offer_effects
 
     definition = ChurnDefinition()
-    catalogue = evaluation_catalogue(Catalogue.load())
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
     progress(0, 4)
     labels = label_table(settings, definition=definition)
     month_end = labels["event_timestamp"].max()

@@ -30,13 +30,13 @@ from feast.types import Bool, Float32, Float64, Int64, PrimitiveFeastType, Strin
 
 from features import extras
 from features.schema import (
+    AS_OF,
     CHURN_V1_EXCLUDED,
-    ENTITY_KEY,
+    KEY,
     MONTHLY_TTL,
     PROFILE_TTL,
     REQUEST_TIME,
     SOURCES,
-    TIMESTAMP,
     VIEW_DESCRIPTIONS,
     VIEW_FEATURES,
 )
@@ -109,7 +109,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
     ``bank_extras`` view and ``churn_bank_v1`` service when that source exists)."""
     customer = Entity(
         name="customer",
-        join_keys=[ENTITY_KEY],
+        join_keys=[KEY],
         value_type=ValueType.INT64,
         description="A bank customer, by pseudonymous 64-bit id.",
     )
@@ -119,7 +119,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
             name=f"{name}_source",
             path=str(Path(sources_dir).absolute() / name),
             file_format=ParquetFormat(),
-            timestamp_field=TIMESTAMP,
+            timestamp_field=AS_OF,
             description=f"Folder of Parquet parts built by `retain features build` ({name}).",
         )
         for name in SOURCES
@@ -131,7 +131,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
             entities=[customer],
             ttl=PROFILE_TTL if name == "customer_profile" else MONTHLY_TTL,
             schema=[
-                Field(name=ENTITY_KEY, dtype=Int64),
+                Field(name=KEY, dtype=Int64),
                 *[Field(name=n, dtype=FEAST_TYPES[t], description=d) for n, t, d in features],
             ],
             source=sources[name],
@@ -183,7 +183,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
             name=f"{extras.SOURCE}_source",
             path=str(Path(sources_dir).absolute() / extras.SOURCE),
             file_format=ParquetFormat(),
-            timestamp_field=TIMESTAMP,
+            timestamp_field=AS_OF,
             description="The bank's own columns (ingest extras), built by `retain features build`.",
         )
         monthly = extras.stamp(schema) == "month_end"
@@ -192,7 +192,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
             entities=[customer],
             ttl=MONTHLY_TTL if monthly else PROFILE_TTL,
             schema=[
-                Field(name=ENTITY_KEY, dtype=Int64),
+                Field(name=KEY, dtype=Int64),
                 *[
                     Field(name=n, dtype=FEAST_TYPES[t], description=d)
                     for n, t, d in extras.features(schema)

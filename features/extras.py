@@ -21,7 +21,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from features.schema import ENTITY_KEY, TIMESTAMP, VIEW_FEATURES
+from features.schema import AS_OF, KEY, VIEW_FEATURES
 from retain.core.errors import DataError
 
 SOURCE = "bank_extras"
@@ -61,9 +61,9 @@ def source_schema(raw: dict[str, pa.Schema]) -> pa.Schema | None:
     if not raw:
         return None
     taken = {n for features in VIEW_FEATURES.values() for n, _, _ in features}
-    fields = [pa.field(ENTITY_KEY, pa.int64()), pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC"))]
+    fields = [pa.field(KEY, pa.int64()), pa.field(AS_OF, pa.timestamp("us", tz="UTC"))]
     for table, schema in raw.items():
-        keys = {ENTITY_KEY, TABLES[table], "contact_id"}
+        keys = {KEY, TABLES[table], "contact_id"}
         for f in schema:
             if f.name in keys:
                 continue
@@ -94,7 +94,7 @@ def features(schema: pa.Schema) -> list[tuple[str, str, str]]:
     """The source's features as (name, type, description), like ``VIEW_FEATURES``."""
     out = []
     for f in schema:
-        if f.name in (ENTITY_KEY, TIMESTAMP):
+        if f.name in (KEY, AS_OF):
             continue
         description = (f.metadata or {}).get(b"description", b"").decode()
         out.append((f.name, _KINDS[f.type], description))
@@ -113,12 +113,10 @@ def _epoch(values: pd.Series) -> pd.Series:
 
 def _typed(rows: pd.DataFrame, time: str) -> pd.DataFrame:
     """Key, stamp (from ``time``) and the extras, timestamps as epoch seconds."""
-    out = rows.rename(columns={time: TIMESTAMP})
-    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True)
+    out = rows.rename(columns={time: AS_OF})
+    out[AS_OF] = pd.to_datetime(out[AS_OF], utc=True)
     for column in list(out.columns):
-        if column not in (ENTITY_KEY, TIMESTAMP) and pd.api.types.is_datetime64_any_dtype(
-            out[column]
-        ):
+        if column not in (KEY, AS_OF) and pd.api.types.is_datetime64_any_dtype(out[column]):
             out[f"{column}{EPOCH_SUFFIX}"] = _epoch(out.pop(column))
     return out
 
@@ -141,10 +139,10 @@ def extras_rows(
         rows = _typed(monthly, "month_end")
         if customers is not None:
             rows = rows.merge(
-                _typed(customers, "join_date").drop(columns=TIMESTAMP), on=ENTITY_KEY, how="left"
+                _typed(customers, "join_date").drop(columns=AS_OF), on=KEY, how="left"
             )
     else:
         assert customers is not None
         rows = _typed(customers, "join_date")
-    rows = rows.dropna(subset=[TIMESTAMP])
-    return rows.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)[schema.names]
+    rows = rows.dropna(subset=[AS_OF])
+    return rows.sort_values([KEY, AS_OF], ignore_index=True)[schema.names]

@@ -32,9 +32,10 @@ import pyarrow.parquet as pq
 import pytz
 
 from features.build import read_raw_table
-from features.schema import ENTITY_KEY, REQUEST_TIME, TIMESTAMP, VIEW_FEATURES
+from features.schema import AS_OF, KEY, REQUEST_TIME, VIEW_FEATURES
 from features.store import applied_store, check_sources
 from retain.core.churn import ChurnDefinition
+from retain.core.columns import LABEL
 from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
@@ -42,7 +43,6 @@ from retain.core.settings import Settings
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
 
-LABEL = "label"
 
 DEFAULT_CHUNK_ROWS = 250_000
 """Entity rows per offline retrieval; bounds the memory of Feast's in-memory joins."""
@@ -107,13 +107,13 @@ def label_table(
     rows, churned_at = rows[still_in], churned_at[still_in]
     out = pd.DataFrame(
         {
-            ENTITY_KEY: rows["customer_id"].astype("int64").to_numpy(),
-            TIMESTAMP: rows["month_end"].to_numpy(),
+            KEY: rows["customer_id"].astype("int64").to_numpy(),
+            AS_OF: rows["month_end"].to_numpy(),
             LABEL: definition.label(rows["month_end"], churned_at).to_numpy(),
         }
     )
-    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True)
-    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
+    out[AS_OF] = pd.to_datetime(out[AS_OF], utc=True)
+    return out.sort_values([KEY, AS_OF], ignore_index=True)
 
 
 def _snapshot_labels(
@@ -125,18 +125,18 @@ def _snapshot_labels(
     parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not parts:
         return None
-    out = pd.concat([_read(p, [ENTITY_KEY, TIMESTAMP, LABEL]) for p in parts], ignore_index=True)
-    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True)
+    out = pd.concat([_read(p, [KEY, AS_OF, LABEL]) for p in parts], ignore_index=True)
+    out[AS_OF] = pd.to_datetime(out[AS_OF], utc=True)
     out[LABEL] = out[LABEL].astype("int8")
     if as_of is not None:
         wanted = pd.Series(pd.to_datetime(list(as_of), utc=True))
-        unknown = wanted[~wanted.isin(out[TIMESTAMP])]
+        unknown = wanted[~wanted.isin(out[AS_OF])]
         if len(unknown):
             raise DataError(
-                f"as-of time {unknown.iloc[0]} is not the snapshot's: use {out[TIMESTAMP].max()}"
+                f"as-of time {unknown.iloc[0]} is not the snapshot's: use {out[AS_OF].max()}"
             )
-        out = out[out[TIMESTAMP].isin(wanted)]
-    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True)
+        out = out[out[AS_OF].isin(wanted)]
+    return out.sort_values([KEY, AS_OF], ignore_index=True)
 
 
 def feature_names(settings: Settings, service: str = "churn_v1") -> list[str]:
@@ -164,7 +164,7 @@ def _chunks(labels: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
     customer."""
     if len(labels) <= rows:
         return [labels]
-    ids = labels[ENTITY_KEY].to_numpy()
+    ids = labels[KEY].to_numpy()
     cuts = [0]
     while cuts[-1] + rows < len(ids):
         cut = int(np.searchsorted(ids, ids[cuts[-1] + rows], side="left"))
@@ -251,16 +251,16 @@ def entity_frame(
         NotReadyError: the store has not been applied or the service is unknown.
         DataError: the sources are missing or corrupt, or the entity rows lack a key column.
     """
-    missing = [c for c in (ENTITY_KEY, TIMESTAMP) if c not in entities.columns]
+    missing = [c for c in (KEY, AS_OF) if c not in entities.columns]
     if missing:
         raise DataError(f"entity rows need the columns {missing}")
     store = applied_store(settings)
     names = _service_features(store, service)
     fs = store.get_feature_service(service)
     check_sources(settings)
-    entities = entities.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True, kind="stable")
-    extra = [c for c in entities.columns if c not in (ENTITY_KEY, TIMESTAMP, *names)]
-    columns = [ENTITY_KEY, TIMESTAMP, *extra, *names]
+    entities = entities.sort_values([KEY, AS_OF], ignore_index=True, kind="stable")
+    extra = [c for c in entities.columns if c not in (KEY, AS_OF, *names)]
+    columns = [KEY, AS_OF, *extra, *names]
     if engine == "parts":
         chunks = _parts_frames(store, fs, settings.sources_dir, entities, progress)
     elif engine == "feast":
@@ -272,15 +272,15 @@ def entity_frame(
     if not frames:
         return _normalize(pd.DataFrame(columns=columns), names, types)
     out = pd.concat(frames, ignore_index=True)
-    return out.sort_values([ENTITY_KEY, TIMESTAMP], ignore_index=True, kind="stable")
+    return out.sort_values([KEY, AS_OF], ignore_index=True, kind="stable")
 
 
 def _entity(labels: pd.DataFrame) -> pd.DataFrame:
     entity = labels.copy()
     # pytz UTC keeps Feast's file store on its vectorised path (it compares tz with pytz.UTC).
-    entity[TIMESTAMP] = pd.to_datetime(entity[TIMESTAMP], utc=True).dt.tz_convert(pytz.UTC)
-    entity[TIMESTAMP] = entity[TIMESTAMP].astype("datetime64[ns, UTC]")
-    entity[REQUEST_TIME] = entity[TIMESTAMP].astype("int64") // 10**9
+    entity[AS_OF] = pd.to_datetime(entity[AS_OF], utc=True).dt.tz_convert(pytz.UTC)
+    entity[AS_OF] = entity[AS_OF].astype("datetime64[ns, UTC]")
+    entity[REQUEST_TIME] = entity[AS_OF].astype("int64") // 10**9
     return entity
 
 
@@ -338,8 +338,8 @@ def _plan(store: FeatureStore, fs: FeatureService) -> tuple[list[_ViewRead], lis
             not isinstance(batch_source, FileSource)
             or batch_source.created_timestamp_column
             or batch_source.field_mapping
-            or batch_source.timestamp_field != TIMESTAMP
-            or view.join_keys != [ENTITY_KEY]
+            or batch_source.timestamp_field != AS_OF
+            or view.join_keys != [KEY]
         ):
             raise NotReadyError(f"feature view {name}: the 'parts' engine cannot read its source")
         ttl = pd.Timedelta(view.ttl) if view.ttl and view.ttl.total_seconds() > 0 else None
@@ -369,23 +369,21 @@ def _parts_frames(
     covered: list[np.ndarray] = [np.empty(0, dtype="int64")]
     progress(0, len(labels))
     for part in part_names:
-        ids = _read(sources_dir / "customer_profile" / part, [ENTITY_KEY])[ENTITY_KEY]
+        ids = _read(sources_dir / "customer_profile" / part, [KEY])[KEY]
         covered.append(ids.to_numpy())
-        chunk = labels[labels[ENTITY_KEY].isin(ids)]
+        chunk = labels[labels[KEY].isin(ids)]
         if chunk.empty:
             continue
-        frame = _entity(chunk).sort_values(TIMESTAMP, kind="stable")
+        frame = _entity(chunk).sort_values(AS_OF, kind="stable")
         for read in reads:
-            right = _read(read.folder / part, [ENTITY_KEY, TIMESTAMP, *read.columns])
-            right = right[[ENTITY_KEY, TIMESTAMP, *read.columns]]
-            right[TIMESTAMP] = pd.to_datetime(right[TIMESTAMP], utc=True).astype(
-                "datetime64[ns, UTC]"
-            )
+            right = _read(read.folder / part, [KEY, AS_OF, *read.columns])
+            right = right[[KEY, AS_OF, *read.columns]]
+            right[AS_OF] = pd.to_datetime(right[AS_OF], utc=True).astype("datetime64[ns, UTC]")
             frame = pd.merge_asof(
                 frame,
-                right.sort_values(TIMESTAMP, kind="stable"),
-                on=TIMESTAMP,
-                by=ENTITY_KEY,
+                right.sort_values(AS_OF, kind="stable"),
+                on=AS_OF,
+                by=KEY,
                 direction="backward",
                 allow_exact_matches=True,
                 tolerance=read.ttl,
@@ -401,7 +399,7 @@ def _parts_frames(
         yield frame
     if done < len(labels):
         # Customers in no source part have no features at all: they keep their labels, with nulls.
-        rest = labels[~labels[ENTITY_KEY].isin(np.concatenate(covered))]
+        rest = labels[~labels[KEY].isin(np.concatenate(covered))]
         progress(len(labels), len(labels))
         yield _entity(rest)
 
@@ -435,8 +433,8 @@ def _normalize(
             float64 for the others.
     """
     out = frame.copy()
-    out[TIMESTAMP] = pd.to_datetime(out[TIMESTAMP], utc=True).astype("datetime64[ns, UTC]")
-    out[ENTITY_KEY] = out[ENTITY_KEY].astype("int64")
+    out[AS_OF] = pd.to_datetime(out[AS_OF], utc=True).astype("datetime64[ns, UTC]")
+    out[KEY] = out[KEY].astype("int64")
     if types is None:
         types = {n: t for features in VIEW_FEATURES.values() for n, t, _ in features}
     for column in features:

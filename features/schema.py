@@ -11,10 +11,8 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from retain.core.columns import AS_OF, KEY
 from retain.core.tables import PRODUCTS
-
-ENTITY_KEY = "customer_id"
-TIMESTAMP = "event_timestamp"
 
 MONTHLY_TTL = timedelta(days=40)
 """A month-end snapshot stays valid a little over a month: a customer with no recent snapshot
@@ -145,6 +143,6 @@ _ARROW = {"int64": pa.int64(), "float32": pa.float32(), "bool": pa.bool_(), "str
 
 def source_schema(source: str) -> pa.Schema:
     """The Parquet schema of a source folder: key, timestamp, then the view's features."""
-    fields = [(ENTITY_KEY, pa.int64()), (TIMESTAMP, pa.timestamp("us", tz="UTC"))]
+    fields = [(KEY, pa.int64()), (AS_OF, pa.timestamp("us", tz="UTC"))]
     fields += [(n, _ARROW[t]) for n, t, _ in VIEW_FEATURES[source]]
     return pa.schema(fields)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from retain.core.columns import KEY
 from retain.core.tables import PRODUCTS
 
-KEY = "customer_id"
 TS = "event_timestamp"
 
 BALANCES = ("current", "savings", "time_deposit", "wealth", "loans")

@@ -37,7 +37,7 @@ import yaml
 
 from features.build import read_schema
 from features.extras import SOURCE as EXTRAS
-from features.schema import SOURCES, TIMESTAMP, source_schema
+from features.schema import AS_OF, SOURCES, source_schema
 from retain.core.errors import ConfigError, DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings, sqlalchemy_postgres_url
@@ -193,7 +193,7 @@ def latest_month_end(settings: Settings) -> datetime:
     for part in sorted((settings.sources_dir / "balances_flows").glob("*.parquet")):
         try:
             meta = pq.read_metadata(part)
-            column = meta.schema.to_arrow_schema().get_field_index(TIMESTAMP)
+            column = meta.schema.to_arrow_schema().get_field_index(AS_OF)
             stats = [
                 meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)
             ]
@@ -201,7 +201,7 @@ def latest_month_end(settings: Settings) -> datetime:
                 values = [pa.scalar(s.max, type=pa.timestamp("us")).as_py() for s in stats]
                 found = max(values).replace(tzinfo=UTC)
             else:
-                found = pq.read_table(part, columns=[TIMESTAMP])[TIMESTAMP].to_pandas().max()
+                found = pq.read_table(part, columns=[AS_OF])[AS_OF].to_pandas().max()
                 found = found.to_pydatetime() if found is not None else None
         except (pa.ArrowException, OSError, TypeError, ValueError) as e:
             raise DataError(f"corrupt or unreadable Parquet file {part}: {_short(e)}") from e

@@ -214,7 +214,7 @@ class ContactPolicy(BaseModel):
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class ActionCatalogue:
     """A validated catalogue; ``actions`` keeps the file's order (the trace follows it)."""
 
     version: str
@@ -233,7 +233,7 @@ class Catalogue:
         return action_id in self._by_id
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "action catalogue") -> Catalogue:
+    def from_dict(cls, data: Any, source: str = "action catalogue") -> ActionCatalogue:
         """Validate a catalogue's content (the YAML file as a dict).
 
         Raises:
@@ -274,7 +274,7 @@ class Catalogue:
         return cls(str(version), policy, tuple(actions))
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_CATALOGUE) -> Catalogue:
+    def load(cls, path: Path = DEFAULT_CATALOGUE) -> ActionCatalogue:
         """Read and validate a catalogue file.
 
         Raises:

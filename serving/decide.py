@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 from retain.core.errors import DataError
 from retain.core.tables import CHANNELS, OUTCOMES
-from serving.actions import NO_ACTION, Action, Catalogue, ContactPolicy
+from serving.actions import NO_ACTION, Action, ActionCatalogue, ContactPolicy
 
 WEEK = timedelta(days=7)
 MONTH = timedelta(days=30)
@@ -336,7 +336,7 @@ def _check_inputs(context: Context, history: Sequence[Contact], scores: Scores, 
 
 
 def decide(
-    catalogue: Catalogue,
+    catalogue: ActionCatalogue,
     customer: Mapping[str, Any],
     context: Context,
     history: Sequence[Contact],

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from retain.core.settings import Settings
-from serving.actions import Catalogue as ActionCatalogue
+from serving.actions import ActionCatalogue
 from serving.customer import reasons_out
 from serving.decide import Context, Decision, Levers, Scores, decide
 from serving.decision_log import DecisionLog, new_decision_id

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from features.schema import ENTITY_KEY, REQUEST_TIME
+from features.schema import KEY, REQUEST_TIME
 from features.store import store_config
 from retain.core.errors import ConfigError, NotReadyError
 from retain.core.settings import Settings
@@ -256,7 +256,7 @@ class OnlineFeatures:
         from feast.protos.feast.types.Value_pb2 import Value
 
         n = len(ids)
-        keys = [EntityKey(join_keys=[ENTITY_KEY], entity_values=[Value(int64_val=i)]) for i in ids]
+        keys = [EntityKey(join_keys=[KEY], entity_values=[Value(int64_val=i)]) for i in ids]
         columns: Columns = {}
         found = [False] * n
         current = [False] * n

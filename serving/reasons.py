@@ -147,7 +147,7 @@ def _check_text(text: Any, where: str) -> str:
     return text
 
 
-class Catalogue:
+class ReasonCatalogue:
     """Templates by feature, plus descriptions for the generic sentence of other features."""
 
     def __init__(
@@ -162,7 +162,7 @@ class Catalogue:
         data: Mapping[str, Any],
         descriptions: Mapping[str, str] | None = None,
         source: str = "reason catalogue",
-    ) -> Catalogue:
+    ) -> ReasonCatalogue:
         """Validate a catalogue's content (the TOML file as a dict).
 
         Raises:
@@ -210,7 +210,7 @@ class Catalogue:
     @classmethod
     def load(
         cls, path: Path = DEFAULT_CATALOGUE, descriptions: Mapping[str, str] | None = None
-    ) -> Catalogue:
+    ) -> ReasonCatalogue:
         """Read and validate a catalogue file.
 
         Raises:
@@ -285,7 +285,7 @@ def top_reasons(
     contributions: NDArray[np.float64],
     values: Mapping[str, Any],
     features: Sequence[str],
-    catalogue: Catalogue,
+    catalogue: ReasonCatalogue,
     k: int,
     subject: str = "the risk",
 ) -> list[Reason]:

@@ -21,7 +21,7 @@ from retain.core.errors import ConfigError
 from retain.core.settings import Settings
 from serving.config import ServingConfig
 from serving.online import Columns, FeatureRows, OnlineFeatures
-from serving.reasons import Catalogue, Reason, top_reasons
+from serving.reasons import Reason, ReasonCatalogue, top_reasons
 from training.calibrate import calibrate
 from training.churn.load import LoadedModel
 from training.churn.model import predict_threads
@@ -97,7 +97,7 @@ class Scorer:
         self,
         loaded: LoadedModel,
         online: OnlineFeatures,
-        catalogue: Catalogue,
+        catalogue: ReasonCatalogue,
         config: ServingConfig,
     ) -> None:
         self.loaded = loaded
@@ -223,7 +223,7 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     trained_on = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
     service = feature_service_for(config, trained_on, f"{loaded.name} v{loaded.version}")
     online = OnlineFeatures(store, service)
-    catalogue = Catalogue.load(descriptions=descriptions())
+    catalogue = ReasonCatalogue.load(descriptions=descriptions())
     scorer = Scorer(loaded, online, catalogue, config)
     online.read([0])  # the store answers (and its connection is open) before we say ready
     return scorer

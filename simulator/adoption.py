@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from retain.core.tables import LIFE_EVENTS, PRODUCTS
-from simulator.population import Profile
+from simulator.population import Population
 from simulator.state import ENGAGED, P, State
 
 ADOPTION_INTERCEPT = -7.0
@@ -36,7 +36,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def needs(s: State, profile: Profile) -> np.ndarray:
+def needs(s: State, profile: Population) -> np.ndarray:
     """Need for each product, [n, len(PRODUCTS)], from life stage and income (boosts excluded)."""
     n = len(s.age)
     age, band = s.age, profile.income_band.astype(float)
@@ -61,7 +61,7 @@ def needs(s: State, profile: Profile) -> np.ndarray:
     return out.clip(0, 1)
 
 
-def eligible(s: State, profile: Profile) -> np.ndarray:
+def eligible(s: State, profile: Population) -> np.ndarray:
     """Products a customer may open now: not held, and allowed for their age, income, holdings."""
     ok = ~s.has
     ok[:, P["mortgage"]] &= (profile.income_band >= 2) & (s.age < 65)
@@ -72,7 +72,7 @@ def eligible(s: State, profile: Profile) -> np.ndarray:
     return ok
 
 
-def adoption_probs(s: State, profile: Profile) -> np.ndarray:
+def adoption_probs(s: State, profile: Population) -> np.ndarray:
     """P(the customer opens each product, unprompted, during the next month | state at month end).
 
     0 for products held or not allowed. This is the exact chance the monthly step uses.

@@ -18,7 +18,7 @@ from retain.core.tables import LIFE_EVENTS, PRODUCTS
 from simulator.adoption import BOOST_DECAY, EVENT_BOOST_MATRIX, needs
 from simulator.hazard import next_stage, rate_pressure
 from simulator.market import Market
-from simulator.population import Profile
+from simulator.population import Population
 from simulator.state import ENGAGED, LEAVING, LOAN_COLUMNS, P, State
 
 E = {name: i for i, name in enumerate(LIFE_EVENTS)}
@@ -62,12 +62,12 @@ class Month:
         )
 
 
-def age_at(profile: Profile, year_month: int) -> np.ndarray:
+def age_at(profile: Population, year_month: int) -> np.ndarray:
     born = profile.birth_year.astype(np.int64) * 12 + profile.birth_month
     return ((year_month - born) // 12).astype(np.int16)
 
 
-def life_event_probs(s: State, profile: Profile) -> np.ndarray:
+def life_event_probs(s: State, profile: Population) -> np.ndarray:
     """Monthly chance of each life event, [n, len(LIFE_EVENTS)]."""
     age = s.age
     out = np.zeros((len(age), len(LIFE_EVENTS)))
@@ -87,7 +87,7 @@ def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
 
 
 def initial_state(
-    rng: np.random.Generator, profile: Profile, first_year_month: int, start_us: int
+    rng: np.random.Generator, profile: Population, first_year_month: int, start_us: int
 ) -> State:
     """The chunk as of the end of the month before the first one, built from tenure and needs."""
     n = len(profile)
@@ -188,7 +188,7 @@ def initial_state(
 
 def step(
     s: State,
-    profile: Profile,
+    profile: Population,
     month: Month,
     rng: np.random.Generator,
     adoption: np.ndarray,

@@ -23,7 +23,7 @@ import numpy as np
 
 from retain.core.tables import CHANNELS, PRODUCTS, RETENTION_ACTIONS
 from simulator.adoption import eligible
-from simulator.population import Profile
+from simulator.population import Population
 from simulator.state import DEPOSIT_PRODUCTS, P, State
 
 EXPERIMENT_RATE = 0.04
@@ -68,7 +68,7 @@ def rule_retention_action(s: State, rate_gap: float) -> np.ndarray:
     )
 
 
-def rule_product(s: State, profile: Profile, allowed: np.ndarray) -> np.ndarray:
+def rule_product(s: State, profile: Population, allowed: np.ndarray) -> np.ndarray:
     """The rules' next product (index into PRODUCTS), -1 when none fits."""
     out = np.full(len(s.age), -1)
     conditions = {
@@ -85,7 +85,7 @@ def rule_product(s: State, profile: Profile, allowed: np.ndarray) -> np.ndarray:
 
 def choose_contacts(
     s: State,
-    profile: Profile,
+    profile: Population,
     t: int,
     last_contact: np.ndarray,
     rate_gap: float,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from retain.core.tables import LIFE_EVENTS
-from simulator.population import LOST_CAUSE, SURE_THING, Profile
+from simulator.population import LOST_CAUSE, SURE_THING, Population
 from simulator.state import DEPOSIT_PRODUCTS, DRIFTING, ENGAGED, LEAVING, P, State
 
 HOME_PURCHASE = LIFE_EVENTS.index("home_purchase")
@@ -65,17 +65,17 @@ DECIDE = 0.15
 """Monthly chance a drifting customer decides to leave."""
 
 
-def rate_pressure(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
+def rate_pressure(s: State, profile: Population, rate_gap: float) -> np.ndarray:
     """Rate sensitivity times the gap above tolerance, for customers holding deposit products."""
     deposit_holder = s.has[:, DEPOSIT_PRODUCTS].any(1) | (s.bal_wealth > 0)
     return profile.rate_sensitivity * max(rate_gap - RATE_GAP_TOLERANCE, 0.0) * deposit_holder
 
 
-def tenure_months(profile: Profile, t: int) -> np.ndarray:
+def tenure_months(profile: Population, t: int) -> np.ndarray:
     return t - profile.join_month
 
 
-def churn_intensity(s: State, profile: Profile, rate_gap: float, t: int) -> np.ndarray:
+def churn_intensity(s: State, profile: Population, rate_gap: float, t: int) -> np.ndarray:
     """Churn intensity for month ``t`` from the state at the end of month ``t-1``, before offers.
 
     Args:
@@ -110,7 +110,7 @@ def hazard(intensity: np.ndarray) -> np.ndarray:
     return -np.expm1(-intensity)
 
 
-def drift_probability(s: State, profile: Profile, rate_gap: float, t: int) -> np.ndarray:
+def drift_probability(s: State, profile: Population, rate_gap: float, t: int) -> np.ndarray:
     """P(an engaged customer starts drifting in month ``t``), from the state at the end of t-1."""
     c = DRIFT_CAUSES
     bought_elsewhere = (s.life_event == HOME_PURCHASE) & ~s.has[:, P["mortgage"]]
@@ -128,7 +128,7 @@ def drift_probability(s: State, profile: Profile, rate_gap: float, t: int) -> np
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def next_stage(s: State, profile: Profile, rate_gap: float, t: int, u: np.ndarray) -> np.ndarray:
+def next_stage(s: State, profile: Population, rate_gap: float, t: int, u: np.ndarray) -> np.ndarray:
     """The latent stage at the end of month ``t``, given uniform draws ``u``."""
     p_drift = drift_probability(s, profile, rate_gap, t)
     return np.select(

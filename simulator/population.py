@@ -33,7 +33,7 @@ NEW_JOINER_MONTHLY_RATE = 0.0125
 
 
 @dataclass(frozen=True)
-class Profile:
+class Population:
     """Static facts about each customer in a chunk, one array element per customer."""
 
     customer_id: np.ndarray  # int64, pseudonymous
@@ -85,7 +85,7 @@ def draw_profiles(
     first: pd.Period,
     months: int,
     month_starts: np.ndarray,
-) -> Profile:
+) -> Population:
     """Draw the customers numbered ``index`` (global numbers, for their ids).
 
     Args:
@@ -179,7 +179,7 @@ def draw_profiles(
     cum = np.cumsum(weights / weights.sum(1, keepdims=True), 1)
     response_type = (rng.random(n)[:, None] > cum[:, :-1]).sum(1).astype(np.int8)
 
-    return Profile(
+    return Population(
         customer_id=pseudonymous_ids(index),
         gender=gender,
         birth_year=birth_year,

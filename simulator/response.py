@@ -20,7 +20,7 @@ import numpy as np
 
 from retain.core.tables import RETENTION_ACTIONS
 from simulator.adoption import eligible, needs
-from simulator.population import PERSUADABLE, SLEEPING_DOG, SURE_THING, Profile
+from simulator.population import PERSUADABLE, SLEEPING_DOG, SURE_THING, Population
 from simulator.state import ENGAGED, LEAVING, P, State
 
 EFFECT_MONTHS = 3
@@ -42,7 +42,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def relevance(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
+def relevance(s: State, profile: Population, rate_gap: float) -> np.ndarray:
     """How well each retention action fits the customer's problem now, [n, 4] in 0 .. 1."""
     deposits = s.has[:, [P["savings"], P["time_deposit"]]].any(1) | (s.bal_wealth > 0)
     return np.stack(
@@ -56,7 +56,7 @@ def relevance(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
     )
 
 
-def retention_acceptance(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
+def retention_acceptance(s: State, profile: Population, rate_gap: float) -> np.ndarray:
     """P(accept | offered) for each retention action, [n, len(RETENTION_ACTIONS)]."""
     base = np.array([RETENTION_BASE_LOGIT[a] for a in RETENTION_ACTIONS])
     logit = (
@@ -69,7 +69,7 @@ def retention_acceptance(s: State, profile: Profile, rate_gap: float) -> np.ndar
     return _sigmoid(logit)
 
 
-def retention_effect(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
+def retention_effect(s: State, profile: Population, rate_gap: float) -> np.ndarray:
     """Factor on the churn intensity once a retention offer is accepted, [n, 4] (1 = no effect)."""
     rel = relevance(s, profile, rate_gap)
     kind = profile.response_type[:, None]
@@ -80,12 +80,12 @@ def retention_effect(s: State, profile: Profile, rate_gap: float) -> np.ndarray:
     )
 
 
-def contact_effect(profile: Profile) -> np.ndarray:
+def contact_effect(profile: Population) -> np.ndarray:
     """Factor on the churn intensity from being contacted at all, whatever the offer or answer."""
     return np.where(profile.response_type == SLEEPING_DOG, CONTACT_EFFECT_SLEEPING_DOG, 1.0)
 
 
-def cross_sell_acceptance(s: State, profile: Profile) -> np.ndarray:
+def cross_sell_acceptance(s: State, profile: Population) -> np.ndarray:
     """P(accept | offered) for ``xsell_<product>``, [n, len(PRODUCTS)]; 0 where not eligible."""
     logit = (
         XSELL_INTERCEPT

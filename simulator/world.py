@@ -32,7 +32,7 @@ from simulator.population import (
     OCCUPATIONS,
     REGIONS,
     RESPONSE_TYPES,
-    Profile,
+    Population,
     draw_profiles,
 )
 from simulator.rates import Counts
@@ -320,7 +320,7 @@ def _truth_rows(
 
 
 def _assemble(
-    profile: Profile,
+    profile: Population,
     monthly: list[dict[str, np.ndarray]],
     contacts: list[dict[str, np.ndarray]],
     truth: dict[str, np.ndarray],

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from retain.core.columns import LABEL
 from retain.core.errors import NotReadyError, RetainError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
-from training.churn.data import LABEL, Dataset
+from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups
 from training.churn.load import LoadedModel, load_version, version_by_alias
 from training.config import (

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from retain.core.columns import AS_OF, LABEL
 from retain.core.errors import DataError
-
-AS_OF = "event_timestamp"
-LABEL = "label"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Literal
 
 from retain.core.errors import ConfigError
 
-Profile = Literal["embedded", "production"]
+ProfileName = Literal["embedded", "production"]
 PROFILES: tuple[str, ...] = ("embedded", "production")
 
 
@@ -30,7 +30,7 @@ class Settings:
     """Where retain keeps its state and which infrastructure it talks to."""
 
     home: Path = field(default_factory=lambda: Path(".retain").absolute())
-    profile: Profile = "embedded"
+    profile: ProfileName = "embedded"
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     # Isolates several retain installations (or test runs) sharing one Redis or PostgreSQL.

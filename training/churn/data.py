@@ -13,13 +13,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
-
-KEY = "customer_id"
-AS_OF = "event_timestamp"
-LABEL = "label"
 
 
 @dataclass

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from retain.core.columns import LABEL
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from training.churn.baselines import BankRule, fit_logistic, fit_rule, predict_logistic
 from training.churn.card import render_model_card
-from training.churn.data import LABEL, Dataset
+from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups, to_jsonable
 from training.churn.model import ChurnModel, fit_churn_model
 from training.config import MODEL_NAMES, TrainConfig

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from retain.core.columns import LABEL
 from retain.core.errors import ConfigError
-from training.churn.data import LABEL, Dataset
+from training.churn.data import Dataset
 from training.config import TrainConfig
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.schema import ENTITY_KEY, TIMESTAMP
+from features.schema import AS_OF, KEY
 from retain.core.churn import ChurnDefinition
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
@@ -64,25 +64,23 @@ def product_labels(
     horizon = pd.Timedelta(days=horizon_days)
     snap = pd.DataFrame(
         {
-            ENTITY_KEY: holdings[ENTITY_KEY].to_numpy(dtype=np.int64),
+            KEY: holdings[KEY].to_numpy(dtype=np.int64),
             "_m": _month_index(holdings["month_end"]),
             "_at": pd.to_datetime(holdings["month_end"], utc=True).to_numpy(),
         }
     )
     snap[flags] = _flags(holdings, flags)
-    snap = snap.drop_duplicates([ENTITY_KEY, "_m"], keep="last")
-    as_of = pd.to_datetime(rows[TIMESTAMP], utc=True)
-    keys = pd.DataFrame(
-        {ENTITY_KEY: rows[ENTITY_KEY].to_numpy(dtype=np.int64), "_m": _month_index(as_of)}
-    )
-    now = keys.merge(snap, on=[ENTITY_KEY, "_m"], how="left")
+    snap = snap.drop_duplicates([KEY, "_m"], keep="last")
+    as_of = pd.to_datetime(rows[AS_OF], utc=True)
+    keys = pd.DataFrame({KEY: rows[KEY].to_numpy(dtype=np.int64), "_m": _month_index(as_of)})
+    now = keys.merge(snap, on=[KEY, "_m"], how="left")
     has_now = _flags(now, flags)
     known = now["_at"].notna().to_numpy()
     opened = np.zeros((len(rows), len(flags)), dtype=bool)
     deadline = (as_of + horizon).to_numpy()
     # Month ends k = 1, 2, ... after t, as far as a horizon of this many days can reach.
     for k in range(1, horizon_days // 28 + 2):
-        later = keys.assign(_m=keys["_m"] + k).merge(snap, on=[ENTITY_KEY, "_m"], how="left")
+        later = keys.assign(_m=keys["_m"] + k).merge(snap, on=[KEY, "_m"], how="left")
         within = (later["_at"].notna() & (later["_at"].to_numpy() <= deadline)).to_numpy()
         opened |= _flags(later, flags) & within[:, None]
     label = opened.astype(np.float32)
@@ -128,7 +126,7 @@ def propensity_labels(
     from features.frames import label_table
 
     definition = definition or ChurnDefinition()
-    rows = label_table(settings, definition=definition)[[ENTITY_KEY, TIMESTAMP]]
+    rows = label_table(settings, definition=definition)[[KEY, AS_OF]]
     progress(1, 3)
     holdings = read_holdings(settings, products)
     progress(2, 3)

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from retain.core.tables import PRODUCTS
-from training.churn.data import AS_OF, KEY, sort_frame
+from training.churn.data import sort_frame
 from training.config import FEATURE_SERVICE, MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
 from training.propensity.data import label_column, month_ends_within

@@ -27,15 +27,14 @@ import numpy as np
 import pandas as pd
 
 from retain.core.churn import ChurnDefinition
+from retain.core.columns import KEY, LABEL
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from retain.core.tables import RETENTION_ACTIONS
 
-KEY = "customer_id"
 TIME = "event_timestamp"
 ARM = "arm"
-LABEL = "label"
 TRUTH_MONTH = "truth_month"
 NONE = "none"
 CROSS_SELL = "cross_sell"

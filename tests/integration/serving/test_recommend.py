@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from retain.core.tables import RETENTION_ACTIONS
-from serving.actions import Catalogue
+from serving.actions import ActionCatalogue
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -32,7 +32,7 @@ def _recommend(client, customer: int, channel: str = "mobile", k: int = 3, at=No
 
 
 def test_it_ranks_actions_with_reasons_trace_versions_and_an_id(client, ids):
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     for customer in ids["current"][:20]:
         r = _recommend(client, customer, at=T0)
         assert r.status_code == 200, r.text
@@ -89,7 +89,7 @@ def test_a_decline_starts_the_cooldown_and_caps_hold(client, ids):
     }
 
     # The next day on another channel: no channel cap applies, the cooldown does.
-    channel = next(c for c in Catalogue.load()[action].channels if c != "phone")
+    channel = next(c for c in ActionCatalogue.load()[action].channels if c != "phone")
     later = _recommend(client, customer, channel=channel, k=3, at=T0 + timedelta(days=1)).json()
     assert action not in [a["action_id"] for a in later["actions"]]
     entry = next(t for t in later["trace"] if t["action_id"] == action)

@@ -19,7 +19,7 @@ from evaluation.nba import (
     true_values,
 )
 from retain.core.tables import PRODUCTS, RETENTION_ACTIONS
-from serving.actions import NO_ACTION, Catalogue
+from serving.actions import NO_ACTION, ActionCatalogue
 
 CUSTOMER = {
     "age": 40,
@@ -43,7 +43,7 @@ def test_experiment_probabilities_sum_to_one() -> None:
 
 
 def test_true_values_follow_the_effects() -> None:
-    catalogue = evaluation_catalogue(Catalogue.load())
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
     assert all(a.kind != "service" for a in catalogue.actions)
     effects = pd.DataFrame(
         {
@@ -64,7 +64,7 @@ def test_true_values_follow_the_effects() -> None:
 
 
 def test_policies_choose_within_the_rules() -> None:
-    catalogue = evaluation_catalogue(Catalogue.load())
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
     n = 40
     rng = np.random.default_rng(0)
     scored = Scored(

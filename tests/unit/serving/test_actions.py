@@ -11,10 +11,10 @@ import yaml
 
 from retain.core.errors import ConfigError
 from retain.core.tables import CHANNELS, PRODUCTS, RETENTION_ACTIONS
-from serving.actions import DEFAULT_CATALOGUE, NO_ACTION, Catalogue, Condition
+from serving.actions import DEFAULT_CATALOGUE, NO_ACTION, ActionCatalogue, Condition
 
 RAW: dict[str, Any] = yaml.safe_load(DEFAULT_CATALOGUE.read_text())
-CATALOGUE = Catalogue.load()
+CATALOGUE = ActionCatalogue.load()
 
 
 def _entry(data: dict[str, Any], action_id: str) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def test_bad_catalogue_names_entry_and_field(edit: Any, names: list[str]) -> Non
     data = copy.deepcopy(RAW)
     edit(data)
     with pytest.raises(ConfigError) as e:
-        Catalogue.from_dict(data)
+        ActionCatalogue.from_dict(data)
     message = str(e.value)
     assert "\n" not in message
     for name in names:
@@ -168,17 +168,17 @@ def test_bad_catalogue_names_entry_and_field(edit: Any, names: list[str]) -> Non
 def test_bad_top_level_is_refused(data: Any, field: str) -> None:
     """The top level needs a version, a contact policy and a list of actions, nothing else."""
     with pytest.raises(ConfigError, match=field):
-        Catalogue.from_dict(data)
+        ActionCatalogue.from_dict(data)
 
 
 def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
     """A missing file or broken YAML is a ConfigError naming the file."""
     with pytest.raises(ConfigError, match="nowhere.yaml"):
-        Catalogue.load(tmp_path / "nowhere.yaml")
+        ActionCatalogue.load(tmp_path / "nowhere.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("actions: [unclosed\n")
     with pytest.raises(ConfigError, match="bad.yaml"):
-        Catalogue.load(bad)
+        ActionCatalogue.load(bad)
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from retain.core.errors import DataError
 from retain.core.tables import CHANNELS, OUTCOMES, PRODUCTS, RETENTION_ACTIONS
-from serving.actions import NO_ACTION, Catalogue
+from serving.actions import NO_ACTION, ActionCatalogue
 from serving.decide import (
     MONTH,
     RULES,
@@ -28,7 +28,7 @@ from serving.decide import (
     remaining_capacity,
 )
 
-CATALOGUE = Catalogue.load()
+CATALOGUE = ActionCatalogue.load()
 POLICY = CATALOGUE.policy
 NOW = datetime(2025, 6, 30, 12, tzinfo=UTC)
 XSELL = [f"xsell_{p}" for p in PRODUCTS]

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from retain.core.settings import Settings
-from serving.actions import Catalogue
+from serving.actions import ActionCatalogue
 from serving.decide import Contact, Context, Scores, decide
 from serving.decision_log import DecisionLog, UnknownDecisionError, new_decision_id
 
@@ -26,7 +26,7 @@ CUSTOMER = {
 }
 
 
-def _decision(catalogue: Catalogue, log: DecisionLog, at: datetime, k: int = 1):
+def _decision(catalogue: ActionCatalogue, log: DecisionLog, at: datetime, k: int = 1):
     scores = Scores(
         customer_value=500.0,
         p_churn=0.02,
@@ -48,7 +48,7 @@ def log(tmp_path: Path) -> DecisionLog:
 
 
 def test_history_carries_the_feedback(log: DecisionLog) -> None:
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     decision_id, decision = _decision(catalogue, log, NOW)
     action = decision.actions[0].action_id
     assert log.history(1, NOW) == [Contact(action, "mobile", NOW, None)]
@@ -59,7 +59,7 @@ def test_history_carries_the_feedback(log: DecisionLog) -> None:
 
 
 def test_a_decline_starts_the_cooldown(log: DecisionLog) -> None:
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     first_id, first = _decision(catalogue, log, NOW)
     declined = first.actions[0].action_id
     log.record_feedback(first_id, declined, "declined", NOW)
@@ -71,7 +71,7 @@ def test_a_decline_starts_the_cooldown(log: DecisionLog) -> None:
 
 
 def test_duplicate_feedback_keeps_the_first_answer(log: DecisionLog) -> None:
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     decision_id, decision = _decision(catalogue, log, NOW)
     action = decision.actions[0].action_id
     log.record_feedback(decision_id, action, "accepted", NOW)
@@ -82,7 +82,7 @@ def test_duplicate_feedback_keeps_the_first_answer(log: DecisionLog) -> None:
 
 
 def test_unknown_decision_or_action_is_refused(log: DecisionLog) -> None:
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     decision_id, _ = _decision(catalogue, log, NOW)
     with pytest.raises(UnknownDecisionError, match="no decision"):
         log.record_feedback("nope", "xsell_savings", "accepted", NOW)
@@ -91,7 +91,7 @@ def test_unknown_decision_or_action_is_refused(log: DecisionLog) -> None:
 
 
 def test_future_decisions_are_not_history(log: DecisionLog) -> None:
-    catalogue = Catalogue.load()
+    catalogue = ActionCatalogue.load()
     _decision(catalogue, log, NOW)
     assert log.history(1, NOW - timedelta(days=1)) == []
     assert len(log.records(1)) == 1
@@ -101,7 +101,7 @@ def test_production_log_lives_in_postgres_and_is_torn_down() -> None:
     settings = Settings(profile="production", project=f"dlog_{new_decision_id()[:8]}")
     log = DecisionLog.open(settings)
     try:
-        catalogue = Catalogue.load()
+        catalogue = ActionCatalogue.load()
         decision_id, decision = _decision(catalogue, log, NOW)
         log.record_feedback(decision_id, decision.actions[0].action_id, "ignored", NOW)
         assert log.history(1, NOW)[0].outcome == "ignored"

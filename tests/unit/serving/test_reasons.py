@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from retain.core.errors import ConfigError
-from serving.reasons import DEFAULT_CATALOGUE, Catalogue, top_reasons
+from serving.reasons import DEFAULT_CATALOGUE, ReasonCatalogue, top_reasons
 
-CATALOGUE = Catalogue.load(descriptions={"bal_wealth": "Balance of wealth products at month end"})
+CATALOGUE = ReasonCatalogue.load(
+    descriptions={"bal_wealth": "Balance of wealth products at month end"}
+)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_features_with_no_contribution_are_no_reason():
 def test_a_bad_catalogue_is_refused_at_load(data, message):
     """It refuses a catalogue with an unknown format, condition, placeholder or key."""
     with pytest.raises(ConfigError, match=message):
-        Catalogue.from_dict(data)
+        ReasonCatalogue.from_dict(data)
 
 
 def test_the_shipped_catalogue_loads_and_names_only_real_features(tmp_path: Path):
@@ -91,11 +93,11 @@ def test_the_shipped_catalogue_loads_and_names_only_real_features(tmp_path: Path
     from features.schema import CHURN_V1_EXCLUDED, VIEW_FEATURES
 
     names = [n for f in VIEW_FEATURES.values() for n, _, _ in f if n not in CHURN_V1_EXCLUDED]
-    Catalogue.load(DEFAULT_CATALOGUE).check_features(
+    ReasonCatalogue.load(DEFAULT_CATALOGUE).check_features(
         [*names, "tenure_days", "days_since_login_now"]
     )
     with pytest.raises(ConfigError, match="does not use"):
-        Catalogue.load(DEFAULT_CATALOGUE).check_features(["tx_total"])
+        ReasonCatalogue.load(DEFAULT_CATALOGUE).check_features(["tx_total"])
 
 
 def test_contributions_plus_base_value_equal_the_raw_score():
