@@ -151,6 +151,15 @@ def write_raw_tables(
         _write(camp.sort_values("customer_id"), CAMPAIGNS, raw_dir / "campaigns", part)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under ``tests/integration`` runs the real stack (Feast, MLflow, a server, Redis
+    or PostgreSQL): it is marked ``integration``; ``-m "not integration"`` runs the rest."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def raw_settings(settings: Settings) -> Settings:
     """Settings whose home holds the raw tables of 300 customers over 12 months."""
