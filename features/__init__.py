@@ -1,12 +1,15 @@
 """The Feast feature repo of retain: sources derived from the raw tables, feature definitions,
-store configuration, materialization and point-in-time training frames.
+store configuration, materialization, point-in-time training frames and online reads.
 
 Modules, in the order data flows through them:
 
 - ``signals``: pure functions deriving monthly signals from raw rows (no I/O).
 - ``build``: ``build_sources`` writes the feature sources from the raw tables, part by part.
 - ``schema``: the columns of every source and view (no Feast import).
+- ``request_time``: the request-time (on-demand) features, one pure function over columns.
 - ``definitions``: ``build_definitions`` returns the Feast objects (entity, views, services).
 - ``store``: store configuration by profile, ``apply`` and ``materialize``.
+- ``plan``: ``read_plan``, which columns of which views a FeatureService reads, offline and online.
 - ``frames``: churn labels and point-in-time training frames through a FeatureService.
+- ``online``: one online read of a FeatureService for a batch of customers (the service's).
 """

@@ -29,6 +29,8 @@ from feast.on_demand_feature_view import OnDemandFeatureView, on_demand_feature_
 from feast.types import Bool, Float32, Float64, Int64, PrimitiveFeastType, String
 
 from features import extras
+from features.request_time import FEATURES as REQUEST_TIME_FEATURES
+from features.request_time import INPUTS as REQUEST_TIME_INPUTS
 from features.schema import (
     AS_OF,
     CHURN_V1_EXCLUDED,
@@ -50,15 +52,17 @@ FEAST_TYPES: dict[str, PrimitiveFeastType] = {
 }
 
 
-def request_time_features(inputs: pd.DataFrame) -> pd.DataFrame:
-    """Tenure and login recency relative to the request time rather than the last month end."""
-    import pandas as pd  # the function is shipped to the registry and run on its own
+def request_time_udf(inputs: pd.DataFrame) -> pd.DataFrame:
+    """The on-demand view's transformation: ``features.request_time.request_time_features``.
 
-    now = inputs["request_epoch_s"].astype("float64")
-    out = pd.DataFrame(index=inputs.index)
-    out["tenure_days"] = (now - inputs["join_epoch_s"].astype("float64")) / 86400.0
-    out["days_since_login_now"] = (now - inputs["last_login_epoch_s"].astype("float64")) / 86400.0
-    return out
+    Feast stores this function's source in the registry and runs it rebuilt from that text, with
+    only ``pd`` and ``np`` at hand, so it imports what it calls itself, by module.
+    """
+    import pandas as pd
+
+    from features.request_time import request_time_features
+
+    return pd.DataFrame(request_time_features(inputs), index=inputs.index)
 
 
 def _fresh_copy(function: Callable[..., Any]) -> FunctionType:
@@ -149,19 +153,15 @@ def build_definitions(sources_dir: Path) -> Definitions:
     request_time = on_demand_feature_view(
         name="request_time",
         sources=[
-            views["customer_profile"][["join_epoch_s"]],
-            views["engagement_channels"][["last_login_epoch_s"]],
+            *[views[name][list(columns)] for name, columns in REQUEST_TIME_INPUTS.items()],
             request_source,
         ],
         # No per-field descriptions: Feast 0.67 compares them with the inferred (blank) ones.
-        schema=[
-            Field(name="tenure_days", dtype=Float64),
-            Field(name="days_since_login_now", dtype=Float64),
-        ],
+        schema=[Field(name=name, dtype=Float64) for name in REQUEST_TIME_FEATURES],
         mode="pandas",
         description="Days with the bank (tenure_days) and since the last login "
         "(days_since_login_now) at the request time.",
-    )(_fresh_copy(request_time_features))
+    )(_fresh_copy(request_time_udf))
 
     def churn_v1_features() -> list[Any]:
         return [

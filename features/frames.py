@@ -21,9 +21,8 @@ both give the same frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 import pytz
 
 from features.build import read_raw_table
+from features.plan import ReadPlan, ViewRead, feature_service, read_plan, service_features
 from features.schema import AS_OF, KEY, REQUEST_TIME, VIEW_FEATURES
 from features.store import applied_store, check_sources
 from retain.core.churn import ChurnDefinition
@@ -145,18 +145,7 @@ def feature_names(settings: Settings, service: str = "churn_v1") -> list[str]:
     Raises:
         NotReadyError: the store has not been applied or the service is unknown.
     """
-    store = applied_store(settings)
-    return _service_features(store, service)
-
-
-def _service_features(store: object, service: str) -> list[str]:
-    try:
-        fs = store.get_feature_service(service)  # type: ignore[attr-defined]
-    except Exception as e:
-        raise NotReadyError(
-            f"feature service {service!r} is not registered: run `retain features apply`"
-        ) from e
-    return [f.name for p in fs.feature_view_projections for f in p.features]
+    return service_features(feature_service(applied_store(settings), service))
 
 
 def _chunks(labels: pd.DataFrame, rows: int) -> list[pd.DataFrame]:
@@ -255,14 +244,14 @@ def entity_frame(
     if missing:
         raise DataError(f"entity rows need the columns {missing}")
     store = applied_store(settings)
-    names = _service_features(store, service)
-    fs = store.get_feature_service(service)
+    fs = feature_service(store, service)
+    names = service_features(fs)
     check_sources(settings)
     entities = entities.sort_values([KEY, AS_OF], ignore_index=True, kind="stable")
     extra = [c for c in entities.columns if c not in (KEY, AS_OF, *names)]
     columns = [KEY, AS_OF, *extra, *names]
     if engine == "parts":
-        chunks = _parts_frames(store, fs, settings.sources_dir, entities, progress)
+        chunks = _parts_frames(store, service, settings.sources_dir, entities, progress)
     elif engine == "feast":
         chunks = _feast_frames(store, fs, entities, chunk_rows, progress)
     else:
@@ -302,67 +291,50 @@ def _feast_frames(
         progress(done, len(labels))
 
 
-@dataclass(frozen=True)
-class _ViewRead:
-    name: str
-    folder: Path
-    columns: list[str]
-    ttl: pd.Timedelta | None
-
-
-def _plan(store: FeatureStore, fs: FeatureService) -> tuple[list[_ViewRead], list[Any]]:
-    """Which columns of which source folders the service needs, and its on-demand views.
+def _source_folders(plan: ReadPlan) -> list[tuple[ViewRead, Path]]:
+    """The source folder of each view the plan reads, for the ``parts`` engine.
 
     Raises:
         NotReadyError: the service uses a feature view the ``parts`` engine does not handle.
     """
     from feast import FileSource
 
-    needed: dict[str, list[str]] = {}
-    odfvs: list[Any] = []
-    for projection in fs.feature_view_projections:
-        if projection.name in {v.name for v in store.list_on_demand_feature_views()}:
-            odfv = store.get_on_demand_feature_view(projection.name)
-            odfvs.append(odfv)
-            for source in odfv.source_feature_view_projections.values():
-                needed.setdefault(source.name, []).extend(f.name for f in source.features)
-        else:
-            if projection.name_alias or projection.join_key_map:
-                raise NotReadyError(f"{projection.name}: aliases are not supported; use 'feast'")
-            needed.setdefault(projection.name, []).extend(f.name for f in projection.features)
-    reads: list[_ViewRead] = []
-    for name, cols in needed.items():
-        view = store.get_feature_view(name)
-        batch_source = view.batch_source
+    if plan.aliased:
+        raise NotReadyError(f"{plan.aliased[0]}: aliases are not supported; use 'feast'")
+    folders: list[tuple[ViewRead, Path]] = []
+    for read in plan.views:
+        batch_source = read.view.batch_source
         if (
             not isinstance(batch_source, FileSource)
             or batch_source.created_timestamp_column
             or batch_source.field_mapping
             or batch_source.timestamp_field != AS_OF
-            or view.join_keys != [KEY]
+            or read.view.join_keys != [KEY]
         ):
-            raise NotReadyError(f"feature view {name}: the 'parts' engine cannot read its source")
-        ttl = pd.Timedelta(view.ttl) if view.ttl and view.ttl.total_seconds() > 0 else None
-        reads.append(_ViewRead(name, Path(batch_source.path), list(dict.fromkeys(cols)), ttl))
-    return reads, odfvs
+            raise NotReadyError(
+                f"feature view {read.name}: the 'parts' engine cannot read its source"
+            )
+        folders.append((read, Path(batch_source.path)))
+    return folders
 
 
 def _parts_frames(
     store: FeatureStore,
-    fs: FeatureService,
+    service: str,
     sources_dir: Path,
     labels: pd.DataFrame,
     progress: Progress,
 ) -> Iterator[pd.DataFrame]:
     """Point-in-time joins part by part: source part ``part-N`` of every folder holds the same
     customers (``features.build`` writes them so), so each part is joined on its own."""
-    reads, odfvs = _plan(store, fs)
+    plan = read_plan(store, service)
+    reads = _source_folders(plan)
     part_names = sorted(p.name for p in (sources_dir / "customer_profile").glob("*.parquet"))
-    for read in reads:
-        names = sorted(p.name for p in read.folder.glob("*.parquet"))
+    for _, folder in reads:
+        names = sorted(p.name for p in folder.glob("*.parquet"))
         if names != part_names:
             raise DataError(
-                f"source folder {read.folder} does not have the parts of the others: "
+                f"source folder {folder} does not have the parts of the others: "
                 "run `retain features build` again"
             )
     done = 0
@@ -375,8 +347,8 @@ def _parts_frames(
         if chunk.empty:
             continue
         frame = _entity(chunk).sort_values(AS_OF, kind="stable")
-        for read in reads:
-            right = _read(read.folder / part, [KEY, AS_OF, *read.columns])
+        for read, folder in reads:
+            right = _read(folder / part, [KEY, AS_OF, *read.columns])
             right = right[[KEY, AS_OF, *read.columns]]
             right[AS_OF] = pd.to_datetime(right[AS_OF], utc=True).astype("datetime64[ns, UTC]")
             frame = pd.merge_asof(
@@ -386,13 +358,14 @@ def _parts_frames(
                 by=KEY,
                 direction="backward",
                 allow_exact_matches=True,
-                tolerance=read.ttl,
+                tolerance=None if read.ttl is None else pd.Timedelta(read.ttl),
             )
-        for odfv in odfvs:
-            transformed = odfv.transform_arrow(
+        for on_demand in plan.on_demand:
+            # The registered function, as Feast runs it: the reference stays the registry's.
+            transformed = on_demand.view.transform_arrow(
                 pa.Table.from_pandas(frame, preserve_index=False), False
             ).to_pandas()
-            for feature in odfv.features:
+            for feature in on_demand.view.features:
                 frame[feature.name] = transformed[feature.name].to_numpy()
         done += len(chunk)
         progress(done, len(labels))

@@ -1,10 +1,11 @@
 """The BentoML service: churn scores with reasons, and a customer view for relationship managers.
 
 Modules, in the order a request meets them: ``config`` (serving settings and risk bands),
-``online`` (one online read of the churn feature service for a batch of customers), ``scoring``
-(encode, predict, TreeSHAP contributions, calibrate), ``reasons`` (contributions -> sentences from
-the catalogue ``reasons.toml``), ``customer`` (the relationship manager's view), ``schemas``
-(request and response models), ``service`` (the BentoML service that wires them together).
+``scoring`` (one online read through ``features.online``, then encode, predict, TreeSHAP
+contributions, calibrate), ``reasons`` (contributions -> sentences from the catalogue
+``reasons.toml``), ``customer`` (the relationship manager's view), ``schemas`` (request and
+response models), ``errors`` (the HTTP errors), ``service`` (the BentoML service that wires them
+together; an unreachable online store is a 503).
 
 Next best action (its pure core, not yet served): ``actions`` (the versioned action catalogue
 ``actions.yaml``, validated at load) and ``decide`` (candidates, rule filters with a trace,

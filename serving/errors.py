@@ -30,7 +30,8 @@ class CustomerNotFoundError(ServingError):
 
 
 class UnavailableError(ServingError):
-    """The service cannot answer now (not ready, or the online store is unreachable): 503."""
+    """The service cannot answer now (not ready, or the online store is unreachable, which
+    ``features.online`` raises as ``OnlineStoreError``): 503."""
 
     error_code = HTTPStatus.SERVICE_UNAVAILABLE
 

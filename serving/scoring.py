@@ -17,10 +17,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from features.online import Columns, FeatureRows, OnlineFeatures
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings
 from serving.config import ServingConfig
-from serving.online import Columns, FeatureRows, OnlineFeatures
 from serving.reasons import Reason, ReasonCatalogue, top_reasons
 from training.calibrate import calibrate
 from training.churn.load import LoadedModel
@@ -129,7 +129,7 @@ class Scorer:
         """Scores, risk bands, reasons and freshness of a batch, in the order of ``ids``.
 
         Raises:
-            UnavailableError: the online store cannot be read.
+            OnlineStoreError: the online store cannot be read (the service answers 503).
         """
         rows = self.online.read(ids, self.config.request_time)
         return self.score_rows(rows)
@@ -211,10 +211,10 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     Raises:
         NotReadyError: no model carries the alias, or the features were not applied.
         ConfigError: the store configuration, the catalogue or the model's features are wrong.
-        UnavailableError: the online store cannot be read.
+        OnlineStoreError: the online store cannot be read.
     """
+    from features.online import open_serving_store
     from serving.config import feature_service_for
-    from serving.online import open_serving_store
     from training.churn.load import load_model
     from training.config import FEATURE_SERVICE
 

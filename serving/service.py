@@ -28,7 +28,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
-from retain.core.errors import DataError, RetainError
+from retain.core.errors import DataError, OnlineStoreError, RetainError
 from retain.core.settings import Settings
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
@@ -202,7 +202,7 @@ class ChurnService:
         """Ready when the model, the explainer and the feature store are, and the store answers."""
         try:
             self.scorer().online.read([0])
-        except ServingError:
+        except (ServingError, OnlineStoreError):
             return False
         return True
 
@@ -211,6 +211,8 @@ class ChurnService:
             return work()
         except ServingError as e:
             return _error(e)
+        except OnlineStoreError as e:  # Redis down or slow: 503 at once, the caller may retry
+            return _error(UnavailableError(str(e)))
         except DataError as e:  # a decision input out of range
             return _error(InvalidRequestError(str(e)))
 

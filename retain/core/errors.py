@@ -20,3 +20,7 @@ class DataError(RetainError):
 
 class NotReadyError(RetainError):
     """A step was run before the step it depends on (for example materialize before apply)."""
+
+
+class OnlineStoreError(RetainError):
+    """The online feature store cannot be reached or read now; trying again shortly may work."""

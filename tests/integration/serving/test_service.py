@@ -125,11 +125,11 @@ def test_the_customer_view_of_a_departed_customer_says_so(client, ids):
 
 def test_an_unreachable_store_is_a_quick_503_with_a_message(client, monkeypatch):
     """When the online store cannot be read the service answers 503 and says so."""
-    from serving.errors import UnavailableError
-    from serving.online import OnlineFeatures
+    from features.online import OnlineFeatures
+    from retain.core.errors import OnlineStoreError
 
     def down(self, ids, request_time="feature_time"):
-        raise UnavailableError("the online feature store is unreachable (ConnectionError: x)")
+        raise OnlineStoreError("the online feature store is unreachable (ConnectionError: x)")
 
     monkeypatch.setattr(OnlineFeatures, "read", down)
     r = client.post("/churn_score", json={"customer_ids": [1]})
@@ -139,14 +139,14 @@ def test_an_unreachable_store_is_a_quick_503_with_a_message(client, monkeypatch)
 
 
 def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
-    """Reading from a Redis online store that does not answer raises UnavailableError at once."""
+    """Reading from a Redis online store that does not answer raises OnlineStoreError at once."""
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
 
     import features.store
+    from features.online import OnlineFeatures, serving_store_config
     from features.store import store_config
-    from serving.errors import UnavailableError
-    from serving.online import OnlineFeatures, serving_store_config
+    from retain.core.errors import OnlineStoreError
 
     dead = replace(home, profile="production", redis_url=f"redis://127.0.0.1:{free_port()}/0")
     config = store_config(home)  # the registry on file, the online store in a dead Redis
@@ -155,7 +155,7 @@ def test_a_dead_redis_fails_fast_rather_than_hang(home: Settings):
     store = FeatureStore(config=RepoConfig(repo_path=repo, **config), repo_path=str(repo))
     online = OnlineFeatures(store, "churn_v1")
     started = time.perf_counter()
-    with pytest.raises(UnavailableError, match="unreachable"):
+    with pytest.raises(OnlineStoreError, match="unreachable"):
         online.read([1])
     assert time.perf_counter() - started < 5
 

@@ -4,12 +4,13 @@
 the embedded store) running the on-demand view through pandas and building its response. The
 reader here keeps what matters and drops the rest:
 
-- the feature views, features and on-demand views come from the registered FeatureService, read
-  once at start-up (never a hand-written list);
+- the feature views, their columns and the on-demand views are ``features.plan.read_plan`` of the
+  registered FeatureService, read once at start-up: the plan the offline frames follow too;
 - each feature view is one ``online_read`` of the store for the whole batch;
-- an on-demand view with a vectorised twin in ``FAST_TRANSFORMS`` runs as numpy, after a start-up
-  check that the twin gives the registered function's values; any other on-demand view runs the
-  registered function itself.
+- an on-demand view whose definition is in ``FAST_TRANSFORMS`` (``request_time``: the function its
+  registered transformation calls, ``features.request_time.request_time_features``) runs it on
+  numpy arrays, after a start-up check that it gives the registered function's values (the
+  registry may hold another version); any other on-demand view runs the registered function.
 
 The integration tests compare the values with ``get_online_features`` and the scores with offline
 features at the same time.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from features.plan import OnDemandRead, read_plan
+from features.request_time import request_time_features
 from features.schema import KEY, REQUEST_TIME
 from features.store import store_config
-from retain.core.errors import ConfigError, NotReadyError
+from retain.core.errors import ConfigError, NotReadyError, OnlineStoreError
 from retain.core.settings import Settings
-from serving.errors import UnavailableError
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -47,8 +49,8 @@ def serving_store_config(settings: Settings, timeout_s: float) -> dict[str, Any]
     """``features.store.store_config`` with connect and read timeouts on Redis.
 
     redis-py takes them from Feast's connection string. Without timeouts a dead host hangs; with
-    redis-py's default retries (backoff 1, 2, 4 s ...) a refused connection takes over 10 s. The
-    service answers 503 at once instead, and the caller may retry.
+    redis-py's default retries (backoff 1, 2, 4 s ...) a refused connection takes over 10 s. A
+    read fails at once instead (the service answers 503), and the caller may retry.
     """
     config = store_config(settings)
     online = config["online_store"]
@@ -81,35 +83,24 @@ def open_serving_store(settings: Settings, timeout_s: float) -> FeatureStore:
         raise ConfigError(f"cannot open the feature store ({settings.profile}): {e}") from e
 
 
-def _request_time_fast(inputs: dict[str, NDArray[np.float64]]) -> dict[str, NDArray[np.float64]]:
-    """Vectorised twin of ``features.definitions.request_time_features``."""
-    now = inputs[REQUEST_TIME]
-    return {
-        "tenure_days": (now - inputs["join_epoch_s"]) / 86400.0,
-        "days_since_login_now": (now - inputs["last_login_epoch_s"]) / 86400.0,
-    }
+FastTransform = Callable[[Mapping[str, NDArray[np.float64]]], dict[str, Any]]
+"""A pure function over columns: numpy float arrays by name in, arrays by name out."""
 
-
-FAST_TRANSFORMS: dict[str, Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]]] = {
-    "request_time": _request_time_fast,
+FAST_TRANSFORMS: dict[str, FastTransform] = {
+    "request_time": request_time_features,
 }
-"""On-demand view name -> numpy twin of its registered function (checked at start-up)."""
-
-
-@dataclass(frozen=True)
-class _ViewRead:
-    view: Any  # feast.FeatureView
-    features: tuple[str, ...]
-    snapshot: bool  # a TTL'd monthly view: its presence says the customer is current
+"""On-demand view name -> the function its registered transformation calls (checked at start-up
+against the registered one)."""
 
 
 @dataclass(frozen=True)
 class _OnDemand:
-    name: str
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
+    """An on-demand view of the plan, ready to run on a batch."""
+
+    read: OnDemandRead
+    inputs: tuple[str, ...]  # the plan's inputs, then the request time
     udf: Callable[..., Any]
-    fast: Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]] | None
+    fast: FastTransform | None
 
 
 @dataclass
@@ -158,63 +149,42 @@ class OnlineFeatures:
 
     Raises (at construction):
         NotReadyError: the service is not registered.
-        ConfigError: an on-demand view needs a request input other than the scoring time.
+        ConfigError: an on-demand view needs a request input other than the scoring time, a
+            projection is aliased, or the service has no monthly (TTL'd) view.
     """
 
     def __init__(self, store: FeatureStore, service: str) -> None:
-        try:
-            fs = store.get_feature_service(service)
-        except Exception as e:
-            raise NotReadyError(
-                f"feature service {service!r} is not registered: run `retain features apply`"
-            ) from e
+        self.plan = read_plan(store, service)
         self.store = store
         self.service = service
         self._provider = store._get_provider()  # the provider's online_read is Feast's own path
-        odfv_names = {v.name for v in store.list_on_demand_feature_views()}
-        wanted: dict[str, list[str]] = {}
-        self.features: list[str] = []
+        self.features: list[str] = list(self.plan.features)
+        if self.plan.aliased:
+            raise ConfigError(f"{self.plan.aliased[0]}: aliased projections are not supported")
         self._on_demand: list[_OnDemand] = []
-        for projection in fs.feature_view_projections:
-            names = [f.name for f in projection.features]
-            self.features += names
-            if projection.name in odfv_names:
-                odfv = store.get_on_demand_feature_view(projection.name)
-                inputs: list[str] = []
-                for source in odfv.source_feature_view_projections.values():
-                    cols = [f.name for f in source.features]
-                    wanted.setdefault(source.name, []).extend(cols)
-                    inputs += cols
-                for request in odfv.source_request_sources.values():
-                    extra = [f.name for f in request.schema if f.name != REQUEST_TIME]
-                    if extra:
-                        raise ConfigError(
-                            f"on-demand view {odfv.name} needs request input(s) {extra}: "
-                            "the service only supplies the scoring time"
-                        )
-                    inputs.append(REQUEST_TIME)
-                transformation = odfv.feature_transformation
-                if transformation is None:
-                    raise ConfigError(f"on-demand view {odfv.name} has no transformation")
-                udf = transformation.udf
-                fast = self._checked_fast(odfv.name, udf, inputs, names)
-                self._on_demand.append(_OnDemand(odfv.name, tuple(inputs), tuple(names), udf, fast))
-            else:
-                if projection.name_alias or projection.join_key_map:
-                    raise ConfigError(f"{projection.name}: aliased projections are not supported")
-                wanted.setdefault(projection.name, []).extend(names)
-        self._views: list[_ViewRead] = []
-        for name, cols in wanted.items():
-            view = store.get_feature_view(name)
-            ttl = view.ttl.total_seconds() if view.ttl else 0.0
-            self._views.append(_ViewRead(view, tuple(dict.fromkeys(cols)), ttl > 0))
-        if not any(v.snapshot for v in self._views):
+        for read in self.plan.on_demand:
+            extra = [c for c in read.request_inputs if c != REQUEST_TIME]
+            if extra:
+                raise ConfigError(
+                    f"on-demand view {read.name} needs request input(s) {extra}: "
+                    "the service only supplies the scoring time"
+                )
+            inputs = [*read.inputs, *read.request_inputs]
+            transformation = read.view.feature_transformation
+            if transformation is None:
+                raise ConfigError(f"on-demand view {read.name} has no transformation")
+            udf = transformation.udf
+            fast = self._checked_fast(read.name, udf, inputs, list(read.outputs))
+            self._on_demand.append(_OnDemand(read, tuple(inputs), udf, fast))
+        # A TTL'd (monthly) view: a customer's row in it says the customer is current.
+        if not any(v.ttl is not None for v in self.plan.views):
             raise ConfigError(f"feature service {service!r} has no monthly (TTL'd) feature view")
 
     def _checked_fast(
         self, name: str, udf: Callable[..., Any], inputs: list[str], outputs: list[str]
-    ) -> Callable[[dict[str, NDArray[np.float64]]], dict[str, Any]] | None:
-        """The numpy twin of an on-demand view if it gives the registered function's values."""
+    ) -> FastTransform | None:
+        """The fast definition of an on-demand view if it gives the registered function's
+        values."""
         import pandas as pd
 
         fast = FAST_TRANSFORMS.get(name)
@@ -250,7 +220,7 @@ class OnlineFeatures:
             request_time: ``feature_time`` (the latest snapshot time) or ``now``.
 
         Raises:
-            UnavailableError: the online store cannot be reached or read.
+            OnlineStoreError: the online store cannot be reached or read.
         """
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
@@ -261,30 +231,31 @@ class OnlineFeatures:
         found = [False] * n
         current = [False] * n
         snapshot_s = np.full(n, np.nan)
-        for read in self._views:
+        for read in self.plan.views:
             try:
                 rows = self._provider.online_read(
                     config=self.store.config,
                     table=read.view,
                     entity_keys=keys,
-                    requested_features=list(read.features),
+                    requested_features=list(read.columns),
                 )
             except Exception as e:  # redis, sqlite and Feast errors alike: the store is down
-                raise UnavailableError(
+                raise OnlineStoreError(
                     f"the online feature store is unreachable ({type(e).__name__}: "
                     f"{str(e)[:200]}); try again shortly"
                 ) from e
-            cols: dict[str, list[Any]] = {f: [None] * n for f in read.features}
+            snapshot = read.ttl is not None  # a monthly row: the customer is current
+            cols: dict[str, list[Any]] = {f: [None] * n for f in read.columns}
             for i, (ts, values) in enumerate(rows):
                 if values is None:
                     continue
-                if read.snapshot:
+                if snapshot:
                     current[i] = True
                     if ts is not None:
                         snapshot_s[i] = np.fmax(snapshot_s[i], ts.timestamp())
                 else:
                     found[i] = True
-                for f in read.features:
+                for f in read.columns:
                     v = values.get(f)
                     if v is not None:
                         cols[f][i] = _value(v)
@@ -310,12 +281,12 @@ class OnlineFeatures:
         }
         if odfv.fast is not None:
             out = odfv.fast(inputs)
-            return {o: np.asarray(out[o], dtype=np.float64) for o in odfv.outputs}
+            return {o: np.asarray(out[o], dtype=np.float64) for o in odfv.read.outputs}
         import pandas as pd
 
         frame = pd.DataFrame({c: (request if c == REQUEST_TIME else inputs[c]) for c in inputs})
         result = odfv.udf(frame)
-        return {o: result[o].to_numpy(dtype=np.float64) for o in odfv.outputs}
+        return {o: result[o].to_numpy(dtype=np.float64) for o in odfv.read.outputs}
 
 
 def _floats(values: Sequence[Any]) -> NDArray[np.float64]:
