@@ -130,11 +130,11 @@ def _concurrent(
 def _ensure_home(home: Path, customers: int) -> None:
     """Run ``retain demo`` into ``home`` unless it already has a champion of every model."""
     from retain.core.settings import Settings
-    from training.churn.load import version_by_alias
+    from training.registry import CHAMPION, version_by_alias
 
     settings = Settings(home=home.absolute())
     if settings.mlflow_dir.exists() and all(
-        version_by_alias(settings, f"retain-{m}", "champion")
+        version_by_alias(settings, f"retain-{m}", CHAMPION)
         for m in ("churn", "propensity", "uplift")
     ):
         return

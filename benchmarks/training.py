@@ -27,6 +27,7 @@ def run(home: Path) -> list[tuple[str, str]]:
 
     from retain.core.columns import LABEL
     from retain.core.settings import Settings
+    from simulator.truth import ground_truth
     from training.churn.data import load_dataset
     from training.churn.job import split_dataset, train_churn
     from training.config import TrainConfig
@@ -35,7 +36,7 @@ def run(home: Path) -> list[tuple[str, str]]:
     settings = Settings(home=home)
     config = TrainConfig()
     started = time.perf_counter()
-    data = load_dataset(settings)
+    data = load_dataset(settings, truth=ground_truth(settings))
     frame_s = time.perf_counter() - started
 
     marks: dict[int, float] = {}

@@ -13,14 +13,15 @@ Five policies choose one action (or nothing) per customer, all through the same 
 
 Two yardsticks, in currency per customer, relative to doing nothing:
 
-1. **ground truth** (simulated bank only): for the customers with the bank at one month end, the
-   true value of each action: a cross-sell is worth ``effect_xsell x value - cost`` plus the churn
-   a contact causes (``-effect_contact x customer value``); a retention action
-   ``-effect x customer value - cost`` (``simulator.truth.true_offer_effects``).
+1. **ground truth** (simulated bank only, given as a ``GroundTruth``): for the customers with the
+   bank at one month end, the true value of each action: a cross-sell is worth
+   ``effect_xsell x value - cost`` plus the churn a contact causes (``-effect_contact x customer
+   value``); a retention action ``-effect x customer value - cost``.
 2. **off-policy estimates from the campaign log** (with standard errors), what a bank without a
-   simulator has: over the randomised experiment's contacts (whose assignment probabilities the
-   experiment's design fixes, ``experiment_probability``), with the realised reward ``customer
-   value x (stayed) + value x (accepted a cross-sell) - cost`` minus the churn model's estimate of
+   simulator has: over the randomised experiment's contacts, each weighed by its logged
+   ``assignment_prob`` (the experiment's design probability of the action it got), with the
+   realised reward ``customer value x (stayed) + value x (accepted a cross-sell) - cost`` minus
+   the churn model's estimate of
    the no-contact reward: inverse propensity scoring (IPS) and doubly robust (DR, with the models'
    expected values as the direct method). The experiment never leaves a customer uncontacted, so
    doing nothing is valued by the churn model alone; a bank that wants it measured adds a
@@ -43,10 +44,12 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from retain.core.churn import ChurnDefinition
-from retain.core.errors import DataError
+from retain.core.columns import AS_OF, KEY, LABEL
+from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
-from retain.core.tables import PRODUCTS
+from retain.core.tables import PRODUCTS, RETENTION_ACTIONS
+from retain.core.truth import GroundTruth
 from serving.actions import NO_ACTION, ActionCatalogue
 from serving.decide import Context, Levers, Scores, decide, expected_value
 from serving.nba import model_scores
@@ -167,41 +170,6 @@ def policy_values(values: pd.DataFrame, chosen: Sequence[str]) -> NDArray[np.flo
     return values.to_numpy()[np.arange(len(values)), columns]
 
 
-EXPERIMENT_RULES: dict[str, list[tuple[str, str, float]]] = {
-    "mortgage": [("income_band", ">=", 2), ("age", "<", 65)],
-    "personal_loan": [("age", "<", 70)],
-    "car_loan": [("age", "<", 70)],
-    "pension": [("age", "<", 62)],
-    "green_deposit": [("has_savings", "==", True)],
-}
-"""The products the randomised experiment may offer a customer: those not held and passing these
-conditions (the simulated bank's design; a bank evaluating its own log states its own)."""
-
-
-def experiment_probability(customer: Mapping[str, Any], action_id: str) -> float:
-    """P(the randomised experiment picks ``action_id`` for this customer): half the time one of
-    the 4 retention actions, half the time a cross-sell of a product it may offer, all equally
-    likely (``simulator.campaigns``)."""
-
-    def holds(feature: str, op: str, value: float) -> bool:
-        v = customer.get(feature)
-        if v is None:
-            return False
-        return {"<": v < value, ">=": v >= value, "==": v == value}[op]
-
-    offerable = [
-        p
-        for p in PRODUCTS
-        if customer.get(f"has_{p}") is not True
-        and all(holds(*c) for c in EXPERIMENT_RULES.get(p, []))
-    ]
-    retention_share = 0.5 if offerable else 1.0
-    if not action_id.startswith("xsell_"):
-        return retention_share / 4
-    product = action_id.removeprefix("xsell_")
-    return (1 - retention_share) / len(offerable) if product in offerable else 0.0
-
-
 def model_value(
     catalogue: ActionCatalogue, action_id: str, scores: Scores, context: Context
 ) -> float:
@@ -228,22 +196,20 @@ def off_policy(
 
     Args:
         logged: one row per randomised contact, aligned with ``scored``: ``action_id``,
-            ``accepted`` (bool) and ``churned`` (left within the horizon, bool).
+            ``assignment_prob`` (the experiment's probability of that action for the customer,
+            in (0, 1]), ``accepted`` (bool) and ``churned`` (left within the horizon, bool).
     """
     n = len(logged)
     ips = {p: np.zeros(n) for p in chosen}
     dr = {p: np.zeros(n) for p in chosen}
     for i in range(n):
-        customer = scored.records[i]
         scores = scored.scores(catalogue, i)
         context = Context(channels[i], at[i])
         logged_action = str(logged["action_id"].iat[i])
         if logged_action not in catalogue:
             continue
         action = catalogue[logged_action]
-        mu = experiment_probability(customer, logged_action)
-        if mu <= 0:
-            continue
+        mu = float(logged["assignment_prob"].iat[i])
         baseline = scores.customer_value * (1 - (scores.p_churn or 0.0))
         stayed = 0.0 if bool(logged["churned"].iat[i]) else 1.0
         took = 1.0 if action.kind == "cross_sell" and bool(logged["accepted"].iat[i]) else 0.0
@@ -290,7 +256,6 @@ class NbaEvaluation:
 
 
 def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
-    from retain.core.errors import NotReadyError
     from training.churn.load import load_model
     from training.encode import encode
     from training.propensity.load import load_propensity
@@ -320,21 +285,41 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
 
 
 def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
-    """The randomised contacts whose horizon lies in the data, with acceptance and churn."""
+    """The randomised contacts whose horizon lies in the data, with their assignment
+    probability, acceptance and churn.
+
+    Raises:
+        DataError: a randomised contact has no assignment probability in (0, 1].
+    """
     from features.build import read_raw_table
-    from retain.core.columns import LABEL
     from training.uplift.data import label_rows
 
     raw = settings.raw_dir
-    columns = ["customer_id", "sent_at", "action_id", "channel", "randomized", "outcome"]
+    columns = [
+        "customer_id",
+        "sent_at",
+        "action_id",
+        "channel",
+        "randomized",
+        "assignment_prob",
+        "outcome",
+    ]
     contacts = read_raw_table(raw, "campaigns", columns)
     contacts = contacts[contacts["randomized"]]
+    prob = contacts["assignment_prob"].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = int((~((prob > 0) & (prob <= 1))).sum())
+    if bad:
+        raise DataError(
+            f"{bad} randomised contacts in the campaign log have no assignment_prob in (0, 1]: "
+            "the off-policy estimates weigh each by 1 / its probability under the experiment"
+        )
     rows = pd.DataFrame(
         {
-            "customer_id": contacts["customer_id"].astype("int64").to_numpy(),
-            "event_timestamp": pd.to_datetime(contacts["sent_at"], utc=True).to_numpy(),
+            KEY: contacts["customer_id"].astype("int64").to_numpy(),
+            AS_OF: pd.to_datetime(contacts["sent_at"], utc=True).to_numpy(),
             "action_id": contacts["action_id"].to_numpy(),
             "channel": contacts["channel"].to_numpy(),
+            "assignment_prob": prob,
             "accepted": (contacts["outcome"] == "accepted").to_numpy(),
         }
     )
@@ -350,16 +335,28 @@ def evaluate_nba(
     customers: int = 5000,
     seed: int = 7,
     progress: Progress = silent,
+    truth: GroundTruth | None = None,
 ) -> NbaEvaluation:
     """Evaluate the five policies on the simulated bank's ground truth and on its campaign log.
 
+    Args:
+        settings: where the data, the feature store and the models are.
+        customers: customers with the bank at the evaluation month to sample.
+        seed: seeds the sample and the random policy.
+        progress: called as progress(done, total).
+        truth: the simulated bank's ground truth (required).
+
     Raises:
-        NotReadyError: no simulated truth, or a model has no champion.
+        NotReadyError: no ground truth, or a model has no champion.
         DataError: raw tables are missing.
     """
     from features.frames import entity_frame, label_table
-    from simulator.truth import true_offer_effects
 
+    if truth is None:
+        raise NotReadyError(
+            f"no simulated ground truth under {settings.data_dir}: the policies are valued on a "
+            "simulated bank's truth; run `retain simulate` (or `retain demo`) first"
+        )
     definition = ChurnDefinition()
     catalogue = evaluation_catalogue(ActionCatalogue.load())
     progress(0, 4)
@@ -375,10 +372,11 @@ def evaluate_nba(
     chosen = choices(catalogue, scored, channels, at, popularity, seed)
     progress(1, 4)
 
-    effects = true_offer_effects(settings, frame["customer_id"], month_end)
+    actions = [*RETENTION_ACTIONS, "contact", *(f"xsell_{p}" for p in PRODUCTS)]
+    effects = pd.DataFrame(truth.offer_effects(frame, actions), columns=actions)
     cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
-    values = true_values(catalogue, effects.reset_index(drop=True), cv)
-    truth = {p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES}
+    values = true_values(catalogue, effects, cv)
+    true_value = {p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES}
     acting = {p: float(np.mean([a != NO_ACTION for a in chosen[p]])) for p in POLICIES}
     progress(2, 4)
 
@@ -394,7 +392,7 @@ def evaluate_nba(
     progress(3, 4)
     table = pd.DataFrame(
         {
-            "truth": truth,
+            "truth": true_value,
             "acting": acting,
             **{k: {p: ope[p][k] for p in POLICIES} for k in ("ips", "ips_se", "dr", "dr_se")},
         }
@@ -405,10 +403,9 @@ def evaluate_nba(
 
 def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
     """``nba_evaluation.json``, ``.md`` and ``.png`` (a bar chart of the policies) in ``folder``."""
-    import matplotlib
+    from training.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     data = {

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings
+from training.registry import CHAMPION
 
 RequestTime = Literal["feature_time", "now"]
 
@@ -58,7 +59,7 @@ class ServingConfig:
     """
 
     model_name: str = "retain-churn"
-    model_alias: str = "champion"
+    model_alias: str = CHAMPION
     feature_service: str | None = None
     top_reasons: int = 3
     bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.05, "high": 0.15})

@@ -36,8 +36,8 @@ from training.calibrate import calibrate
 from training.encode import FeatureSpec
 
 if TYPE_CHECKING:
-    from training.propensity.job import PropensityModel
-    from training.uplift.job import UpliftModel
+    from training.propensity.model import PropensityModel
+    from training.uplift.model import UpliftModel
 
 
 def customer_value(catalogue: ActionCatalogue, customer: Mapping[str, Any]) -> float:
@@ -150,7 +150,7 @@ class Recommender:
         Raises:
             CustomerNotFoundError: no such customer in the feature store (404).
             InactiveCustomerError: the customer has left the bank (422).
-            UnavailableError: the online store cannot be read (503).
+            OnlineStoreError: the online store cannot be read (503).
             DataError: a decision input is out of range (400).
         """
         cid = request.customer_id

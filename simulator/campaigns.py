@@ -11,8 +11,11 @@ for at most one contact:
   probability RULE_RETENTION_RATE, the action chosen by the sign; a customer without one gets the
   rule's next product with probability RULE_XSELL_RATE; the channel is the preferred one.
 
-``assignment_prob`` of a contact is P(that action | customer, month) under the whole mixture, so it
-is the propensity inverse-propensity estimators need; ``randomized`` says which part chose it.
+``randomized`` says which part chose a contact, and ``assignment_prob`` is the probability of its
+action under that part, as a bank's campaign system logs it: for a randomised contact the
+experiment's design probability P(action | customer, month, in the experiment), the propensity
+that off-policy estimates over the experiment's contacts need; for a rule contact the rules'
+P(action | customer, month).
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def choose_contacts(
     rate_gap: float,
     rng: np.random.Generator,
 ) -> Contacts:
-    """Who the bank contacts in month ``t``, with what, on which channel, and how likely that was.
+    """Who the bank contacts in month ``t``, with what, on which channel, and how likely that was
+    under the part of the policy that chose it (the experiment or the rules).
 
     Args:
         s: state at the end of month ``t-1`` (what the bank knows when it plans the month).
@@ -129,7 +133,7 @@ def choose_contacts(
     pick_rule = np.where(u < rule_cum[:, -1], (u[:, None] > rule_cum).sum(1), -1)
     action = np.where(randomized, pick_rand, np.where(can, pick_rule, -1))
     safe = np.maximum(action, 0)
-    prob = EXPERIMENT_RATE * p_rand[rows, safe] + (1 - EXPERIMENT_RATE) * p_rule[rows, safe]
+    prob = np.where(randomized, p_rand[rows, safe], p_rule[rows, safe])
 
     rm_call = action == R["rm_call"]
     rule_channel = np.where(

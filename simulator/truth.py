@@ -25,19 +25,24 @@ Written by ``retain simulate`` under ``settings.data_dir / "truth"``:
 
 ``customers/`` one row per customer: the latent traits and the response type.
 
-The functions below read these tables for given customers at a month end.
+``SimulatedTruth`` answers the ``GroundTruth`` protocol (``retain.core.truth``) from these tables:
+a row at time ``t`` reads the month end at or before ``t``; ``ground_truth(settings)`` builds it
+for the entrance, which passes it down to training and evaluation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+from numpy.typing import NDArray
 
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError, NotReadyError
 from retain.core.settings import Settings
 from retain.core.tables import PRODUCTS, RETENTION_ACTIONS, TS
@@ -89,15 +94,24 @@ def horizon_probability(
     return 1 - stay.prod(1)
 
 
-def _month_end(month_end: str | pd.Timestamp) -> pd.Timestamp:
-    ts = pd.Timestamp(month_end)
-    ts = ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-    period = ts.tz_localize(None).to_period("M")
-    return (period + 1).to_timestamp().tz_localize("UTC") - pd.Timedelta(seconds=1)
+def month_end_at_or_before(times: pd.Series) -> pd.Series:
+    """The month end (last second, UTC) at or before each time: the moment of the truth that
+    describes a row at that time.
+
+    A monthly snapshot's as-of time is its own month end; a time inside a month (a send time, a
+    no-contact row's time) maps to the end of the month before, whose truth describes an offer in
+    the month that follows.
+    """
+    t = pd.to_datetime(times, utc=True).dt.tz_localize(None)
+    period = t.dt.to_period("M")
+    second = pd.Timedelta(seconds=1)
+    end = (period + 1).dt.start_time - second
+    before = period.dt.start_time - second
+    return pd.Series(np.where(t >= end, end, before), index=times.index).dt.tz_localize("UTC")
 
 
-def _read(settings: Settings, name: str, filter_: pc.Expression | None, columns: list[str]):
-    path = settings.data_dir / "truth" / name
+def _read(folder: Path, name: str, filter_: pc.Expression | None, columns: list[str]) -> pa.Table:
+    path = folder / name
     if not path.is_dir():
         raise NotReadyError(f"no simulated ground truth at {path}: run `retain simulate` first")
     try:
@@ -106,61 +120,59 @@ def _read(settings: Settings, name: str, filter_: pc.Expression | None, columns:
         raise DataError(f"cannot read the ground truth at {path}: {e}") from e
 
 
-def _monthly(
-    settings: Settings,
-    customer_ids: Iterable[int],
-    month_end: str | pd.Timestamp,
-    columns: list[str],
-) -> pd.DataFrame:
-    ids = np.asarray(list(customer_ids), dtype=np.int64)
-    end = _month_end(month_end)
-    filter_ = (pc.field("month_end") == pa.scalar(end, TS)) & pc.field("customer_id").isin(ids)
-    frame = _read(settings, "monthly", filter_, ["customer_id", *columns]).to_pandas()
-    return frame.set_index("customer_id").reindex(pd.Index(ids, name="customer_id"))
-
-
-def true_churn_probability(
-    settings: Settings, customer_ids: Iterable[int], month_end: str | pd.Timestamp
-) -> pd.DataFrame:
-    """``churn_hazard``, ``p_churn`` and ``p_churn_no_contact`` as of the end of a month.
+class SimulatedTruth:
+    """The simulated bank's ``GroundTruth`` (``retain.core.truth``), read from the truth tables.
 
     Args:
-        settings: where the simulated bank lives.
-        customer_ids: customers to look up.
-        month_end: the month (``"2024-03"``, or any time in it): as of its last second.
-
-    Returns:
-        One row per customer id, in the order given; NaN for customers not with the bank then.
-
-    Raises:
-        NotReadyError: nothing was simulated yet.
+        folder: the truth folder ``retain simulate`` wrote (``settings.data_dir / "truth"``).
     """
-    return _monthly(
-        settings, customer_ids, month_end, ["churn_hazard", "p_churn", "p_churn_no_contact"]
-    )
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def churn_probability(self, rows: pd.DataFrame) -> NDArray[np.float64]:
+        """``p_churn`` at each row's month end."""
+        return self._lookup(rows, ["p_churn"])[:, 0]
+
+    def adoption(self, rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.float64]:
+        """``p_open_<product>`` at each row's month end, [rows, products]."""
+        return self._lookup(rows, [f"p_open_{p}" for p in products])
+
+    def offer_effects(self, rows: pd.DataFrame, actions: Sequence[str]) -> NDArray[np.float64]:
+        """``effect_<action>`` at each row's month end, [rows, actions]."""
+        return self._lookup(rows, [f"effect_{a}" for a in actions])
+
+    def _lookup(self, rows: pd.DataFrame, columns: list[str]) -> NDArray[np.float64]:
+        """``columns`` of the monthly truth for each row (``customer_id``, ``event_timestamp``)
+        at the month end at or before its time; NaN where the customer was not with the bank.
+
+        Raises:
+            ValueError: a column the truth does not have (an unknown product or action).
+            NotReadyError: the truth tables are gone.
+            DataError: they cannot be read.
+        """
+        unknown = [c for c in columns if c not in TRUTH_MONTHLY.names]
+        if unknown:
+            raise ValueError(f"the simulated truth has no {', '.join(unknown)}")
+        out = np.full((len(rows), len(columns)), np.nan)
+        if len(rows) == 0:
+            return out
+        ids = rows[KEY].to_numpy(dtype=np.int64)
+        months = month_end_at_or_before(rows[AS_OF]).reset_index(drop=True)
+        for month, positions in months.groupby(months, sort=True).indices.items():
+            at_month = pc.field("month_end") == pa.scalar(month, TS)
+            filter_ = at_month & pc.field("customer_id").isin(ids[positions])
+            table = _read(self.folder, "monthly", filter_, ["customer_id", *columns]).to_pandas()
+            found = table.set_index("customer_id").reindex(pd.Index(ids[positions]))
+            out[positions] = found[columns].to_numpy(dtype=np.float64)
+        return out
 
 
-def true_adoption(
-    settings: Settings, customer_ids: Iterable[int], month_end: str | pd.Timestamp
-) -> pd.DataFrame:
-    """P(opening each product unprompted during the next month), one column per product."""
-    frame = _monthly(settings, customer_ids, month_end, [f"p_open_{p}" for p in PRODUCTS])
-    return frame.rename(columns=lambda c: c.removeprefix("p_open_"))
-
-
-def true_offer_effects(
-    settings: Settings, customer_ids: Iterable[int], month_end: str | pd.Timestamp
-) -> pd.DataFrame:
-    """True effect of making each offer in the month after ``month_end``.
-
-    Columns: each retention action (change in the churn-within-horizon probability, negative is
-    good), ``contact`` (change in that probability from any contact: the churn side of a
-    cross-sell offer), and ``xsell_<product>`` (change in the probability of opening the product
-    that month).
-    """
-    actions = [*RETENTION_ACTIONS, "contact", *(f"xsell_{p}" for p in PRODUCTS)]
-    frame = _monthly(settings, customer_ids, month_end, [f"effect_{a}" for a in actions])
-    return frame.rename(columns=lambda c: c.removeprefix("effect_"))
+def ground_truth(settings: Settings) -> SimulatedTruth | None:
+    """The simulated bank's truth under the settings' home, or None when nothing simulated is
+    there (a bank's own data)."""
+    folder = settings.data_dir / "truth"
+    return SimulatedTruth(folder) if (folder / "monthly").is_dir() else None
 
 
 def latent_traits(settings: Settings, customer_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -168,5 +180,5 @@ def latent_traits(settings: Settings, customer_ids: Iterable[int] | None = None)
     filter_ = None
     if customer_ids is not None:
         filter_ = pc.field("customer_id").isin(np.asarray(list(customer_ids), dtype=np.int64))
-    table = _read(settings, "customers", filter_, TRUTH_CUSTOMERS.names)
+    table = _read(settings.data_dir / "truth", "customers", filter_, TRUTH_CUSTOMERS.names)
     return table.to_pandas().set_index("customer_id")

@@ -27,6 +27,43 @@ HEADLINE_FLOORS: dict[str, float] = {"propensity": 0.5, "uplift": 0.0}
 FEATURE_SERVICE = "churn_v1"
 
 
+def lightgbm_params(
+    objective: str,
+    *,
+    seed: int,
+    num_threads: int,
+    learning_rate: float,
+    num_leaves: int,
+    min_data_in_leaf: int,
+    lambda_l2: float,
+    feature_fraction: float = 0.8,
+    bagging_fraction: float = 0.8,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Every model's LightGBM parameters: the given ones, bagging every round, then what makes
+    training reproducible (seeded, deterministic, row-wise histograms, fixed threads) and quiet.
+
+    Args:
+        extra: further LightGBM parameters of one model (``metric``, ``scale_pos_weight``, ...).
+    """
+    return {
+        "objective": objective,
+        "learning_rate": learning_rate,
+        "num_leaves": num_leaves,
+        "min_data_in_leaf": min_data_in_leaf,
+        "feature_fraction": feature_fraction,
+        "bagging_fraction": bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": lambda_l2,
+        **extra,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": num_threads,
+        "verbosity": -1,
+    }
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How ``retain train churn`` trains.
@@ -71,24 +108,20 @@ class TrainConfig:
     shuffle_labels: bool = False
 
     def lgb_params(self, scale_pos_weight: float) -> dict[str, Any]:
-        """Deterministic LightGBM parameters for binary churn."""
-        return {
-            "objective": "binary",
-            "metric": ["auc", "binary_logloss"],
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_data_in_leaf,
-            "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1,
-            "lambda_l2": self.lambda_l2,
-            "scale_pos_weight": scale_pos_weight,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": self.num_threads,
-            "verbosity": -1,
-        }
+        """Deterministic LightGBM parameters for binary churn (and each propensity product)."""
+        return lightgbm_params(
+            "binary",
+            seed=self.seed,
+            num_threads=self.num_threads,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_data_in_leaf=self.min_data_in_leaf,
+            lambda_l2=self.lambda_l2,
+            feature_fraction=self.feature_fraction,
+            bagging_fraction=self.bagging_fraction,
+            metric=["auc", "binary_logloss"],
+            scale_pos_weight=scale_pos_weight,
+        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend: the one place retain chooses a backend."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on servers and in tests
@@ -22,7 +23,7 @@ def roc_pr_curves(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]
     """ROC and precision-recall curves of every scorer on one window."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
@@ -43,7 +44,7 @@ def calibration_curve(
     y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]], bins: int = 10
 ) -> Any:
     """Observed churn rate against mean predicted probability, by quantile bin."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5))
     top = 0.0
     for name, p in scores.items():
@@ -61,7 +62,7 @@ def calibration_curve(
 
 def gain_lift(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]) -> Any:
     """Cumulative gain (share of churners captured) and lift by share of customers contacted."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, (gain_ax, lift_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     n = len(y)
     share = np.arange(1, n + 1) / n
@@ -102,7 +103,7 @@ def shap_figures(booster: Any, x: pd.DataFrame, top: int = 3) -> dict[str, Any]:
     """
     import shap
 
-    plt = _pyplot()
+    plt = pyplot()
     values = shap_values(booster, x)
     explanation = shap.Explanation(values=values, data=x.to_numpy(), feature_names=list(x.columns))
     figures: dict[str, Any] = {}
@@ -120,7 +121,7 @@ def shap_figures(booster: Any, x: pd.DataFrame, top: int = 3) -> dict[str, Any]:
 
 def close(figures: list[Any]) -> None:
     """Close the figures, and any that shap's plots opened on the side (they would pile up)."""
-    plt = _pyplot()
+    plt = pyplot()
     for fig in figures:
         plt.close(fig)
     plt.close("all")

@@ -25,7 +25,7 @@ from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups
-from training.churn.load import LoadedModel, load_version, version_by_alias
+from training.churn.load import LoadedModel, load_version
 from training.config import (
     HEADLINE_FLOORS,
     HEADLINE_METRICS,
@@ -34,9 +34,9 @@ from training.config import (
     TrainConfig,
 )
 from training.gate import Decision, decide, decide_headline
-from training.tracking import CHALLENGER, client
+from training.registry import CHALLENGER, CHAMPION, version_by_alias
+from training.tracking import client
 
-CHAMPION = "champion"
 HISTORY_TAG = "champion.history"
 HISTORY_KEEP = 100
 

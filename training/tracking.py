@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,27 +46,33 @@ def _prepare(settings: Settings) -> str:
     return tracking_uri(settings)
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @contextmanager
 def tracking(settings: Settings) -> Iterator[str]:
     """Point MLflow's fluent API at the settings' store for the duration of the block.
 
-    MLflow keeps the URI in module globals and environment variables; they are restored on exit
-    so that nothing leaks into the next caller (a test, or another store).
+    MLflow keeps the URIs in module globals and environment variables; they are restored on exit
+    (through MLflow's own setters) so that nothing leaks into the next caller (a test, or another
+    store), and blocks nest.
     """
     import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
+    from mlflow.tracking import is_tracking_uri_set
 
     uri = _prepare(settings)
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
+    saved_env = {k: os.environ.get(k) for k in _URI_VARIABLES}
+    # None where nothing was set, so that MLflow falls back to its defaults again. A registry URI
+    # set through MLflow is always in its environment variable too.
+    saved_tracking = mlflow.get_tracking_uri() if is_tracking_uri_set() else None
+    saved_registry = saved_env["MLFLOW_REGISTRY_URI"]
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
         yield uri
     finally:
-        mlflow.set_tracking_uri(saved[0])  # type: ignore[arg-type]
-        registry_utils._registry_uri = saved[1]
+        mlflow.set_tracking_uri(saved_tracking)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(saved_registry)  # type: ignore[arg-type]
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -127,24 +133,26 @@ def code_version() -> str:
         return "unknown"
 
 
-CHALLENGER = "challenger"
-
-
-def register_challenger(
-    settings: Settings, model_uri: str, name: str, run_id: str, description: str
-) -> str:
-    """Register ``model_uri`` as a new version of ``name`` (created with ``description`` if new)
-    and give it the alias ``challenger``; returns the version."""
-    from mlflow.exceptions import MlflowException
-
-    c = client(settings)
-    try:
-        c.get_registered_model(name)
-    except MlflowException:
-        c.create_registered_model(name, description=description)
-    mv = c.create_model_version(name, model_uri, run_id=run_id)
-    c.set_registered_model_alias(name, CHALLENGER, mv.version)
-    return str(mv.version)
+def run_info(
+    feature_service: str,
+    features: Sequence[str],
+    windows: Mapping[str, str],
+    horizon_days: int,
+    frame: pd.DataFrame,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The lineage every model's run records and carries in its metadata: the feature service and
+    its features, the windows, the label horizon, the model's own ``extra`` entries, then a
+    fingerprint of the data ``frame`` and the code version."""
+    return {
+        "feature_service": feature_service,
+        "features": list(features),
+        **windows,
+        "horizon_days": horizon_days,
+        **extra,
+        "data_fingerprint": fingerprint(frame),
+        "code_version": code_version(),
+    }
 
 
 @contextmanager

@@ -77,15 +77,15 @@ def demo(
 
 def _promote(settings: Settings, model: str) -> None:
     """Promote; a refusal is news, not a failure, as long as some version is champion."""
-    from training.churn.load import version_by_alias
     from training.config import MODEL_NAMES
     from training.promote import PromotionRefused
+    from training.registry import CHAMPION, version_by_alias
 
     try:
         models.promote(model)
     except PromotionRefused as e:
         console.print(f"[yellow]{e}[/yellow]")
-        if version_by_alias(settings, MODEL_NAMES[model], "champion") is None:
+        if version_by_alias(settings, MODEL_NAMES[model], CHAMPION) is None:
             raise RetainError(
                 f"the demo needs a {model} champion and the first model did not pass the gate; "
                 "a bigger bank gives the model more to learn from: retain demo --customers 10000"

@@ -163,13 +163,14 @@ def nba(
     from its randomised campaign log."""
     from evaluation.nba import evaluate_nba, log_evaluation, write_report
     from retain.core.errors import ConfigError
+    from simulator.truth import ground_truth
 
     if customers < 1:
         raise ConfigError(f"--customers must be a positive number, got {customers}")
     quiet_mlflow(feast=True)
     settings = load_settings()
     with progress_bar("evaluating next-best-action policies") as progress:
-        evaluation = evaluate_nba(settings, customers=customers, seed=seed, progress=progress)
+        evaluation = evaluate_nba(settings, customers, seed, progress, truth=ground_truth(settings))
     table = Table(
         title=f"next best action, {evaluation.customers:,} customers at "
         f"{evaluation.month_end:%Y-%m-%d}; {evaluation.logged_contacts:,} randomised contacts "

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
-from retain.core.errors import ConfigError
+from retain.core.errors import ConfigError, DataError, NotReadyError
+from retain.core.settings import Settings
+
+if TYPE_CHECKING:
+    from training.uplift.job import ChurnScorer
 
 out = Console()
 """Results go to stdout; progress and messages to stderr."""
@@ -81,6 +85,7 @@ def train(
         return
     if calibration not in ("platt", "isotonic"):
         raise ConfigError(f"unknown calibration {calibration!r}: use platt or isotonic")
+    from simulator.truth import ground_truth
     from training.churn.data import load_dataset
     from training.churn.job import train_churn
     from training.churn.tune import require_optuna
@@ -100,7 +105,7 @@ def train(
         shuffle_labels=shuffle_labels,
     )
     with progress_bar(f"training frame ({service})") as progress:
-        data = load_dataset(settings, service=service, progress=progress)
+        data = load_dataset(settings, service, progress, truth=ground_truth(settings))
     with progress_bar(f"training {name}", 6) as progress:
         result = train_churn(
             settings,
@@ -130,20 +135,30 @@ def train(
 
 def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
     """``retain train propensity|uplift``: train, then print the run's headline figures."""
+    from simulator.truth import ground_truth
     from training.config import HEADLINE_METRICS
 
     settings = load_settings()
+    truth = ground_truth(settings)
     with progress_bar(f"training {name}") as progress:
         if model == "propensity":
-            from training.propensity.job import train_propensity
+            from training.propensity.job import load_propensity_data, train_propensity
 
-            result: Any = train_propensity(settings, seed, num_threads, progress)
+            data = load_propensity_data(settings, progress=progress, truth=truth)
+            result: Any = train_propensity(settings, seed, num_threads, progress, data=data)
         else:
             from training.uplift.job import (
                 train_uplift,  # built separately; imported when asked for
             )
 
-            result = train_uplift(settings, seed, num_threads, progress)
+            result = train_uplift(
+                settings,
+                seed,
+                num_threads,
+                progress,
+                truth=truth,
+                churn_score=_churn_champion(settings),
+            )
     headline = HEADLINE_METRICS[model]
     table = Table(title=f"{name} version {result.version} (alias challenger)")
     table.add_column("metric")
@@ -155,6 +170,20 @@ def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
             table.add_row(k, _fmt(metrics[k]))
     out.print(table)
     out.print(f"run {result.run_id}; all metrics and the model card are in the run")
+
+
+def _churn_champion(settings: Settings) -> ChurnScorer | None:
+    """``retain-churn@champion`` as the churn score the uplift model is compared with, or None
+    when no churn model is promoted yet."""
+    from training.churn.load import load_model
+    from training.config import MODEL_NAMES
+    from training.uplift.job import ChurnScorer
+
+    try:
+        champion = load_model(settings)
+    except (NotReadyError, DataError):
+        return None
+    return ChurnScorer(f"{MODEL_NAMES['churn']}@champion", champion.model.predict_proba)
 
 
 def _headline_like(metric: str) -> bool:

@@ -110,7 +110,10 @@ CAMPAIGNS = pa.schema(
         ("kind", pa.string()),  # "retention" or "cross_sell"
         ("channel", pa.string()),  # one of CHANNELS
         ("randomized", pa.bool_()),  # assigned at random with a known probability
-        ("assignment_prob", pa.float32()),  # P(this contact | customer) under the logging policy
+        # P(this action | customer) under the part of the policy that chose it: the experiment's
+        # design probability for a randomised contact (what off-policy estimates need), else the
+        # targeting rules'
+        ("assignment_prob", pa.float32()),
         ("outcome", pa.string()),  # one of OUTCOMES
     ]
 )

@@ -1,13 +1,11 @@
 """What training reads: the churn_v1 training frame, the customers' slice attributes and, on
-simulated data, the true churn probabilities. The I/O edge of training; everything after it is
+simulated data, the ground truth it is given. The I/O edge of training; everything after it is
 frames in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -17,6 +15,7 @@ from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
+from retain.core.truth import GroundTruth
 
 
 @dataclass
@@ -30,18 +29,19 @@ class Dataset:
         feature_service: the Feast feature service the frame came through.
         attributes: aligned with ``frame`` by index: ``gender`` (from the raw customers table,
             never a feature), ``age``, ``region``, ``preferred_channel``, ``total_balance``.
-        truth: looks up the simulator's true churn probability of given rows of ``frame``
-            (None on a bank's own data); looked up only for the rows evaluated.
+        truth: the ground truth behind the data (None on a bank's own data); looked up only
+            for the rows evaluated.
     """
 
     frame: pd.DataFrame
     features: list[str]
     feature_service: str
     attributes: pd.DataFrame
-    truth: Callable[[pd.DataFrame], NDArray[np.float64] | None] | None = None
+    truth: GroundTruth | None = None
 
     def truth_of(self, rows: pd.DataFrame) -> NDArray[np.float64] | None:
-        return self.truth(rows) if self.truth is not None else None
+        """The true P(churn label = 1) of ``rows`` of ``frame``, or None without truth."""
+        return self.truth.churn_probability(rows) if self.truth is not None else None
 
 
 def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,9 +88,18 @@ def read_customers(settings: Settings) -> pd.DataFrame | None:
 
 
 def load_dataset(
-    settings: Settings, service: str = "churn_v1", progress: Progress = silent
+    settings: Settings,
+    service: str = "churn_v1",
+    progress: Progress = silent,
+    truth: GroundTruth | None = None,
 ) -> Dataset:
     """Build the training frame through the feature service and attach attributes and truth.
+
+    Args:
+        settings: where the raw tables and the feature store are.
+        service: the Feast feature service.
+        progress: called as progress(done, total).
+        truth: the simulated bank's ground truth, when the data was simulated.
 
     Raises:
         NotReadyError: the feature store has not been applied or the service is unknown.
@@ -111,19 +120,5 @@ def load_dataset(
         features=features,
         feature_service=service,
         attributes=attributes_from(frame, read_customers(settings)),
-        truth=partial(true_probabilities, settings),
+        truth=truth,
     )
-
-
-def true_probabilities(settings: Settings, rows: pd.DataFrame) -> NDArray[np.float64] | None:
-    """The simulator's true P(churn label = 1) for ``rows`` (customer_id, event_timestamp), or
-    None when the data was not simulated (no ground truth under the home folder)."""
-    if not (settings.data_dir / "truth" / "monthly").is_dir():
-        return None
-    from simulator.truth import true_churn_probability
-
-    out = np.full(len(rows), np.nan)
-    for month, positions in rows.groupby(AS_OF, sort=True).indices.items():
-        ids = rows[KEY].to_numpy()[positions]
-        out[positions] = true_churn_probability(settings, ids, month)["p_churn"].to_numpy()
-    return out

@@ -24,18 +24,12 @@ from training.churn.card import render_model_card
 from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups, to_jsonable
 from training.churn.model import ChurnModel, fit_churn_model
+from training.churn.tune import require_optuna, tune
 from training.config import MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
+from training.registry import register_challenger
 from training.split import Split, time_split
-from training.tracking import (
-    code_version,
-    experiment_id,
-    fingerprint,
-    log_lineage,
-    register_challenger,
-    requirements,
-    tracking,
-)
+from training.tracking import experiment_id, log_lineage, requirements, run_info, tracking
 
 EXPERIMENT = "retain-churn"
 
@@ -120,15 +114,16 @@ def fit_and_evaluate(
         .reset_index(drop=True)
     )
     info = {
-        "feature_service": data.feature_service,
-        "features": list(data.features),
-        **split.windows(),
-        "horizon_days": config.horizon_days,
-        "rows_train": int(len(train)),
-        "rows_valid": int(len(valid)),
-        "rows_test": int(len(test)),
-        "data_fingerprint": fingerprint(data.frame),
-        "code_version": code_version(),
+        **run_info(
+            data.feature_service,
+            data.features,
+            split.windows(),
+            config.horizon_days,
+            data.frame,
+            rows_train=int(len(train)),
+            rows_valid=int(len(valid)),
+            rows_test=int(len(test)),
+        ),
         "best_iteration": int(model.booster.best_iteration or model.booster.current_iteration()),
         "calibration": model.calibration["method"],
         "threshold": model.threshold,
@@ -274,8 +269,6 @@ def train_churn(
 
     config = config or TrainConfig()
     if tune_trials:
-        from training.churn.tune import require_optuna
-
         require_optuna()
     if data is None:
         data = load_dataset(settings)
@@ -283,9 +276,9 @@ def train_churn(
     with tracking(settings), mlflow.start_run(experiment_id=exp) as run:
         tuned: dict[str, Any] | None = None
         if tune_trials:
-            from training.churn.tune import tune
-
-            tuned = tune(data, config, tune_trials)
+            _, masks = split_dataset(data, config)
+            train, valid = data.frame[masks["train"]], data.frame[masks["valid"]]
+            tuned = tune(train, valid, data.features, config, tune_trials)
         fitted = fit_and_evaluate(data, config, tuned, progress)
         version = log_fitted(
             settings, fitted, config, run.info.run_id, tuned=tuned, progress=progress

@@ -14,32 +14,32 @@ the MLflow model's metadata (``MLmodel`` -> ``metadata.retain``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TypeAlias
 
 from retain.core.errors import NotReadyError
 from retain.core.settings import Settings
-from training.churn.model import ChurnModel
+from training import registry
+from training.churn.model import METADATA_KEY, ChurnModel
 from training.config import MODEL_NAMES
-from training.tracking import client, quiet_artifacts, tracking
+
+LoadedModel: TypeAlias = registry.Loaded[ChurnModel]
 
 
-@dataclass
-class LoadedModel:
-    name: str
-    version: str
-    model: ChurnModel
-    run_id: str | None
+def _read(local: Path, uri: str) -> ChurnModel:
+    """The native booster plus retain's metadata of a downloaded churn model.
 
+    Raises:
+        NotReadyError: the model lacks retain's metadata.
+    """
+    import mlflow
+    from mlflow.models import Model
 
-def version_by_alias(settings: Settings, name: str, alias: str) -> Any | None:
-    """The model version an alias points at, or None when the alias (or model) does not exist."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client(settings).get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    booster = mlflow.lightgbm.load_model(str(local))
+    metadata = Model.load(str(local)).metadata or {}
+    if METADATA_KEY not in metadata:
+        raise NotReadyError(f"{uri} has no calibration and feature metadata: retrain it")
+    return ChurnModel.from_metadata(booster, metadata)
 
 
 def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
@@ -48,36 +48,15 @@ def load_version(settings: Settings, name: str, version: str) -> LoadedModel:
     Raises:
         NotReadyError: the version's files cannot be found or lack retain's metadata.
     """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import Model
-
-    uri = f"models:/{name}/{version}"
-    try:
-        with tracking(settings), quiet_artifacts():
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-            booster = mlflow.lightgbm.load_model(local)
-            metadata = Model.load(local).metadata or {}
-        mv = client(settings).get_model_version(name, version)
-    except (MlflowException, OSError) as e:
-        raise NotReadyError(f"cannot load {uri}: {e}") from e
-    if "retain" not in metadata:
-        raise NotReadyError(f"{uri} has no calibration and feature metadata: retrain it")
-    return LoadedModel(name, str(version), ChurnModel.from_metadata(booster, metadata), mv.run_id)
+    return registry.load_version(settings, name, version, _read)
 
 
 def load_model(
-    settings: Settings, name: str = MODEL_NAMES["churn"], alias: str = "champion"
+    settings: Settings, name: str = MODEL_NAMES["churn"], alias: str = registry.CHAMPION
 ) -> LoadedModel:
     """Load ``models:/<name>@<alias>``.
 
     Raises:
-        NotReadyError: no version carries the alias.
+        NotReadyError: no version carries the alias, or its files cannot be read.
     """
-    mv = version_by_alias(settings, name, alias)
-    if mv is None:
-        raise NotReadyError(
-            f"no {name}@{alias}: run `retain train churn`"
-            + (" and `retain promote churn`" if alias == "champion" else "")
-        )
-    return load_version(settings, name, str(mv.version))
+    return registry.load_alias(settings, name, alias, "churn", _read)

@@ -3,9 +3,14 @@ for tests and examples of training without the simulator and Feast."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
+from retain.core.columns import AS_OF, KEY
 from training.churn.data import Dataset, attributes_from, sort_frame
 
 REGIONS = ("north", "south", "east", "west")
@@ -29,6 +34,27 @@ def true_logit(frame: pd.DataFrame) -> np.ndarray:
         + 1.2 * ((frame["region"] == "south") & (frame["preferred_channel"] == "branch")).to_numpy()
         - 0.6 * (frame["tenure_months"].to_numpy() > 60)
     )
+
+
+@dataclass(frozen=True)
+class SyntheticTruth:
+    """The synthetic frame's ground truth: its true churn probabilities; nothing else is known.
+
+    Attributes:
+        p_churn: the true P(label = 1), indexed by (customer_id, event_timestamp).
+    """
+
+    p_churn: pd.Series
+
+    def churn_probability(self, rows: pd.DataFrame) -> NDArray[np.float64]:
+        index = pd.MultiIndex.from_frame(rows[[KEY, AS_OF]])
+        return self.p_churn.reindex(index).to_numpy(dtype=np.float64)
+
+    def adoption(self, rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.float64]:
+        return np.full((len(rows), len(products)), np.nan)
+
+    def offer_effects(self, rows: pd.DataFrame, actions: Sequence[str]) -> NDArray[np.float64]:
+        return np.full((len(rows), len(actions)), np.nan)
 
 
 def synthetic_dataset(
@@ -103,5 +129,7 @@ def synthetic_dataset(
         features=features,
         feature_service="churn_v1",
         attributes=attributes_from(frame, customers_table),
-        truth=lambda rows: truth_series.loc[rows.index].to_numpy(),
+        truth=SyntheticTruth(
+            pd.Series(truth_series.to_numpy(), index=pd.MultiIndex.from_frame(frame[[KEY, AS_OF]]))
+        ),
     )

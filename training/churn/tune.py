@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from retain.core.columns import LABEL
 from retain.core.errors import ConfigError
-from training.churn.data import Dataset
 from training.config import TrainConfig
 
 
@@ -25,8 +25,16 @@ def require_optuna() -> None:
         ) from e
 
 
-def tune(data: Dataset, config: TrainConfig, trials: int) -> dict[str, Any]:
+def tune(
+    train: pd.DataFrame, valid: pd.DataFrame, features: list[str], config: TrainConfig, trials: int
+) -> dict[str, Any]:
     """Search parameters by validation AUC; each trial is a nested run of the active run.
+
+    Args:
+        train, valid: the train and validation windows of the training frame.
+        features: the feature service's features, in its order.
+        config: the training configuration the trials vary.
+        trials: how many trials optuna runs.
 
     Returns:
         The best trial's LightGBM parameters.
@@ -35,14 +43,11 @@ def tune(data: Dataset, config: TrainConfig, trials: int) -> dict[str, Any]:
     import mlflow
     import optuna
 
-    from training.churn.job import split_dataset
     from training.churn.model import train_booster
     from training.encode import encode, fit_spec
     from training.metrics import roc_auc
 
-    _, masks = split_dataset(data, config)
-    train, valid = data.frame[masks["train"]], data.frame[masks["valid"]]
-    spec = fit_spec(train, data.features)
+    spec = fit_spec(train, features)
     x_train, x_valid = encode(train, spec), encode(valid, spec)
     y_train = train[LABEL].to_numpy(dtype=np.float64)
     y_valid = valid[LABEL].to_numpy(dtype=np.float64)

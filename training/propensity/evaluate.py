@@ -70,9 +70,9 @@ def evaluate_propensity(
 
 def auc_figure(metrics: dict[str, float], products: tuple[str, ...]) -> Any:
     """Horizontal bars of each product's test AUC, the model's next to the truth's."""
-    from training.plots import _pyplot
+    from training.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4))
     y = np.arange(len(products))
     ax.barh(y - 0.2, [metrics[f"test_auc_{p}"] for p in products], 0.4, label="model")

@@ -9,36 +9,28 @@ command runs; ``load_propensity`` is what serving calls.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from retain.core.columns import AS_OF, KEY
-from retain.core.errors import DataError, NotReadyError
+from retain.core.columns import AS_OF
+from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from retain.core.tables import PRODUCTS
+from retain.core.truth import GroundTruth
 from training.churn.data import sort_frame
 from training.config import FEATURE_SERVICE, MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
 from training.propensity.data import label_column, month_ends_within
 from training.propensity.evaluate import auc_figure, evaluate_propensity, model_card
 from training.propensity.model import ARTIFACT_DIR, PropensityModel, fit_product
+from training.registry import register_challenger
 from training.split import Split, time_split
-from training.tracking import (
-    code_version,
-    experiment_id,
-    fingerprint,
-    log_boosters,
-    log_lineage,
-    register_challenger,
-    tracking,
-)
+from training.tracking import experiment_id, log_boosters, log_lineage, run_info, tracking
 
 EXPERIMENT = "retain-propensity"
 MIN_POSITIVES = 20
@@ -52,25 +44,28 @@ log-loss gave 0.606-0.621: openings are rare and validation AUC stops most boost
 
 log = logging.getLogger(__name__)
 
-Truth = Callable[[pd.DataFrame, tuple[str, ...]], NDArray[np.float64] | None]
-
 
 @dataclass
 class PropensityData:
     """Labelled rows with the service's features: customer_id, event_timestamp,
-    ``label_<product>`` (1/0, NaN where held), then the features; sorted by as-of and customer."""
+    ``label_<product>`` (1/0, NaN where held), then the features; sorted by as-of and customer.
+    ``truth``: the ground truth behind the data (None on a bank's own data)."""
 
     frame: pd.DataFrame
     features: list[str]
     feature_service: str
     products: tuple[str, ...] = PRODUCTS
-    truth: Truth | None = None
+    truth: GroundTruth | None = None
 
 
 def load_propensity_data(
-    settings: Settings, service: str = FEATURE_SERVICE, progress: Progress = silent
+    settings: Settings,
+    service: str = FEATURE_SERVICE,
+    progress: Progress = silent,
+    truth: GroundTruth | None = None,
 ) -> PropensityData:
-    """Labels from the raw holdings, features through ``service`` (point-in-time).
+    """Labels from the raw holdings, features through ``service`` (point-in-time); ``truth`` is
+    the simulated bank's ground truth, when the data was simulated.
 
     Raises:
         NotReadyError: the feature store is not applied or the service unknown.
@@ -83,28 +78,19 @@ def load_propensity_data(
     if labels.empty:
         raise DataError("no labelled as-of months: simulate or ingest a longer history")
     frame = sort_frame(entity_frame(settings, labels, service, progress))
-    return PropensityData(
-        frame, feature_names(settings, service), service, PRODUCTS, partial(true_horizon, settings)
-    )
+    return PropensityData(frame, feature_names(settings, service), service, PRODUCTS, truth)
 
 
 def true_horizon(
-    settings: Settings, rows: pd.DataFrame, products: tuple[str, ...]
-) -> NDArray[np.float64] | None:
-    """The simulator's P(opening within the horizon) for ``rows``, [rows, products], or None on
-    a bank's own data. The truth is per month; over a horizon of ``k`` month ends it is taken as
-    ``1 - (1 - p)^k`` (the later months' own probabilities are not known at the as-of time)."""
-    from simulator.truth import true_adoption
-
+    truth: GroundTruth, rows: pd.DataFrame, products: tuple[str, ...]
+) -> NDArray[np.float64]:
+    """The true P(opening within the horizon) for ``rows``, [rows, products]. The truth is per
+    month; over a horizon of ``k`` month ends it is taken as ``1 - (1 - p)^k`` (the later months'
+    own probabilities are not known at the as-of time)."""
     horizon = TrainConfig().horizon_days
-    out = np.full((len(rows), len(products)), np.nan)
-    try:
-        for month, pos in rows.groupby(AS_OF, sort=True).indices.items():
-            p = true_adoption(settings, rows[KEY].to_numpy()[pos], month)[list(products)]
-            k = month_ends_within(pd.Timestamp(month), horizon)
-            out[pos] = 1.0 - (1.0 - p.to_numpy(dtype=np.float64)) ** k
-    except NotReadyError:
-        return None
+    out = truth.adoption(rows, products)
+    for as_of, pos in rows.groupby(AS_OF, sort=True).indices.items():
+        out[pos] = 1.0 - (1.0 - out[pos]) ** month_ends_within(pd.Timestamp(as_of), horizon)
     return out
 
 
@@ -161,18 +147,19 @@ def fit_propensity(
     products = tuple(p for p in data.products if p in boosters)
     model = PropensityModel(products, spec, boosters, calibration)
     popular = {p: float(np.nanmean(train[label_column(p)].to_numpy())) for p in products}
-    truth = data.truth(test, products) if data.truth is not None else None
+    truth = true_horizon(data.truth, test, products) if data.truth is not None else None
     metrics = evaluate_propensity(model, x_test.to_numpy(), test, popular, truth)
     info = {
-        "feature_service": data.feature_service,
-        "features": list(data.features),
-        **split.windows(),
-        "horizon_days": config.horizon_days,
-        "rows_train": int(len(train)),
-        "rows_valid": int(len(valid)),
-        "rows_test": int(len(test)),
-        "data_fingerprint": fingerprint(frame),
-        "code_version": code_version(),
+        **run_info(
+            data.feature_service,
+            data.features,
+            split.windows(),
+            config.horizon_days,
+            frame,
+            rows_train=int(len(train)),
+            rows_valid=int(len(valid)),
+            rows_test=int(len(test)),
+        ),
         "best_iterations": {
             p: int(b.best_iteration or b.current_iteration()) for p, b in boosters.items()
         },
@@ -197,7 +184,7 @@ def log_propensity(
     import mlflow
 
     from training import plots
-    from training.pyfunc import PropensityPyfunc
+    from training.propensity.pyfunc import PropensityPyfunc
 
     info = fitted.info
     log_lineage(

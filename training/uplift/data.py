@@ -15,8 +15,7 @@ snapshot that the features also hold, so a model conditioned on the features is 
 
 ``label`` is 1 when the customer churned within ``(event_timestamp, event_timestamp + horizon]``;
 rows whose horizon ends after the data, and rows of customers gone by ``event_timestamp``, are
-dropped. ``truth_month`` is the month end before ``event_timestamp``: the as-of time at which the
-simulator's true offer effects (``true_offer_effects``) describe an offer in the following month.
+dropped.
 """
 
 from __future__ import annotations
@@ -35,19 +34,12 @@ from retain.core.tables import RETENTION_ACTIONS
 
 TIME = "event_timestamp"
 ARM = "arm"
-TRUTH_MONTH = "truth_month"
 NONE = "none"
 CROSS_SELL = "cross_sell"
 COOLDOWN_MONTHS = 2
 """Months after a contact in which the bank's policy makes no other contact."""
 MAX_CONTROLS = 300_000
 """No-contact rows kept at most (a seeded sample): beyond this the control model gains little."""
-
-
-def month_end_before(times: pd.Series) -> pd.Series:
-    """The last second (UTC) of the month before each time's month."""
-    start = times.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M").dt.start_time
-    return (start - pd.Timedelta(seconds=1)).dt.tz_localize("UTC")
 
 
 def _month_index(times: pd.Series) -> np.ndarray:
@@ -129,8 +121,8 @@ def label_rows(
         definition: the churn definition (default: ``ChurnDefinition()``).
 
     Returns:
-        The labelled rows with ``label`` (int8) and ``truth_month``; rows of customers who had
-        churned by their ``event_timestamp`` are dropped.
+        The labelled rows with ``label`` (int8); rows of customers who had churned by their
+        ``event_timestamp`` are dropped.
     """
     definition = definition or ChurnDefinition()
     times = pd.to_datetime(rows[TIME], utc=True)
@@ -138,7 +130,6 @@ def label_rows(
     keep = definition.is_labelled(times, data_end) & (gone.isna() | (gone > times))
     out = rows[keep.to_numpy()].copy()
     out[LABEL] = definition.label(times[keep], gone[keep]).to_numpy()
-    out[TRUTH_MONTH] = month_end_before(times[keep]).to_numpy()
     return out.reset_index(drop=True)
 
 

@@ -17,12 +17,13 @@ identifies without that assumption, gave the same estimates at 50k customers.)
 
 Evaluation on the later contacts (a horizon after the training contacts), per action and the mean:
 the Qini coefficient and AUUC (``training.uplift.metrics``) of the model, random targeting, the
-churn score (``retain-churn@champion`` if registered, else the control model) and, on simulated
-data, the true effects; treated = the randomised contacts with the action. The headline
-``test_qini_<action>``/``test_qini_mean`` uses the randomised cross-sell contacts as control, the
-only comparison that is randomised on both sides (it measures the action's effect beyond a bare
-contact); ``..._vs_none_...`` uses the no-contact months. With the truth at hand it also logs the
-correlation of predicted and true effects and the true effect of each ranker's top 10%.
+churn score (the churn model given, ``retain-churn@champion`` from the command line, else the
+control model) and, on simulated data, the true effects; treated = the randomised contacts with
+the action. The headline ``test_qini_<action>``/``test_qini_mean`` uses the randomised cross-sell
+contacts as control, the only comparison that is randomised on both sides (it measures the
+action's effect beyond a bare contact); ``..._vs_none_...`` uses the no-contact months. With the
+truth at hand it also logs the correlation of predicted and true effects and the true effect of
+each ranker's top 10%.
 
 What to expect: the experiment is 4% of eligible customer-months, so a 10k-customer bank holds
 about 260 randomised contacts per action to train on (5-10 churners each) and 100 to test on. The
@@ -34,28 +35,24 @@ barely reveal (a booster fitted to the true effects themselves reaches a correla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from retain.core.churn import HORIZON_DAYS, ChurnDefinition
-from retain.core.errors import DataError, NotReadyError
+from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from retain.core.tables import RETENTION_ACTIONS
+from retain.core.truth import GroundTruth
 from training.config import FEATURE_SERVICE, MODEL_NAMES
 from training.encode import encode, fit_spec
-from training.tracking import (
-    code_version,
-    experiment_id,
-    fingerprint,
-    log_boosters,
-    log_lineage,
-    register_challenger,
-    tracking,
-)
+from training.registry import register_challenger
+from training.tracking import experiment_id, log_boosters, log_lineage, run_info, tracking
 from training.uplift.data import (
     ARM,
     CROSS_SELL,
@@ -63,7 +60,6 @@ from training.uplift.data import (
     LABEL,
     MAX_CONTROLS,
     NONE,
-    TRUTH_MONTH,
     arm_counts,
     load_frame,
     time_split,
@@ -133,41 +129,40 @@ def _check_sizes(counts: dict[str, int], minimum: int) -> None:
         )
 
 
-def _churn_scores(settings: Settings | None, test: pd.DataFrame, model: UpliftModel, x: Any):
-    """P(churn) from ``retain-churn@champion`` when registered, else the control model."""
-    if settings is not None:
-        try:
-            from training.churn.load import load_model
+@dataclass(frozen=True)
+class ChurnScorer:
+    """A churn model the evaluation ranks by, next to the uplift model.
 
-            return load_model(settings).model.predict_proba(test), "retain-churn@champion"
-        except (NotReadyError, DataError):
+    Attributes:
+        name: what the run records as its ``churn_score`` (``retain-churn@champion``).
+        predict: P(churn within the horizon) of rows of the uplift frame.
+    """
+
+    name: str
+    predict: Callable[[pd.DataFrame], NDArray[np.float64]]
+
+
+def _churn_scores(
+    churn_score: ChurnScorer | None, test: pd.DataFrame, model: UpliftModel, x: Any
+) -> tuple[NDArray[np.float64], str]:
+    """P(churn) from ``churn_score``, else (or when it cannot score these rows) the control
+    model."""
+    if churn_score is not None:
+        try:
+            return churn_score.predict(test), churn_score.name
+        except DataError:  # a churn model on another feature service lacks some features here
             pass
     return model.churn_no_contact(x), "control model"
-
-
-def _true_effects(settings: Settings | None, test: pd.DataFrame) -> np.ndarray | None:
-    """[n, actions] simulated true effects of the test rows, or None without ground truth."""
-    if settings is None:
-        return None
-    from simulator.truth import true_offer_effects
-
-    out = np.full((len(test), len(RETENTION_ACTIONS)), np.nan)
-    try:
-        for month, positions in test.groupby(TRUTH_MONTH, sort=True).indices.items():
-            ids = test[KEY].to_numpy()[positions]
-            effects = true_offer_effects(settings, ids, month)
-            out[positions] = effects[list(RETENTION_ACTIONS)].to_numpy(dtype=np.float64)
-    except NotReadyError:
-        return None
-    return out
 
 
 def fit_and_evaluate(
     frame: pd.DataFrame,
     features: list[str],
     config: UpliftConfig,
-    settings: Settings | None = None,
     progress: Progress = silent,
+    *,
+    truth: GroundTruth | None = None,
+    churn_score: ChurnScorer | None = None,
 ) -> FittedUplift:
     """Split by send time, fit on the earlier rows, measure on the later ones.
 
@@ -175,8 +170,9 @@ def fit_and_evaluate(
         frame: ``training.uplift.data.load_frame``'s rows and features.
         features: the service's features, in order.
         config: training configuration.
-        settings: where the churn champion and the simulated truth may be (None: neither).
         progress: called as progress(done, total).
+        truth: the simulated bank's ground truth (None on a bank's own data).
+        churn_score: the churn model to compare with (None: the control model's churn).
 
     Raises:
         DataError: too few months or too few randomised contacts.
@@ -200,9 +196,9 @@ def fit_and_evaluate(
     actions = model.actions
     x_test = encode(test, spec).to_numpy()
     predicted = model.effects(x_test)
-    churn_p, churn_source = _churn_scores(settings, test, model, x_test)
+    churn_p, churn_source = _churn_scores(churn_score, test, model, x_test)
     scores = {"model": -predicted, "churn_score": np.repeat(churn_p[:, None], len(actions), 1)}
-    true = _true_effects(settings, test)
+    true = truth.offer_effects(test, RETENTION_ACTIONS) if truth is not None else None
     if true is not None:
         scores["truth"] = -np.nan_to_num(true, nan=0.0)
     churned, arm = test[LABEL].to_numpy(), test[ARM].to_numpy().astype(str)
@@ -214,17 +210,16 @@ def fit_and_evaluate(
     metrics.update({f"train_{k}": float(v) for k, v in counts_train.items()})
     metrics.update({f"test_{k}": float(v) for k, v in counts_test.items()})
     curves = _qini_curves(churned, arm, scores, actions)
-    info = {
-        "feature_service": config.service,
-        "features": list(features),
-        "kind": model.kind,
-        **split.windows(frame),
-        "horizon_days": config.horizon_days,
-        "churn_score": churn_source,
-        "truth": true is not None,
-        "data_fingerprint": fingerprint(frame),
-        "code_version": code_version(),
-    }
+    info = run_info(
+        config.service,
+        features,
+        split.windows(frame),
+        config.horizon_days,
+        frame,
+        kind=model.kind,
+        churn_score=churn_source,
+        truth=true is not None,
+    )
     model.info = {k: v for k, v in info.items() if k not in ("churn_score", "truth")}
     progress(4, 5)
     return FittedUplift(model, metrics, info, curves)
@@ -245,9 +240,9 @@ def _qini_curves(
 
 
 def _qini_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]) -> Any:
-    from training.plots import _pyplot
+    from training.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 4), squeeze=False)
     for ax, (action, by_ranker) in zip(axes[0], curves.items(), strict=True):
         for name, (x, q) in by_ranker.items():
@@ -270,7 +265,7 @@ def log_uplift(settings: Settings, fitted: FittedUplift, config: UpliftConfig, r
     import mlflow
 
     from training import plots
-    from training.pyfunc import UpliftPyfunc
+    from training.uplift.pyfunc import UpliftPyfunc
 
     info = fitted.info
     log_lineage(
@@ -308,6 +303,8 @@ def train_uplift(
     *,
     config: UpliftConfig | None = None,
     frame: tuple[pd.DataFrame, list[str]] | None = None,
+    truth: GroundTruth | None = None,
+    churn_score: ChurnScorer | None = None,
 ) -> UpliftResult:
     """The ``retain train uplift`` job: rows, features, fit, evaluate, log, register.
 
@@ -317,6 +314,8 @@ def train_uplift(
         progress: called as progress(done, total).
         config: training configuration (default ``UpliftConfig()``).
         frame: ``training.uplift.data.load_frame``'s result already in memory.
+        truth: the simulated bank's ground truth (None on a bank's own data).
+        churn_score: the churn model to compare with (None: the control model's churn).
 
     Raises:
         NotReadyError: the feature store is not applied.
@@ -334,7 +333,9 @@ def train_uplift(
             config.seed,
             config.max_controls,
         )
-    fitted = fit_and_evaluate(frame[0], frame[1], config, settings, progress)
+    fitted = fit_and_evaluate(
+        frame[0], frame[1], config, progress, truth=truth, churn_score=churn_score
+    )
     exp = experiment_id(settings, EXPERIMENT)
     with tracking(settings), mlflow.start_run(experiment_id=exp) as run:
         version = log_uplift(settings, fitted, config, run.info.run_id)

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from retain.core.tables import RETENTION_ACTIONS
 from training.churn.model import predict_threads
+from training.config import lightgbm_params
 from training.encode import FeatureSpec
 
 METADATA_KEY = "retain"
@@ -67,23 +68,17 @@ class LearnerConfig:
     valid_share: float = 0.2
 
     def params(self, objective: str, leaves: int, min_leaf: int, l2: float) -> dict[str, Any]:
-        return {
-            "objective": objective,
-            "learning_rate": self.learning_rate,
-            "num_leaves": leaves,
-            "min_data_in_leaf": min_leaf,
-            "min_sum_hessian_in_leaf": 1e-3,
-            "lambda_l2": l2,
-            "feature_fraction": 0.8,
-            "bagging_fraction": 0.8,
-            "bagging_freq": 1,
-            "cat_smooth": 50.0,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": self.num_threads,
-            "verbosity": -1,
-        }
+        return lightgbm_params(
+            objective,
+            seed=self.seed,
+            num_threads=self.num_threads,
+            learning_rate=self.learning_rate,
+            num_leaves=leaves,
+            min_data_in_leaf=min_leaf,
+            lambda_l2=l2,
+            min_sum_hessian_in_leaf=1e-3,
+            cat_smooth=50.0,
+        )
 
 
 @dataclass

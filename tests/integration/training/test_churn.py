@@ -41,7 +41,9 @@ def make_bank(home: Path, customers: int, months: int = 24, seed: int = 7) -> Se
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory: pytest.TempPathFactory) -> Bank:
     settings = make_bank(tmp_path_factory.mktemp("bank") / "home", customers=2000)
-    return Bank(settings, load_dataset(settings))
+    from simulator.truth import ground_truth
+
+    return Bank(settings, load_dataset(settings, truth=ground_truth(settings)))
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,7 @@ def test_slices_and_fairness_are_measured(fitted):
 def test_train_and_promote_commands_and_a_refused_challenger(bank, run_cli):
     """`retain train churn` registers a challenger; promote makes it champion; a model trained
     on shuffled labels is then refused with exit status 1 and one line, and the champion stays."""
-    from training.churn.load import version_by_alias
+    from training.registry import version_by_alias
 
     fast = ["--num-threads", "1", "--shap-sample", "100"]
     trained = run_cli("train", "churn", *fast)

@@ -12,10 +12,11 @@ import pytest
 from retain.core.errors import NotReadyError
 from retain.core.settings import Settings
 from training.churn.job import train_churn
-from training.churn.load import load_model, version_by_alias
+from training.churn.load import load_model
 from training.churn.synthetic import synthetic_dataset
 from training.config import GateConfig, TrainConfig
 from training.promote import promote, rollback
+from training.registry import version_by_alias
 from training.tracking import client
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 from retain.core.errors import NotReadyError
 from retain.core.settings import Settings
 from tests.conftest import RETAIN
-from training.churn.load import version_by_alias
+from training.registry import version_by_alias
 from training.tracking import client
 
 pytestmark = pytest.mark.slow

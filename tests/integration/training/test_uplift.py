@@ -52,7 +52,15 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Bank:
 
 @pytest.fixture(scope="module")
 def trained(bank: Bank) -> UpliftResult:
-    return train_uplift(bank.settings, seed=7, num_threads=2, frame=(bank.frame, bank.features))
+    from simulator.truth import ground_truth
+
+    return train_uplift(
+        bank.settings,
+        seed=7,
+        num_threads=2,
+        frame=(bank.frame, bank.features),
+        truth=ground_truth(bank.settings),
+    )
 
 
 def test_metrics_are_logged_with_sample_sizes(bank, trained):

@@ -1,24 +1,32 @@
-"""The pure parts of ``retain evaluate nba``: the experiment's design probabilities, true values of
-actions, and the policies' choices."""
+"""The pure parts of ``retain evaluate nba``: true values of actions, the policies' choices, and
+off-policy estimates weighed by the logged assignment probabilities."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from evaluation.nba import (
     POLICIES,
     Scored,
+    _logged_contacts,
     choices,
+    evaluate_nba,
     evaluation_catalogue,
-    experiment_probability,
+    off_policy,
     policy_values,
     true_values,
 )
-from retain.core.tables import PRODUCTS, RETENTION_ACTIONS
+from retain.core.churn import ChurnDefinition
+from retain.core.errors import DataError, NotReadyError
+from retain.core.settings import Settings
+from retain.core.tables import CAMPAIGNS, PRODUCTS, RETENTION_ACTIONS
 from serving.actions import NO_ACTION, ActionCatalogue
 
 CUSTOMER = {
@@ -29,17 +37,6 @@ CUSTOMER = {
     "preferred_channel": "mobile",
     **{f"has_{p}": p in ("current_account", "savings") for p in PRODUCTS},
 }
-
-
-def test_experiment_probabilities_sum_to_one() -> None:
-    actions = [*RETENTION_ACTIONS, *(f"xsell_{p}" for p in PRODUCTS)]
-    total = sum(experiment_probability(CUSTOMER, a) for a in actions)
-    assert total == pytest.approx(1.0)
-    assert experiment_probability(CUSTOMER, "rm_call") == 0.125
-    assert experiment_probability(CUSTOMER, "xsell_savings") == 0.0  # held
-    old = {**CUSTOMER, "age": 66}  # no mortgage, no pension at 66
-    assert experiment_probability(old, "xsell_mortgage") == 0.0
-    assert sum(experiment_probability(old, a) for a in actions) == pytest.approx(1.0)
 
 
 def test_true_values_follow_the_effects() -> None:
@@ -86,3 +83,85 @@ def test_policies_choose_within_the_rules() -> None:
         for a in chosen[policy]:
             assert a == NO_ACTION or "mobile" in catalogue[a].channels
             assert a not in ("xsell_current_account", "xsell_savings")  # already held
+
+
+def _scored(n: int) -> Scored:
+    return Scored(
+        records=[dict(CUSTOMER) for _ in range(n)],
+        p_churn=np.linspace(0.1, 0.3, n),
+        p_open=np.full((n, len(PRODUCTS)), 0.1),
+        products=PRODUCTS,
+        effects=None,
+        actions=(),
+    )
+
+
+def test_off_policy_weighs_each_matching_contact_by_its_logged_probability() -> None:
+    """IPS is the mean over the logged contacts of reward / assignment_prob where the policy picks
+    the logged action, 0 elsewhere; the reward is the customer's value if they stayed, minus the
+    offer's cost, minus the churn model's no-contact value. Halving every logged probability
+    doubles the estimate."""
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
+    scored = _scored(2)
+    logged = pd.DataFrame(
+        {
+            "action_id": ["fee_waiver", "xsell_credit_card"],
+            "assignment_prob": [0.125, 0.25],
+            "accepted": [True, False],
+            "churned": [False, True],
+        }
+    )
+    chosen = {
+        "first": ["fee_waiver", NO_ACTION],  # matches the log on the first contact only
+        "never": ["rm_call", "xsell_mortgage"],
+    }
+    at = [datetime(2024, 9, 30, tzinfo=UTC)] * 2
+    got = off_policy(catalogue, scored, logged, chosen, ["mobile"] * 2, at)
+    first = scored.scores(catalogue, 0)
+    reward = first.customer_value * 0.1 - catalogue["fee_waiver"].cost  # stayed; p_churn 0.1
+    assert got["first"]["ips"] == pytest.approx(reward / 0.125 / 2)
+    assert got["never"]["ips"] == 0.0
+    halved = logged.assign(assignment_prob=logged["assignment_prob"] / 2)
+    again = off_policy(catalogue, scored, halved, chosen, ["mobile"] * 2, at)
+    assert again["first"]["ips"] == pytest.approx(2 * got["first"]["ips"])
+
+
+def _write_campaigns(home: Path, prob: list[float | None]) -> Settings:
+    settings = Settings(home=home)
+    n = len(prob)
+    sent = [datetime(2024, 3, 10, tzinfo=UTC)] * n
+    table = pa.table(
+        {
+            "contact_id": list(range(n)),
+            "customer_id": list(range(1, n + 1)),
+            "sent_at": sent,
+            "action_id": ["fee_waiver"] * n,
+            "kind": ["retention"] * n,
+            "channel": ["mobile"] * n,
+            "randomized": [True] * n,
+            "assignment_prob": prob,
+            "outcome": ["declined"] * n,
+        },
+        schema=CAMPAIGNS,
+    )
+    folder = settings.raw_dir / "campaigns"
+    folder.mkdir(parents=True)
+    pq.write_table(table, folder / "part-00000.parquet")
+    return settings
+
+
+@pytest.mark.parametrize("missing", [None, 0.0])
+def test_a_randomised_contact_without_a_probability_is_refused(
+    tmp_path: Path, missing: float | None
+) -> None:
+    """The estimates need each randomised contact's probability: a log without one (a bank that
+    did not record it) is a one-line data error, not a silent skip."""
+    settings = _write_campaigns(tmp_path, [0.125, missing])
+    with pytest.raises(DataError, match="1 randomised contacts .* no assignment_prob"):
+        _logged_contacts(settings, ChurnDefinition())
+
+
+def test_the_evaluation_needs_the_ground_truth(tmp_path: Path) -> None:
+    """Without a simulated bank's truth it stops at once with a message that says what to run."""
+    with pytest.raises(NotReadyError, match="no simulated ground truth.*retain simulate"):
+        evaluate_nba(Settings(home=tmp_path), truth=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,24 @@ import pytest
 
 from retain.core import tables
 from retain.core.churn import ChurnDefinition
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import ConfigError, RetainError
 from retain.core.settings import Settings
+from retain.core.truth import GroundTruth
 from simulator import Drift, WorldConfig, headline_rates, simulate, world
-from simulator import truth as truth_api
+from simulator.adoption import eligible
 from simulator.calendar import US_PER_SECOND, horizon_fractions, month_bounds
+from simulator.campaigns import RULE_RETENTION_RATE, RULE_XSELL_RATE
 from simulator.rates import Counts
-from simulator.truth import TRUTH_CUSTOMERS, TRUTH_MONTHLY, horizon_probability
+from simulator.truth import (
+    TRUTH_CUSTOMERS,
+    TRUTH_MONTHLY,
+    SimulatedTruth,
+    ground_truth,
+    horizon_probability,
+    latent_traits,
+    month_end_at_or_before,
+)
 
 N = 3000
 CONFIG = WorldConfig(customers=N, months=24, start="2023-01", seed=11, chunk_size=1500)
@@ -281,33 +293,126 @@ def test_truth_probability_matches_the_labels_on_average(labelled: pd.DataFrame)
     assert labelled.label[top].mean() > 4 * labelled.label[~top].mean()
 
 
-def test_truth_functions_read_the_truth_table(bank: dict) -> None:
-    settings, t = bank["settings"], bank["truth"]
-    month = t.month_end.iloc[len(t) // 2]
-    ids = t[t.month_end == month].customer_id.head(5).tolist() + [1]
-    p = truth_api.true_churn_probability(settings, ids, month.strftime("%Y-%m"))
-    expected = t[(t.month_end == month) & t.customer_id.isin(ids)].set_index("customer_id")
-    assert list(p.index) == ids
-    np.testing.assert_allclose(p.p_churn.iloc[:5], expected.p_churn[ids[:5]])
-    assert p.loc[1].isna().all()
-    adoption = truth_api.true_adoption(settings, ids[:5], month)
-    assert list(adoption.columns) == list(tables.PRODUCTS)
-    assert ((adoption >= 0) & (adoption <= 1)).all().all()
-    effects = truth_api.true_offer_effects(settings, ids[:5], month)
-    assert {"fee_waiver", "contact", "xsell_mortgage"} <= set(effects.columns)
-    held = (
-        bank["monthly"]
-        .set_index(["customer_id", "month_end"])
-        .loc[[(i, month) for i in ids[:5]], "has_savings"]
-        .to_numpy()
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("at", "month_end"),
+    [
+        ("2024-03-31 23:59:59", "2024-03-31 23:59:59"),  # a snapshot: its own month end
+        ("2024-03-31 23:59:59.5", "2024-03-31 23:59:59"),
+        ("2024-03-31 23:59:58", "2024-02-29 23:59:59"),  # inside March: February's end
+        ("2024-03-10 12:00:00", "2024-02-29 23:59:59"),
+        ("2024-01-01 00:00:00", "2023-12-31 23:59:59"),
+    ],
+)
+def test_a_row_reads_the_truth_of_the_month_end_at_or_before_its_time(
+    at: str, month_end: str
+) -> None:
+    """A monthly snapshot reads its own month end; a send time inside a month reads the end of
+    the month before, whose truth describes an offer in the month that follows."""
+    got = month_end_at_or_before(pd.Series([ts(at)], index=[7]))
+    assert got.tolist() == [ts(month_end)] and got.index.tolist() == [7]
+
+
+def _rows(t: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows at two month ends, interleaved and with an unknown customer, and their truth rows."""
+    months = sorted(t.month_end.unique())
+    a, b = months[len(months) // 2], months[len(months) // 2 + 1]
+    picked = pd.concat(
+        [t[t.month_end == a].head(4), t[t.month_end == b].head(4)], ignore_index=True
+    ).iloc[[0, 4, 1, 5, 2, 6, 3, 7]]
+    rows = pd.DataFrame({KEY: picked.customer_id, AS_OF: picked.month_end}).reset_index(drop=True)
+    unknown = pd.DataFrame({KEY: [1], AS_OF: [a]})
+    return pd.concat([rows, unknown], ignore_index=True), picked.reset_index(drop=True)
+
+
+def test_the_truth_answers_for_the_rows_given_in_their_order(bank: dict) -> None:
+    """Each row gets its own customer's truth at its own month end; unknown customers get NaN."""
+    truth = ground_truth(bank["settings"])
+    assert isinstance(truth, SimulatedTruth) and isinstance(truth, GroundTruth)
+    rows, expected = _rows(bank["truth"])
+    p = truth.churn_probability(rows)
+    assert p.shape == (9,) and p.dtype == np.float64
+    np.testing.assert_array_equal(p[:8], expected.p_churn.to_numpy(dtype=np.float64))
+    assert np.isnan(p[8])
+    adoption = truth.adoption(rows, ("savings", "mortgage"))
+    np.testing.assert_array_equal(adoption[:8, 1], expected.p_open_mortgage.to_numpy(np.float64))
+    actions = ("fee_waiver", "contact", "xsell_savings")
+    effects = truth.offer_effects(rows, actions)
+    assert effects.shape == (9, 3) and np.isnan(effects[8]).all()
+    np.testing.assert_array_equal(effects[:8, 0], expected.effect_fee_waiver.to_numpy(np.float64))
+    held = expected.merge(bank["monthly"], on=["customer_id", "month_end"]).has_savings.to_numpy()
+    assert (effects[:8, 2][held] == 0).all() and (adoption[:8, 0][held] == 0).all()
+    assert truth.churn_probability(rows.iloc[:0]).shape == (0,)
+
+
+def test_a_send_time_inside_a_month_reads_the_month_end_before(bank: dict) -> None:
+    """Ten days after a month end a row still reads that month end's truth."""
+    truth = ground_truth(bank["settings"])
+    assert truth is not None
+    rows, _ = _rows(bank["truth"])
+    later = rows.assign(**{AS_OF: rows[AS_OF] + pd.Timedelta(days=10)})
+    actions = ("rm_call", "xsell_credit_card")
+    np.testing.assert_array_equal(
+        truth.offer_effects(later, actions), truth.offer_effects(rows, actions)
     )
-    assert (effects.xsell_savings.to_numpy()[held] == 0).all()
-    assert truth_api.latent_traits(settings, ids[:5]).response_type.notna().all()
 
 
-def test_truth_functions_say_when_nothing_was_simulated(tmp_path: Path) -> None:
+def test_the_truth_refuses_an_action_it_does_not_know(bank: dict) -> None:
+    truth = ground_truth(bank["settings"])
+    assert truth is not None
+    rows, _ = _rows(bank["truth"])
+    with pytest.raises(ValueError, match="effect_complaint_callback"):
+        truth.offer_effects(rows, ("complaint_callback",))
+
+
+def test_there_is_no_truth_where_nothing_was_simulated(tmp_path: Path) -> None:
+    """A home without simulated data (a bank's own) has no ground truth; the latent traits say
+    what to run."""
+    assert ground_truth(Settings(home=tmp_path)) is None
     with pytest.raises(RetainError, match="retain simulate"):
-        truth_api.true_churn_probability(Settings(home=tmp_path), [1], "2023-01")
+        latent_traits(Settings(home=tmp_path), [1])
+
+
+def test_latent_traits_are_read_per_customer(bank: dict) -> None:
+    ids = bank["customers"].customer_id.head(5).tolist()
+    traits = latent_traits(bank["settings"], ids)
+    assert sorted(traits.index) == sorted(ids) and traits.response_type.notna().all()
+
+
+def test_a_contact_logs_its_probability_under_the_arm_that_chose_it(bank: dict) -> None:
+    """A randomised contact logs the experiment's design probability of its action given what
+    the bank knew at the month end before: each retention action 1/8 (1/4 when no product may be
+    offered), a cross-sell 1/2 over the products the customer may open. A rule contact logs the
+    rules' probability."""
+    c = bank["campaigns"]
+    rand = c[c.randomized].assign(month_end=lambda d: month_end_at_or_before(d.sent_at))
+    snap = rand.merge(bank["monthly"], on=["customer_id", "month_end"], how="left").merge(
+        bank["customers"][["customer_id", "income_band"]], on="customer_id"
+    )
+    assert len(snap) == len(rand) > 100 and snap.age.notna().all()
+    state = SimpleNamespace(
+        has=snap[[f"has_{p}" for p in tables.PRODUCTS]].to_numpy(dtype=bool),
+        age=snap.age.to_numpy(),
+    )
+    profile = SimpleNamespace(income_band=snap.income_band.to_numpy())
+    allowed = eligible(state, profile)  # type: ignore[arg-type]
+    n_allowed = allowed.sum(1)
+    retention = (snap.kind == "retention").to_numpy()
+    product = snap.action_id.str.removeprefix("xsell_").map(
+        {p: i for i, p in enumerate(tables.PRODUCTS)}
+    )
+    xsell = np.flatnonzero(~retention)
+    assert allowed[xsell, product.to_numpy()[xsell].astype(int)].all()
+    design = np.where(
+        retention, np.where(n_allowed > 0, 0.5, 1.0) / 4, 0.5 / np.maximum(n_allowed, 1)
+    )
+    np.testing.assert_allclose(snap.assignment_prob.to_numpy(np.float64), design, rtol=1e-6)
+    rules = c[~c.randomized]
+    expected = np.where(rules.kind == "retention", RULE_RETENTION_RATE, RULE_XSELL_RATE)
+    np.testing.assert_allclose(rules.assignment_prob.to_numpy(np.float64), expected, rtol=1e-6)
 
 
 def test_a_failed_run_leaves_the_previous_data_intact(

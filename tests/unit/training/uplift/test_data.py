@@ -9,7 +9,6 @@ from retain.core.errors import DataError
 from training.uplift.data import (
     control_months,
     label_rows,
-    month_end_before,
     randomised_contacts,
     time_split,
     uplift_rows,
@@ -46,6 +45,12 @@ def test_churn_inside_the_horizon_is_labelled_1(churned_at, label):
     assert out["label"].tolist() == [label]
 
 
+def test_labelled_rows_carry_the_input_columns_and_the_label_only():
+    """Nothing that only a simulator knows (a truth month) enters the uplift rows."""
+    out = label_rows(rows(SENT), pd.Series(dtype="datetime64[ns, UTC]"), END)
+    assert list(out.columns) == ["customer_id", "event_timestamp", "arm", "label"]
+
+
 def test_rows_too_recent_to_label_and_of_customers_gone_are_dropped():
     """A horizon ending after the data, or a customer who left before the send time: no row."""
     recent = END - pd.Timedelta(days=89)
@@ -53,12 +58,6 @@ def test_rows_too_recent_to_label_and_of_customers_gone_are_dropped():
     churn = pd.Series([SENT - pd.Timedelta(days=1)], index=[3])
     out = label_rows(rows(recent, just_in, SENT), pd.to_datetime(churn, utc=True), END)
     assert out["customer_id"].tolist() == [2]
-
-
-def test_the_truth_month_is_the_month_end_before_the_send_time():
-    """True effects describe an offer in the month after a month end."""
-    got = month_end_before(pd.Series([ts("2024-03-10 12:00"), ts("2024-01-01 00:00")]))
-    assert got.tolist() == [ts("2024-02-29 23:59:59"), ts("2023-12-31 23:59:59")]
 
 
 CAMPAIGNS = pd.DataFrame(
