@@ -7,9 +7,10 @@ contributions, calibrate), ``reasons`` (contributions -> sentences from the cata
 response models), ``errors`` (the HTTP errors), ``service`` (the BentoML service that wires them
 together; an unreachable online store is a 503).
 
-Next best action (its pure core, not yet served): ``actions`` (the versioned action catalogue
-``actions.yaml``, validated at load) and ``decide`` (candidates, rule filters with a trace,
-expected value, arbitration).
+Next best action: ``actions`` (the versioned action catalogue ``actions.yaml``, validated at
+load), ``decide`` (the pure core: candidates, rule filters with a trace, expected value,
+arbitration), ``nba`` (the models' scores for ``decide``) and ``decision_log`` (the append-only
+log of every decision and its feedback). ``process`` runs the service as a child process.
 
 Nothing is loaded at import time; ``serving.service.ChurnService`` reads ``Settings.load()`` once
 when BentoML creates it.

@@ -1,6 +1,7 @@
 """Domain errors: one message a user can act on, raised at the boundary of each part.
 
-The command line prints ``str(error)`` on one line and exits non-zero; the service maps them to 4xx.
+The command line prints ``str(error)`` on one line and exits non-zero; the service maps them to 4xx,
+except ``OnlineStoreError``, a 503: the caller did nothing wrong and may try again.
 """
 
 
