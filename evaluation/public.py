@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from features.extras import feature_names
 from ingest.mapping import Mapping, load_mapping
 from ingest.read import Bank, read_bank
 from retain.core.errors import DataError
@@ -148,7 +149,7 @@ def public_mapping(name: str, data_dir: Path) -> Mapping:
             f"{FILES[name]} not found in {data_dir}: pass --data DIR or set RETAIN_PUBLIC_DATA"
         )
     with resources.as_file(resources.files("ingest") / "public" / f"{name}.yaml") as yml:
-        mapping = load_mapping(yml)
+        mapping = load_mapping(yml, feature_names())
     return mapping.model_copy(update={"base": data_dir.absolute()})
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
+from features.request_time import FEATURES as REQUEST_TIME_FEATURES
 from features.schema import AS_OF, KEY, VIEW_FEATURES
 from retain.core.errors import DataError
 
@@ -51,6 +52,13 @@ _ARROW = {
 }
 
 
+def feature_names() -> frozenset[str]:
+    """retain's own feature names (every view's and the request-time ones): an extra may not take
+    one. ``retain ingest`` passes them to ``ingest.load_mapping`` so the clash is found there."""
+    views = {n for features in VIEW_FEATURES.values() for n, _, _ in features}
+    return frozenset(views | set(REQUEST_TIME_FEATURES))
+
+
 def source_schema(raw: dict[str, pa.Schema]) -> pa.Schema | None:
     """The ``bank_extras`` source schema from the raw extras' schemas; None without extras.
 
@@ -60,7 +68,7 @@ def source_schema(raw: dict[str, pa.Schema]) -> pa.Schema | None:
     """
     if not raw:
         return None
-    taken = {n for features in VIEW_FEATURES.values() for n, _, _ in features}
+    taken = set(feature_names())
     fields = [pa.field(KEY, pa.int64()), pa.field(AS_OF, pa.timestamp("us", tz="UTC"))]
     for table, schema in raw.items():
         keys = {KEY, TABLES[table], "contact_id"}

@@ -6,7 +6,7 @@ For the data engineer::
     from ingest import load_mapping, read_bank, write_bank
 
     mapping = load_mapping(Path("bank.yaml"))
-    bank = read_bank(mapping)          # validated, typed tables (DataError names table and row)
+    bank = read_bank(mapping)          # validated, typed tables (one DataError lists every problem)
     write_bank(bank, settings)         # replaces data/raw atomically
 """
 

@@ -29,11 +29,12 @@ def ingest(
     ] = False,
 ) -> None:
     """Validate a bank's tables against a mapping and write them as retain's raw tables."""
+    from features.extras import feature_names
     from ingest import load_mapping, read_bank, write_bank
     from retain.core.settings import check_home
 
     settings = load_settings()
-    spec = load_mapping(mapping)
+    spec = load_mapping(mapping, feature_names())
     if not check:
         check_home(settings)
     with console.status(f"reading the tables of {mapping.name}"):
@@ -49,6 +50,23 @@ def ingest(
         rate = float(bank.labels["label"].mean()) if len(bank.labels) else 0.0
         table.add_row("labels", f"{len(bank.labels):,}", "snapshot label", f"positive {rate:.1%}")
     out.print(table)
+    if spec.snapshot is not None:
+        label = spec.snapshot.label
+        counts = ", ".join(f"{v!r} {n:,} -> {y}" for v, y, n in bank.label_values[:10])
+        more = f", ... ({len(bank.label_values):,} values)" if len(bank.label_values) > 10 else ""
+        out.print(
+            f"label {label.column!r} ({label.table}) by value: {counts}{more}",
+            markup=False,
+            highlight=False,
+        )
+    for file, columns in bank.unused.items():
+        if columns:
+            out.print(
+                f"not used from {file}: {', '.join(columns)}",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
     if check:
         console.print("[green]valid[/green]: nothing written (--check)")
         return

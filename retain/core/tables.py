@@ -125,3 +125,28 @@ RAW_TABLES: dict[str, pa.Schema] = {
     "churn": CHURN,
     "campaigns": CAMPAIGNS,
 }
+
+FIELD_NOTES: dict[str, str] = {
+    "customers.customer_id": "the bank's customer id",
+    "customers.gender": "fairness checks only, never a model feature",
+    "customers.city_tier": "1 = largest cities",
+    "customers.income_band": "1 (lowest) .. 5 (highest)",
+    "customers.risk_tolerance": "R1 .. R5 as 1 .. 5",
+    "customers.digital_adoption": "0 .. 1",
+    "monthly.month_end": "the month, stamped at its last second (23:59:59 UTC of its last day)",
+    "monthly.bal_loans": "outstanding on all loans and mortgage",
+    "monthly.salary_amount": "0 when not credited",
+    "monthly.last_login_at": "null when the customer never logged in",
+    "monthly.complaints_open": "unresolved at month end",
+    "monthly.tickets_open": "open at month end",
+    "monthly.satisfaction": "0 .. 10, null when no survey was answered",
+    "monthly.bank_rate": "the bank's savings rate, % a year",
+    "monthly.market_rate": "the best competitor rate, % a year",
+    "monthly.life_event": "null when none",
+    "churn.churned_at": "when the relationship closed or went dormant",
+    "campaigns.action_id": "one of RETENTION_ACTIONS or xsell_<product>",
+    "campaigns.randomized": "assigned at random with a known probability",
+    "campaigns.assignment_prob": "P(this action | customer) under the part of the policy that "
+    "chose it (a randomised contact: the experiment's design probability)",
+}
+"""What a field means, where its name and type do not say it all (the README's table of fields)."""

@@ -290,3 +290,26 @@ def test_missing_mapping_file(run_cli: CliRunner, tmp_path: Path):
     result = run_cli("ingest", "--mapping", str(tmp_path / "nope.yaml"))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: mapping file {tmp_path / 'nope.yaml'} not found"
+
+
+def test_every_problem_at_once_and_unused_columns(
+    run_cli: CliRunner, settings: Settings, csv_bank: Path
+):
+    """Source columns the mapping does not use are listed in the summary; the problems of
+    several tables come in one run: a count, then one line each, exit 2, nothing written."""
+    _broken(csv_bank, "customers.csv", lambda f: f.insert(1, "NOTES", "x"))
+    checked = run_cli("ingest", "--mapping", str(csv_bank), "--check")
+    assert checked.returncode == 0, checked.stderr
+    assert "not used from customers.csv: NOTES" in checked.stdout
+
+    _broken(csv_bank, "snapshots.csv", _set("AGE", 4, "forty"))
+    _broken(csv_bank, "snapshots.csv", _set("AGE", 9, "?"))
+    _broken(csv_bank, "contacts.csv", _set("RESULT", 0, "X"))
+    result = run_cli("ingest", "--mapping", str(csv_bank))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "error: 2 problems in the tables of bank.yaml:", result.stderr
+    assert lines[1].startswith("  table monthly (snapshots.csv), column 'AGE' -> monthly.age: ")
+    assert "2 rows in all, also '?' (row 10)" in lines[1]
+    assert "'X' is not one of accepted, declined, ignored" in lines[2]
+    assert not settings.raw_dir.exists()

@@ -84,7 +84,11 @@ def test_types_units_and_defaults(tmp_path: Path):
         (CUSTOMERS.replace("2021-06-30", "30.06.2021"), MONTHLY, "is not a date (an ISO 8601"),
         (CUSTOMERS.replace(";no;", ";maybe;"), MONTHLY, "'maybe' is not a boolean"),
         (CUSTOMERS.replace("Branch", "Post"), MONTHLY, "'Post' is not one of branch, mobile"),
-        (CUSTOMERS.replace("\n2;", "\n1;"), MONTHLY, "duplicated key customer_id = 1 in rows 1, 2"),
+        (
+            CUSTOMERS.replace("\n2;", "\n1;"),
+            MONTHLY.replace("2,2024-02", "1,2024-03"),
+            "duplicated key customer_id = 1 in rows 1, 2",
+        ),
         (CUSTOMERS, MONTHLY.replace("1,2024-02", "1,2024-01"), "duplicated key customer_id/month"),
         (CUSTOMERS, MONTHLY.replace("3,2024-01", "4,2024-01"), "customer 4 has no row in the"),
         (CUSTOMERS.replace("2020-01-15", ""), MONTHLY, "a required field is empty"),
@@ -211,3 +215,122 @@ def test_write_replaces_raw_atomically(tmp_path: Path, settings: Settings, monke
     after = sorted(p.relative_to(settings.raw_dir) for p in settings.raw_dir.rglob("*.parquet"))
     assert after == before
     assert not list(settings.home.glob(".ingest-*"))
+
+
+def test_every_problem_of_every_table_at_once(tmp_path: Path):
+    """All the problems of all the tables come in one error: a first line with their count, then
+    one line each; a problem in many rows shows the first in full, the count of all and the
+    next rows, five rows at most."""
+    customers = CUSTOMERS.replace(";no;", ";maybe;").replace("Branch", "Post")
+    monthly = "id,period,cents,age\n" + "".join(f"1,2024-{m:02d},1,x{m}\n" for m in range(1, 8))
+    with pytest.raises(DataError) as e:
+        _read(tmp_path, _bank(tmp_path, customers, monthly))
+    first, *lines = str(e.value).splitlines()
+    assert first == "3 problems in the tables of bank.yaml:"
+    assert len(lines) == 3 and all(line.startswith("  table ") for line in lines)
+    assert "'maybe' is not a boolean" in lines[0] and "(row 2: " in lines[0]
+    assert "'Post' is not one of branch, mobile" in lines[1]
+    assert lines[2].endswith(
+        "7 rows in all, also 'x2' (row 2), 'x3' (row 3), 'x4' (row 4), 'x5' (row 5), ..."
+    )
+    assert "'x1' is not an integer (row 1: " in lines[2]
+
+
+def test_blank_cells_are_null_and_required_ones_refused(tmp_path: Path):
+    """A cell of spaces only is null in a nullable field of any type, without ``values:``; in a
+    required field it is refused."""
+    customers = CUSTOMERS.replace(";no;", ";  ;").replace(";Branch", "; ")
+    monthly = MONTHLY.replace(",40\n1,", ", \n1,").replace(",12345,", ",   ,")
+    bank = _read(tmp_path, _bank(tmp_path, customers, monthly))
+    c, m = bank.tables["customers"], bank.tables["monthly"]
+    assert c["marketing_consent"].isna().tolist() == [False, True, True]
+    assert c["preferred_channel"].tolist() == ["mobile", None, None]
+    assert pd.isna(m["age"].iloc[0]) and pd.isna(m["bal_current"].iloc[0])
+    with pytest.raises(DataError, match="customers.join_date: a required field is empty"):
+        _read(tmp_path, _bank(tmp_path, CUSTOMERS.replace("2020-01-15", "   "), MONTHLY))
+
+
+def test_unused_source_columns_are_listed(tmp_path: Path):
+    data = _bank(tmp_path, CUSTOMERS.replace("channel\n", "channel;notes\n"))
+    data["tables"]["customers"]["columns"].pop("marketing_consent")
+    bank = _read(tmp_path, data)
+    assert bank.unused == {"customers.csv": ["consent", "notes"], "monthly.csv": []}
+
+
+def _snapshot(tmp_path: Path, values: list[str], **label) -> dict:
+    rows = "".join(f"{i},{v}\n" for i, v in enumerate(values, start=1))
+    (tmp_path / "snap.csv").write_text("id,Churn\n" + rows)
+    return {
+        "snapshot": {
+            "as_of": "2024-06-30",
+            "label": {"table": "customers", "column": "Churn", **label},
+        },
+        "tables": {"customers": {"path": "snap.csv", "columns": {"customer_id": "id"}}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("values", "label", "expected"),
+    [
+        (["Yes", "No", " no ", "YES"], {"positive": ["yes"]}, [1, 0, 0, 1]),
+        (["Yes", "No", "No", "Yes"], {"positive": [True]}, [1, 0, 0, 1]),  # YAML's unquoted yes
+        (["Left", "Stayed", "Moved"], {"negative": ["stayed"]}, [1, 0, 1]),
+        (["Y", "N", "N"], {}, [1, 0, 0]),
+        (["1", "0", "1.0"], {"positive": [1], "negative": [0]}, [1, 0, 1]),
+    ],
+    ids=["case-and-spaces", "yaml-boolean", "negative-only", "default-yes-no", "numbers"],
+)
+def test_labels_ignore_case_and_spaces(tmp_path: Path, values, label, expected):
+    bank = _read(tmp_path, _snapshot(tmp_path, values, **label))
+    assert bank.labels is not None
+    assert bank.labels["label"].tolist() == expected
+
+
+def test_label_counts_by_value(tmp_path: Path):
+    """The label's values as found, with the label each gives and its count, for the summary."""
+    bank = _read(tmp_path, _snapshot(tmp_path, ["No", "Yes", "No", "No "], positive=["No"]))
+    assert bank.label_values == [("No", 1, 3), ("Yes", 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("values", "label", "message"),
+    [
+        (
+            ["Yes", "No", "No"],
+            {"positive": ["churned"]},
+            "no row is positive by positive: ['churned'] (compared ignoring case and spaces); "
+            "values seen: 'No' 2, 'Yes' 1",
+        ),
+        (["Yes", " yes"], {"positive": ["yes"]}, "no row is negative"),
+        (
+            ["Yes", "No", "Maybe", "Yes"],
+            {"positive": ["yes"], "negative": ["no"]},
+            "1 row has a value outside positive: ['yes'] and negative: ['no']",
+        ),
+        (
+            ["Churned", "Stayed"],
+            {},
+            "2 rows have a value outside the boolean words (true/false, t/f, yes/no, y/n, 1/0) "
+            "(compared ignoring case and spaces): give positive: (and negative:) under "
+            "snapshot.label; values seen: 'Churned' 1, 'Stayed' 1",
+        ),
+        (["1", "", "0"], {}, "column 'Churn' -> snapshot.label: the label is empty (row 2: "),
+    ],
+    ids=["no-positive", "no-negative", "outside-declared", "not-boolean", "blank"],
+)
+def test_label_mistakes_are_refused_with_counts(tmp_path: Path, values, label, message):
+    with pytest.raises(DataError) as e:
+        _read(tmp_path, _snapshot(tmp_path, values, **label))
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_months_are_the_banks_own(tmp_path: Path):
+    """A month given in the bank's time zone stays that month, even where its first instant is
+    still the previous month in UTC (Lisbon is UTC+1 in April)."""
+    monthly = "id,period,cents,age\n1,2024-03,1,40\n1,2024-04,1,40\n"
+    m = _read(tmp_path, _bank(tmp_path, monthly=monthly)).tables["monthly"]
+    assert m["month_end"].tolist() == [
+        pd.Timestamp("2024-03-31 23:59:59", tz="UTC"),
+        pd.Timestamp("2024-04-30 23:59:59", tz="UTC"),
+    ]
