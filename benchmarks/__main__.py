@@ -4,10 +4,13 @@
     python -m benchmarks --only pipeline --customers 1000000
     python -m benchmarks --only training --customers 65000
     python -m benchmarks --only serving
+    python -m benchmarks --only monitoring --monitoring-rows 1000000
 
 Sections: pipeline (simulate, build, frame, materialize into SQLite and Redis), training
-(``retain train churn`` by stage against a bare ``lightgbm.train``, on the pipeline's bank) and
-serving (the service against the in-process floor). Each makes its data in a temporary folder.
+(``retain train churn`` by stage against a bare ``lightgbm.train``, on the pipeline's bank),
+serving (the service against the in-process floor) and monitoring (feature drift over every churn_v1
+feature on a synthetic reference and current frame, against scipy's tests per feature). Each makes
+its data in a temporary folder or in memory.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import pipeline, serving, training
+from benchmarks import monitoring, pipeline, serving, training
 from benchmarks.measure import Measurement
 
-SECTIONS = ("pipeline", "training", "serving")
+SECTIONS = ("pipeline", "training", "serving", "monitoring")
 
 
 def main() -> None:
@@ -39,6 +42,12 @@ def main() -> None:
         "--materialize-customers", type=int, default=10_000, help="bank materialized per store"
     )
     parser.add_argument("--serving-customers", type=int, default=2_000, help="bank for serving")
+    parser.add_argument(
+        "--monitoring-rows",
+        type=int,
+        default=1_000_000,
+        help="rows of the reference and of the current frame for monitoring",
+    )
     args = parser.parse_args()
     only = set(args.only or SECTIONS)
 
@@ -53,6 +62,8 @@ def main() -> None:
             _print("retain train churn, by stage", training.run(root / "big"))
         if "serving" in only:
             _print("serving /churn_score", serving.run(root / "serving", args.serving_customers))
+        if "monitoring" in only:
+            _print("monitoring: feature drift", monitoring.run(args.monitoring_rows))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

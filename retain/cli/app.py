@@ -11,7 +11,17 @@ import warnings
 
 import typer
 
-from retain.cli import demo, evaluate, features, ingest, models, recommend, serve, simulate
+from retain.cli import (
+    demo,
+    evaluate,
+    features,
+    ingest,
+    models,
+    monitor,
+    recommend,
+    serve,
+    simulate,
+)
 from retain.core.errors import RetainError
 
 app = typer.Typer(
@@ -29,6 +39,7 @@ demo.register(app)
 serve.register(app)
 recommend.register(app)
 evaluate.register(app)
+monitor.register(app)
 
 
 def _quiet_library_warnings() -> None:

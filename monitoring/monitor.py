@@ -1,0 +1,490 @@
+"""``retain monitor``: compare a reference window of as-of months with a current one, for the
+churn champion. The I/O edge of monitoring: it reads the windows' point-in-time frames through
+the champion's feature service, scores them, and hands arrays to the pure statistics
+(``drift``, ``performance``, ``attribution``).
+
+Every statistic uses every row of both windows, except attribution drift, which explains a
+seeded sample of ``MonitoringConfig.shap_rows`` rows per window with TreeSHAP.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from monitoring.attribution import attribution_table, mean_abs_attribution, ndcg
+from monitoring.config import MonitoringConfig
+from monitoring.drift import categorical_drift, feature_drift, judge, numeric_drift, worst
+from monitoring.performance import (
+    calibration_error,
+    expected_auc,
+    expected_confusion,
+    expected_top_share_precision,
+    realised_auc,
+    realised_confusion,
+    top_share_precision,
+)
+from retain.core.churn import ChurnDefinition
+from retain.core.columns import AS_OF, KEY, LABEL
+from retain.core.errors import ConfigError, DataError, NotReadyError
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+
+_MONTH = r"(\d{4})-(\d{2})"
+_WINDOW = re.compile(rf"^\s*{_MONTH}\s*\.\.\s*{_MONTH}\s*$")
+
+
+@dataclass(frozen=True)
+class MonthWindow:
+    """A window of as-of months, first and last included (``YYYY-MM..YYYY-MM``)."""
+
+    start: pd.Period
+    end: pd.Period
+
+    def describe(self) -> str:
+        return f"{self.start}..{self.end}"
+
+    def months(self, available: Sequence[pd.Timestamp]) -> list[pd.Timestamp]:
+        """The ``available`` month ends that fall in the window."""
+        return [m for m in available if self.start <= _period(m) <= self.end]
+
+
+def _period(ts: pd.Timestamp) -> pd.Period:
+    return pd.Timestamp(ts).tz_convert(None).to_period("M")
+
+
+def parse_window(text: str, what: str = "window") -> MonthWindow:
+    """``YYYY-MM..YYYY-MM`` (a training window's ``describe()``, ``... (12 months)``, also reads).
+
+    Raises:
+        ConfigError: not of that form, a month out of range, or the end before the start.
+    """
+    body = text.split("(")[0]
+    match = _WINDOW.match(body)
+    if not match or not all(1 <= int(match.group(i)) <= 12 for i in (2, 4)):
+        raise ConfigError(f"bad {what} {text!r}: use START..END as YYYY-MM..YYYY-MM")
+    start = pd.Period(f"{match.group(1)}-{match.group(2)}", "M")
+    end = pd.Period(f"{match.group(3)}-{match.group(4)}", "M")
+    if end < start:
+        raise ConfigError(f"bad {what} {text!r}: it ends before it starts")
+    return MonthWindow(start, end)
+
+
+def window_rows(
+    settings: Settings, months: Sequence[pd.Timestamp], definition: ChurnDefinition | None = None
+) -> pd.DataFrame:
+    """The customers with the bank at each of ``months`` (a snapshot then, not churned at or
+    before it), with their churn label where its horizon lies within the data (else NaN).
+
+    Returns:
+        ``customer_id``, ``event_timestamp`` (UTC), ``label`` (float: 0, 1 or NaN).
+
+    Raises:
+        DataError: a raw table is missing or corrupt.
+    """
+    from features.build import read_raw_table
+
+    if any((settings.raw_dir / "labels").glob("*.parquet")):
+        # A bank's single snapshot comes with its known outcomes (``retain ingest`` with
+        # ``snapshot:``): its rows are those.
+        from features.frames import label_table
+
+        labels = label_table(settings)
+        labels = labels[labels[AS_OF].isin(pd.to_datetime(list(months), utc=True))]
+        return labels.astype({LABEL: "float64"}).reset_index(drop=True)
+    definition = definition or ChurnDefinition()
+    monthly = read_raw_table(settings.raw_dir, "monthly", ["customer_id", "month_end"])
+    churn = read_raw_table(settings.raw_dir, "churn", ["customer_id", "churned_at"])
+    monthly["month_end"] = pd.to_datetime(monthly["month_end"], utc=True)
+    data_end = monthly["month_end"].max()
+    rows = monthly[monthly["month_end"].isin(pd.to_datetime(list(months), utc=True))]
+    churned_at = churn.groupby("customer_id")["churned_at"].min()
+    churned_at = pd.to_datetime(rows["customer_id"].map(churned_at), utc=True)
+    still_in = churned_at.isna() | (churned_at > rows["month_end"])
+    rows, churned_at = rows[still_in], churned_at[still_in]
+    label = definition.label(rows["month_end"], churned_at).astype("float64")
+    label = label.where(definition.is_labelled(rows["month_end"], data_end))
+    return pd.DataFrame(
+        {
+            KEY: rows["customer_id"].astype("int64").to_numpy(),
+            AS_OF: rows["month_end"].to_numpy(),
+            LABEL: label.to_numpy(),
+        }
+    )
+
+
+def available_months(settings: Settings) -> list[pd.Timestamp]:
+    """Every month end with a snapshot in the raw monthly table, sorted.
+
+    Raises:
+        DataError: the table is missing, corrupt or empty.
+    """
+    from features.build import read_raw_table
+
+    monthly = read_raw_table(settings.raw_dir, "monthly", ["month_end"])
+    if monthly.empty:
+        raise DataError(f"the raw monthly table at {settings.raw_dir / 'monthly'} has no rows")
+    return sorted(pd.to_datetime(monthly["month_end"].unique(), utc=True))
+
+
+@dataclass
+class MonitorResult:
+    """What a monitoring run found; ``report.py`` renders it.
+
+    Attributes:
+        model: ``{"name", "version", "run_id", "feature_service", "train_window", "threshold"}``.
+        reference, current: the windows compared (``YYYY-MM..YYYY-MM``).
+        rows: rows per window.
+        features: the feature drift table (``drift.feature_drift``), most severe first.
+        prediction: score and risk band drift, each a dict of the ``FeatureDrift`` fields.
+        bands: rows per risk band in each window (shares).
+        attribution: per feature mean |SHAP| and ranks in both windows.
+        ndcg: of the current attribution ranking against the reference's.
+        performance: one row per month of both windows: estimated and realised figures.
+        summary: the headline figures (also logged to MLflow).
+        alerts: one line per crossed threshold, alerts first.
+        samples: values kept for the charts (scores, the drifted features' values).
+    """
+
+    model: dict[str, Any]
+    reference: str
+    current: str
+    rows: dict[str, int]
+    features: pd.DataFrame
+    prediction: dict[str, dict[str, Any]]
+    bands: pd.DataFrame
+    attribution: pd.DataFrame
+    ndcg: float
+    performance: pd.DataFrame
+    summary: dict[str, Any]
+    alerts: list[dict[str, str]]
+    config: MonitoringConfig
+    samples: dict[str, Any] = field(default_factory=dict)
+
+
+def band_of(p: NDArray[np.float64], bands: dict[str, float]) -> NDArray[np.object_]:
+    """The risk band of each probability (``bands``: name -> lower bound, ascending; below the
+    first the band is ``low``), as the service assigns it."""
+    names = np.array(["low", *bands], dtype=object)
+    return names[np.searchsorted(np.array(list(bands.values())), p, side="right")]
+
+
+def month_performance(
+    frame: pd.DataFrame, p: NDArray[np.float64], threshold: float, window: str
+) -> pd.DataFrame:
+    """Per as-of month: CBPE's estimates from the scores, and realised figures where every
+    row of the month is labelled."""
+    rows = []
+    months = pd.to_datetime(frame[AS_OF], utc=True).dt.strftime("%Y-%m").to_numpy()
+    labels = frame[LABEL].to_numpy(dtype=np.float64)
+    for month in np.unique(months):
+        at = months == month
+        pm, ym = p[at], labels[at]
+        labelled = bool(len(ym)) and not np.isnan(ym).any()
+        exp = expected_confusion(pm, threshold)
+        row: dict[str, Any] = {
+            "window": window,
+            "month": str(month),
+            "rows": int(at.sum()),
+            "mean_score": float(pm.mean()),
+            "estimated_auc": expected_auc(pm),
+            "estimated_precision": exp.precision,
+            "estimated_recall": exp.recall,
+            "estimated_top10_precision": expected_top_share_precision(pm),
+            "labelled": labelled,
+            "realised_rate": math.nan,
+            "realised_auc": math.nan,
+            "realised_precision": math.nan,
+            "realised_recall": math.nan,
+            "realised_top10_precision": math.nan,
+            "realised_ece": math.nan,
+        }
+        if labelled:
+            real = realised_confusion(ym, pm, threshold)
+            row.update(
+                realised_rate=float(ym.mean()),
+                realised_auc=realised_auc(ym, pm),
+                realised_precision=real.precision,
+                realised_recall=real.recall,
+                realised_top10_precision=top_share_precision(ym, pm),
+                realised_ece=calibration_error(ym, pm),
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _alert(kind: str, subject: str, status: str, detail: str) -> dict[str, str]:
+    return {"status": status, "kind": kind, "subject": subject, "detail": detail}
+
+
+def _drift_detail(d: dict[str, Any]) -> str:
+    name = {"wasserstein": "W/std", "jensen_shannon": "JS"}[d["distance_name"]]
+    text = f"PSI {d['psi']:.2f}, {name} {d['distance']:.3f}, {d['test_name']} p={d['p_value']:.1g}"
+    if abs(d["missing_reference"] - d["missing_current"]) >= 0.01:
+        text += f", missing {d['missing_reference']:.0%} -> {d['missing_current']:.0%}"
+    return text
+
+
+def _window_frame(
+    settings: Settings,
+    window: MonthWindow,
+    available: list[pd.Timestamp],
+    service: str,
+    what: str,
+    progress: Progress,
+) -> pd.DataFrame:
+    from features.frames import entity_frame
+
+    months = window.months(available)
+    if not months:
+        raise DataError(
+            f"the {what} window {window.describe()} has no data: the bank's months are "
+            f"{_period(available[0])}..{_period(available[-1])}"
+        )
+    rows = window_rows(settings, months)
+    if rows.empty:
+        raise DataError(f"the {what} window {window.describe()} has no customers with the bank")
+    return entity_frame(settings, rows, service, progress)
+
+
+def require_tracking_store(settings: Settings) -> None:
+    """Fail at once where nothing was ever trained (embedded profile without an MLflow store),
+    without creating an empty store or importing MLflow.
+
+    Raises:
+        NotReadyError: no tracking store, so no champion.
+    """
+    if settings.profile == "embedded" and not (settings.mlflow_dir / "mlflow.db").exists():
+        raise NotReadyError(
+            "no retain-churn@champion: run `retain train churn` and `retain promote churn`"
+        )
+
+
+def run_monitor(
+    settings: Settings,
+    config: MonitoringConfig,
+    reference: str | None = None,
+    current: str | None = None,
+    progress: Progress = silent,
+) -> MonitorResult:
+    """Compare the churn champion's reference window with the current one.
+
+    Args:
+        settings: where the data, the feature store and the registry are.
+        config: thresholds.
+        reference: ``YYYY-MM..YYYY-MM``; default: the champion's training window.
+        current: ``YYYY-MM..YYYY-MM``; default: the latest ``config.current_months`` months.
+        progress: called as ``progress(step, 6)``.
+
+    Raises:
+        ConfigError: a window is not ``YYYY-MM..YYYY-MM``.
+        NotReadyError: no churn champion, or the feature store is not applied.
+        DataError: a window has no data.
+    """
+    from features.frames import entity_frame
+    from serving.config import ServingConfig
+    from training.churn.load import load_model
+    from training.encode import encode
+    from training.plots import shap_values
+    from training.tracking import client
+
+    ref_window = parse_window(reference, "--reference") if reference else None
+    cur_window = parse_window(current, "--current") if current else None
+    bands = ServingConfig.load(settings).bands
+    require_tracking_store(settings)
+    loaded = load_model(settings)
+    model = loaded.model
+    info = model.info
+    service = str(info.get("feature_service", "churn_v1"))
+    if ref_window is None:
+        if "train_window" not in info:
+            raise DataError(
+                f"{loaded.name} v{loaded.version} records no training window: pass --reference"
+            )
+        ref_window = parse_window(str(info["train_window"]), "training window")
+    available = available_months(settings)
+    if cur_window is None:
+        latest = available[-config.current_months :]
+        cur_window = MonthWindow(_period(latest[0]), _period(latest[-1]))
+    progress(1, 6)
+    ref = _window_frame(settings, ref_window, available, service, "reference", silent)
+    cur = _window_frame(settings, cur_window, available, service, "current", silent)
+    progress(2, 6)
+    features = list(model.spec.features)
+    table = feature_drift(ref, cur, features, config)
+    progress(3, 6)
+    p_ref, p_cur = model.predict_proba(ref), model.predict_proba(cur)
+    score = judge(numeric_drift(p_ref, p_cur, config.psi_bins, "churn_score"), config)
+    band_ref, band_cur = band_of(p_ref, bands), band_of(p_cur, bands)
+    band = judge(categorical_drift(pd.Series(band_ref), pd.Series(band_cur), "risk_band"), config)
+    order = ["low", *bands]
+    band_table = (
+        pd.DataFrame(
+            {
+                "reference": pd.Series(band_ref).value_counts(normalize=True),
+                "current": pd.Series(band_cur).value_counts(normalize=True),
+            }
+        )
+        .reindex(order)
+        .fillna(0.0)
+    )
+    progress(4, 6)
+    rng = np.random.default_rng(config.seed)
+
+    def attributions(frame: pd.DataFrame) -> pd.Series:
+        take = rng.choice(len(frame), size=min(config.shap_rows, len(frame)), replace=False)
+        x = encode(frame.iloc[np.sort(take)], model.spec)
+        return mean_abs_attribution(shap_values(model.booster, x), features)
+
+    a_ref, a_cur = attributions(ref), attributions(cur)
+    similarity = ndcg(a_ref, a_cur, config.ndcg_top)
+    progress(5, 6)
+    # The labelled months between the windows: where the estimate meets the realised figures
+    # out of sample (the reference is usually the training window, in sample).
+    definition = ChurnDefinition()
+    data_end = available[-1]
+    between = [
+        m
+        for m in available
+        if ref_window.end < _period(m) < cur_window.start
+        and definition.is_labelled(pd.Series([m]), data_end).iloc[0]
+    ]
+    parts = [month_performance(ref, p_ref, model.threshold, "reference")]
+    recent_auc, recent = math.nan, ""
+    if between:
+        mid = entity_frame(settings, window_rows(settings, between), service)
+        p_mid = model.predict_proba(mid)
+        parts.append(month_performance(mid, p_mid, model.threshold, "between"))
+        # Decay: the realised AUC of the latest labelled months, pooled, against the test AUC
+        # the champion was promoted with.
+        last = between[-config.current_months :]
+        at = mid[AS_OF].isin(pd.to_datetime(last, utc=True)).to_numpy()
+        recent_auc = realised_auc(mid[LABEL].to_numpy(dtype=np.float64)[at], p_mid[at])
+        recent = f"{_period(last[0])}..{_period(last[-1])}"
+    parts.append(month_performance(cur, p_cur, model.threshold, "current"))
+    performance = pd.concat(parts, ignore_index=True)
+    mid_perf = performance[(performance["window"] == "between") & performance["labelled"]]
+    y_cur = cur[LABEL].to_numpy(dtype=np.float64)
+    labelled = ~np.isnan(y_cur)
+    auc_ref = expected_auc(p_ref)
+    auc_cur_est = expected_auc(p_cur)
+    auc_cur_real = realised_auc(y_cur[labelled], p_cur[labelled]) if labelled.any() else math.nan
+    auc_cur = auc_cur_real if not math.isnan(auc_cur_real) else auc_cur_est
+    auc_status = config.level("auc_drop", auc_ref - auc_cur)
+    champion_test_auc = math.nan
+    if loaded.run_id:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            metrics = client(settings).get_run(loaded.run_id).data.metrics
+            champion_test_auc = float(metrics.get("roc_auc", math.nan))
+        except MlflowException:
+            pass
+
+    alerts: list[dict[str, str]] = []
+    for d in table.to_dict("records"):
+        if d["status"] != "ok":
+            alerts.append(_alert("feature drift", d["feature"], d["status"], _drift_detail(d)))
+    for d in (score, band):
+        if d.status != "ok":
+            alerts.append(
+                _alert("prediction drift", d.feature, d.status, _drift_detail(d.__dict__))
+            )
+    ndcg_status = config.level("ndcg", similarity)
+    if ndcg_status != "ok":
+        top = ", ".join(a_cur.sort_values(ascending=False).index[:3])
+        alerts.append(
+            _alert(
+                "attribution drift",
+                "mean |SHAP| ranking",
+                ndcg_status,
+                f"nDCG {similarity:.3f} (current top 3: {top})",
+            )
+        )
+    if auc_status != "ok":
+        source = "realised" if not math.isnan(auc_cur_real) else "estimated"
+        alerts.append(
+            _alert(
+                "performance",
+                "ROC AUC",
+                auc_status,
+                f"{source} {auc_cur:.3f} against the reference's estimated {auc_ref:.3f}",
+            )
+        )
+    decay_status = config.level("auc_drop", champion_test_auc - recent_auc)
+    if decay_status != "ok":
+        alerts.append(
+            _alert(
+                "performance",
+                f"realised ROC AUC {recent}",
+                decay_status,
+                f"{recent_auc:.3f} against the champion's test AUC {champion_test_auc:.3f}",
+            )
+        )
+    alerts.sort(key=lambda a: a["status"] != "alert")
+    counts = table["status"].value_counts()
+    summary: dict[str, Any] = {
+        "status": worst([a["status"] for a in alerts]),
+        "features": len(features),
+        "features_alert": int(counts.get("alert", 0)),
+        "features_warn": int(counts.get("warn", 0)),
+        "max_feature_psi": float(table["psi"].max()) if len(table) else 0.0,
+        "score_psi": score.psi,
+        "score_wasserstein": score.distance,
+        "score_mean_reference": float(p_ref.mean()),
+        "score_mean_current": float(p_cur.mean()),
+        "risk_band_psi": band.psi,
+        "risk_band_js": band.distance,
+        "ndcg": similarity,
+        "auc_reference_estimated": auc_ref,
+        "auc_current_estimated": auc_cur_est,
+        "auc_current_realised": auc_cur_real,
+        "champion_test_auc": champion_test_auc,
+        "auc_latest_labelled_realised": recent_auc,
+        "latest_labelled_months": recent,
+        "current_labelled_share": float(labelled.mean()) if len(labelled) else 0.0,
+        # CBPE's own check, month by month out of sample: estimated minus realised AUC.
+        "auc_estimate_error_between": float(
+            (mid_perf["estimated_auc"] - mid_perf["realised_auc"]).mean()
+        )
+        if len(mid_perf)
+        else math.nan,
+        "alerts": sum(a["status"] == "alert" for a in alerts),
+        "warnings": sum(a["status"] == "warn" for a in alerts),
+    }
+    shown = [f for f in table["feature"].head(6)]
+    samples = {
+        "scores": (p_ref, p_cur),
+        "features": {f: (ref[f], cur[f]) for f in shown},
+    }
+    progress(6, 6)
+    return MonitorResult(
+        model={
+            "name": loaded.name,
+            "version": loaded.version,
+            "run_id": loaded.run_id,
+            "feature_service": service,
+            "train_window": str(info.get("train_window", "")),
+            "threshold": model.threshold,
+        },
+        reference=ref_window.describe(),
+        current=cur_window.describe(),
+        rows={"reference": len(ref), "current": len(cur)},
+        features=table,
+        prediction={"churn_score": score.__dict__, "risk_band": band.__dict__},
+        bands=band_table,
+        attribution=attribution_table(a_ref, a_cur),
+        ndcg=similarity,
+        performance=performance,
+        summary=summary,
+        alerts=alerts,
+        config=config,
+        samples=samples,
+    )

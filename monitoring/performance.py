@@ -1,0 +1,175 @@
+"""Performance without labels: confidence-based performance estimation (CBPE, as in NannyML),
+owned here, next to the realised figures where labels exist. Pure functions over arrays.
+
+If the scores are calibrated (among customers scored p, a share p leave), each customer is a
+coin with probability p, and every metric has an expected value computable from the scores
+alone:
+
+- the **expected confusion matrix** at the operating threshold t: a customer flagged (p >= t)
+  is a true positive with probability p and a false positive with 1 - p; one not flagged is a
+  false negative with p and a true negative with 1 - p;
+- the **expected ROC AUC**: the expected number of correctly ordered (leaver, stayer) pairs
+  over the expected number of such pairs; customer i outranks customer j and forms such a pair
+  with probability p_i (1 - p_j), ties counting half.
+
+CBPE's stated limit: it trusts the calibration. Under covariate shift it holds; under concept
+drift (the same features now mean a different risk) the estimate cannot be trusted, and only
+realised figures, once the outcomes are in, tell.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """A confusion matrix (expected counts may be fractional) and the rates derived from it."""
+
+    tp: float
+    fp: float
+    fn: float
+    tn: float
+
+    @property
+    def precision(self) -> float:
+        return _ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return _ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def specificity(self) -> float:
+        return _ratio(self.tn, self.tn + self.fp)
+
+    @property
+    def accuracy(self) -> float:
+        return _ratio(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn)
+
+    @property
+    def f1(self) -> float:
+        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "tn": self.tn,
+            "precision": self.precision,
+            "recall": self.recall,
+            "specificity": self.specificity,
+            "accuracy": self.accuracy,
+            "f1": self.f1,
+        }
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
+
+
+def _probabilities(p: ArrayLike) -> NDArray[np.float64]:
+    a = np.asarray(p, dtype=np.float64)
+    if a.ndim != 1:
+        raise ValueError(f"expected one probability per row, got shape {a.shape}")
+    if len(a) and (np.isnan(a).any() or a.min() < 0 or a.max() > 1):
+        raise ValueError("probabilities must lie in [0, 1] without NaN")
+    return a
+
+
+def expected_confusion(p: ArrayLike, threshold: float) -> Confusion:
+    """The confusion matrix expected at ``threshold`` if ``p`` are calibrated probabilities."""
+    a = _probabilities(p)
+    flagged = a >= threshold
+    return Confusion(
+        tp=float(a[flagged].sum()),
+        fp=float((1 - a[flagged]).sum()),
+        fn=float(a[~flagged].sum()),
+        tn=float((1 - a[~flagged]).sum()),
+    )
+
+
+def realised_confusion(y: ArrayLike, p: ArrayLike, threshold: float) -> Confusion:
+    """The confusion matrix of labels ``y`` (0/1) against flags ``p >= threshold``."""
+    ya = np.asarray(y, dtype=np.float64)
+    flagged = _probabilities(p) >= threshold
+    return Confusion(
+        tp=float(ya[flagged].sum()),
+        fp=float((1 - ya[flagged]).sum()),
+        fn=float(ya[~flagged].sum()),
+        tn=float((1 - ya[~flagged]).sum()),
+    )
+
+
+def expected_auc(p: ArrayLike) -> float:
+    """The ROC AUC expected from calibrated probabilities ``p`` alone (NaN for fewer than two
+    rows or when every p is 0 or every p is 1).
+
+    Numerator: the sum over ordered pairs i != j of p_i (1 - p_j) where s_i > s_j, plus half of
+    it where s_i = s_j (ties, as in the realised AUC). Denominator: the sum over all ordered pairs
+    i != j of p_i (1 - p_j). One sort; ties grouped with ``np.unique``.
+    """
+    a = np.sort(_probabilities(p))
+    if len(a) < 2:
+        return math.nan
+    values, start = np.unique(a, return_index=True)
+    pos = np.add.reduceat(a, start)  # expected leavers per tie group
+    neg = np.add.reduceat(1 - a, start)  # expected stayers per tie group
+    self_pairs = np.add.reduceat(a * (1 - a), start)
+    neg_below = np.cumsum(neg) - neg  # expected stayers scored strictly lower
+    within = pos * neg - self_pairs  # ordered pairs inside a tie group, i != j
+    numerator = float(np.sum(pos * neg_below) + 0.5 * np.sum(within))
+    denominator = float(a.sum() * (1 - a).sum() - np.sum(a * (1 - a)))
+    return numerator / denominator if denominator > 0 else math.nan
+
+
+def realised_auc(y: ArrayLike, p: ArrayLike) -> float:
+    """ROC AUC of labels ``y`` against scores ``p`` (ties count half); NaN with one class."""
+    from scipy.stats import rankdata
+
+    ya = np.asarray(y, dtype=np.float64)
+    pa = np.asarray(p, dtype=np.float64)
+    positives = float(ya.sum())
+    negatives = float(len(ya) - positives)
+    if positives == 0 or negatives == 0:
+        return math.nan
+    ranks = rankdata(pa)  # average ranks: Mann-Whitney with ties counted half
+    return float((ranks[ya == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def calibration_error(y: ArrayLike, p: ArrayLike, bins: int = 10) -> float:
+    """Expected calibration error over equal-width bins of ``p``: the row-weighted mean gap
+    between the mean score and the rate of positives (NaN without rows)."""
+    ya = np.asarray(y, dtype=np.float64)
+    pa = _probabilities(p)
+    if len(pa) == 0:
+        return math.nan
+    which = np.minimum((pa * bins).astype(np.int64), bins - 1)
+    n = np.bincount(which, minlength=bins)
+    gap = np.abs(
+        np.bincount(which, weights=pa, minlength=bins)
+        - np.bincount(which, weights=ya, minlength=bins)
+    )
+    return float(gap.sum() / n.sum())
+
+
+def top_share_precision(y: ArrayLike, p: ArrayLike, share: float = 0.1) -> float:
+    """Rate of positives among the ``share`` of rows with the highest scores."""
+    ya = np.asarray(y, dtype=np.float64)
+    pa = np.asarray(p, dtype=np.float64)
+    k = max(1, int(round(share * len(pa))))
+    if len(pa) == 0:
+        return math.nan
+    top = np.argsort(-pa, kind="stable")[:k]
+    return float(ya[top].mean())
+
+
+def expected_top_share_precision(p: ArrayLike, share: float = 0.1) -> float:
+    """The rate of leavers expected among the ``share`` of rows with the highest scores."""
+    pa = _probabilities(p)
+    return top_share_precision(pa, pa, share)

@@ -1,0 +1,67 @@
+"""Monitoring thresholds: defaults, the TOML file, and one clear error per mistake."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitoring.config import CONFIG_FILE, MonitoringConfig
+from retain.core.errors import ConfigError
+from retain.core.settings import Settings
+
+
+def test_defaults_follow_the_rules_of_thumb():
+    c = MonitoringConfig()
+    assert (c.psi_warn, c.psi_alert, c.ndcg_alert) == (0.1, 0.25, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("measure", "value", "level"),
+    [
+        ("psi", 0.05, "ok"),
+        ("psi", 0.1, "warn"),
+        ("psi", 0.3, "alert"),
+        ("jensen_shannon", 0.15, "warn"),
+        ("ndcg", 0.99, "ok"),
+        ("ndcg", 0.92, "warn"),
+        ("ndcg", 0.85, "alert"),
+        ("auc_drop", 0.06, "alert"),
+        ("psi", float("nan"), "ok"),
+    ],
+)
+def test_level(measure, value, level):
+    assert MonitoringConfig().level(measure, value) == level
+
+
+def test_a_missing_file_gives_the_defaults(settings: Settings):
+    assert MonitoringConfig.load(settings) == MonitoringConfig()
+
+
+def test_the_file_overrides_the_defaults(settings: Settings):
+    settings.home.mkdir(parents=True)
+    (settings.home / CONFIG_FILE).write_text(
+        "psi_alert = 0.3\ncurrent_months = 2\nndcg_alert = 0.8\n"
+    )
+    c = MonitoringConfig.load(settings)
+    assert (c.psi_alert, c.current_months, c.ndcg_alert, c.psi_warn) == (0.3, 2, 0.8, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("psi_alrt = 0.3", "unknown setting.*psi_alrt"),
+        ("psi_warn = 0.5", "psi_warn .* at most psi_alert"),
+        ("psi_alert = 'high'", "psi_alert must be a number"),
+        ("current_months = 1.5", "current_months must be an integer"),
+        ("current_months = 0", "current_months must be at least 1"),
+        ("ndcg_warn = 0.8", "ndcg_alert .* <= ndcg_warn"),
+        ("p_value = 2", "p_value must lie between 0 and 1"),
+        ("psi_warn = true", "psi_warn must be a number"),
+        ("psi_warn = [", "cannot read"),
+    ],
+)
+def test_a_bad_file_is_one_clear_error(settings: Settings, text, message):
+    settings.home.mkdir(parents=True)
+    (settings.home / CONFIG_FILE).write_text(text + "\n")
+    with pytest.raises(ConfigError, match=message) as error:
+        MonitoringConfig.load(settings)
+    assert "\n" not in str(error.value) and CONFIG_FILE in str(error.value)
