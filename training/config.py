@@ -87,6 +87,12 @@ class TrainConfig:
         shap_sample: rows used for SHAP pictures.
         shuffle_labels: train on shuffled labels (a deliberately useless model, for tests
             of the promotion gate).
+        split: ``auto`` (by time when the labelled months leave room for it, else by
+            customer), ``time`` or ``snapshot`` (see ``training.split``).
+        valid_share, test_share: in snapshot mode, the shares of the customers kept for
+            validation (early stopping, calibration) and test, stratified by label.
+        cv_folds: in snapshot mode, folds of the stratified cross-validation whose mean and
+            spread are the reported AUC (0 = none).
     """
 
     seed: int = 7
@@ -106,6 +112,10 @@ class TrainConfig:
     flag_share: float = 0.10
     shap_sample: int = 1000
     shuffle_labels: bool = False
+    split: str = "auto"
+    valid_share: float = 0.2
+    test_share: float = 0.2
+    cv_folds: int = 5
 
     def lgb_params(self, scale_pos_weight: float) -> dict[str, Any]:
         """Deterministic LightGBM parameters for binary churn (and each propensity product)."""

@@ -1,10 +1,13 @@
 """``retain promote churn`` and ``retain rollback churn``: the gate applied to the registry.
 
 The challenger and the champion are scored on the same most recent labelled window (the test
-window of a fresh split), next to both baselines refitted on that split's train window. The outcome
-and its figures are written as tags on the challenger's version (and the champion's, as the
-comparison it lost or won); ``champion`` moves only when the gate passes. The registered model's
-``champion.history`` tag keeps the versions that were champion, in order, for rollback.
+window of a fresh split), next to both baselines refitted on that split's train window. A
+challenger trained on a snapshot (no room for a split by time) is scored on its own stratified test
+split of customers instead, rebuilt from the seed and shares it recorded, and the outcome says so:
+such figures are in-time. The outcome and its figures are written as tags on the challenger's
+version (and the champion's, as the comparison it lost or won); ``champion`` moves only when the
+gate passes. The registered model's ``champion.history`` tag keeps the versions that were
+champion, in order, for rollback.
 
 Propensity and uplift are gated on one headline metric of their training runs instead
 (``promote_headline``); their rollback is the same.
@@ -35,6 +38,7 @@ from training.config import (
 )
 from training.gate import Decision, decide, decide_headline
 from training.registry import CHALLENGER, CHAMPION, version_by_alias
+from training.split import IN_TIME_CAVEAT
 from training.tracking import client
 
 HISTORY_TAG = "champion.history"
@@ -57,6 +61,8 @@ class Promotion:
     decision: Decision
     window: str
     figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    note: str = ""
+    """What the window is when it is not a window in time (snapshot mode), else empty."""
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(check, value, limit, result) rows for the printed table."""
@@ -93,6 +99,37 @@ def _kind(name: str) -> str:
     return next((k for k, v in MODEL_NAMES.items() if v == name), name)
 
 
+def rescoring_config(challenger: LoadedModel) -> TrainConfig:
+    """The split to score on: a fresh time split by default; for a challenger trained on a
+    snapshot, its own stratified split of customers (same seed and shares), so that its test
+    customers are ones it was not trained on."""
+    info = challenger.model.info
+    if info.get("split") != "snapshot":
+        return TrainConfig()
+    return TrainConfig(
+        split="snapshot",
+        seed=int(info.get("split_seed", TrainConfig.seed)),
+        valid_share=float(info.get("valid_share", TrainConfig.valid_share)),
+        test_share=float(info.get("test_share", TrainConfig.test_share)),
+    )
+
+
+def _snapshot_note(challenger: LoadedModel, champion: LoadedModel | None, seed: int) -> str:
+    note = (
+        f"in-time: the challenger's stratified test split of customers (seed {seed}), not a "
+        f"later window; {IN_TIME_CAVEAT}"
+    )
+    if champion is None:
+        return note
+    keys = ("split", "split_seed", "valid_share", "test_share", "data_fingerprint")
+    if any(champion.model.info.get(k) != challenger.model.info.get(k) for k in keys):
+        note += (
+            "; the champion was trained on other data or another split and may have seen some "
+            "of these customers (its figures may be optimistic)"
+        )
+    return note
+
+
 def check_ready(settings: Settings, name: str) -> tuple[Any, Any | None]:
     """The challenger and champion versions (champion None when there is none yet).
 
@@ -122,6 +159,9 @@ def promote(
 ) -> Promotion:
     """Apply the gate to ``name@challenger`` and move ``champion`` if it passes.
 
+    Args:
+        config: the split to score on (default: ``rescoring_config`` of the challenger).
+
     Returns:
         The promotion, whether it passed or not (the caller decides how to report a refusal).
 
@@ -133,11 +173,11 @@ def promote(
     from training.churn.job import fit_baselines, split_dataset
 
     gate = gate or GateConfig()
-    config = config or TrainConfig()
     challenger_mv, champion_mv = check_ready(settings, name)
     progress(0, 4)
     challenger = load_version(settings, name, str(challenger_mv.version))
     champion = load_version(settings, name, str(champion_mv.version)) if champion_mv else None
+    config = config or rescoring_config(challenger)
     if data is None:
         data = load_dataset(settings, challenger.model.info.get("feature_service", "churn_v1"))
     progress(1, 4)
@@ -169,8 +209,9 @@ def promote(
         challenger.version,
         champion.version if champion else None,
         decision,
-        split.test.describe(),
+        split.windows()["test_window"],
         figures,
+        _snapshot_note(challenger, champion, config.seed) if split.mode == "snapshot" else "",
     )
     _record(settings, result)
     progress(4, 4)
@@ -185,6 +226,7 @@ def _record(settings: Settings, result: Promotion) -> None:
         "gate.at": _now(),
         "gate.window": result.window,
         "gate.against": result.champion or "none (first champion)",
+        **({"gate.validation": result.note} if result.note else {}),
     }
     for who, m in result.figures.items():
         if "roc_auc" in m:  # churn: the AUC and ECE the gate judged

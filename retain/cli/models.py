@@ -67,6 +67,18 @@ def train(
             "bank's own columns, after an ingest with extras)."
         ),
     ] = "churn_v1",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="auto: by time when the labelled months leave room for train, validation and "
+            "test windows, else (one snapshot) a stratified split of customers; or time, or "
+            "snapshot."
+        ),
+    ] = "auto",
+    cv_folds: Annotated[
+        int,
+        typer.Option(help="Snapshot split: stratified cross-validation folds (0 = none)."),
+    ] = 5,
     shuffle_labels: Annotated[
         bool, typer.Option(hidden=True, help="Train on shuffled labels (tests of the gate).")
     ] = False,
@@ -75,6 +87,8 @@ def train(
 
     The training frame comes through the feature service (--service, default churn_v1), which
     the model records and serving uses; the run holds metrics, baselines, plots and a model card.
+    With too few labelled months for a split by time (a bank's single snapshot), churn trains on
+    a stratified split of customers with cross-validation, and says that its figures are in-time.
     Only --seed and --num-threads apply to propensity and uplift.
     """
     name = _check_model(model, feast=True)
@@ -85,9 +99,11 @@ def train(
         return
     if calibration not in ("platt", "isotonic"):
         raise ConfigError(f"unknown calibration {calibration!r}: use platt or isotonic")
+    if cv_folds == 1 or cv_folds < 0:
+        raise ConfigError("--cv-folds must be 0 (none) or at least 2")
     from simulator.truth import ground_truth
-    from training.churn.data import load_dataset
-    from training.churn.job import train_churn
+    from training.churn.data import labelled_as_of, load_dataset
+    from training.churn.job import train_churn, with_split
     from training.churn.tune import require_optuna
     from training.config import TrainConfig
 
@@ -103,7 +119,14 @@ def train(
         calibration=calibration,
         shap_sample=shap_sample,
         shuffle_labels=shuffle_labels,
+        split=split,
+        cv_folds=cv_folds,
     )
+    # Decided from the label table alone, before the (long) frame build.
+    months = labelled_as_of(settings)
+    config = with_split(config, months)
+    if config.split == "snapshot":
+        console.print(_snapshot_plan(months, config))
     with progress_bar(f"training frame ({service})") as progress:
         data = load_dataset(settings, service, progress, truth=ground_truth(settings))
     with progress_bar(f"training {name}", 6) as progress:
@@ -114,10 +137,12 @@ def train(
             tune_trials=tune,
             progress=progress,
         )
-    report = result.fitted.report
+    fitted = result.fitted
+    report = fitted.report
+    where = "test split" if fitted.in_time else "test window"
     table = Table(
-        title=f"{name} version {result.version} (alias challenger), test window "
-        f"{result.fitted.info['test_window']}"
+        title=f"{name} version {result.version} (alias challenger), {where} "
+        f"{fitted.info['test_window']}"
     )
     scorers = list(report.metrics)
     table.add_column("metric")
@@ -130,7 +155,30 @@ def train(
             "corr with truth", _fmt(report.truth["corr_pred_truth"]), *[""] * (len(scorers) - 1)
         )
     out.print(table)
+    if fitted.cv is not None:
+        out.print(
+            f"cross-validated ROC AUC ({fitted.cv.folds} stratified folds of customers, "
+            f"mean ± sd): {fitted.cv.describe()} (logistic "
+            f"{fitted.cv.describe('logistic_roc_auc')})"
+        )
+    if fitted.in_time:
+        from training.split import IN_TIME_CAVEAT
+
+        out.print(f"warning: {IN_TIME_CAVEAT}", markup=False)
     out.print(f"run {result.run_id}; model card: model_card.md in the run's artifacts")
+
+
+def _snapshot_plan(months: list[Any], config: Any) -> str:
+    """The stderr line that says, before the frame is built, how a snapshot is split."""
+    when = f"{months[0]:%Y-%m-%d}" if len(months) == 1 else f"{months[0]:%Y-%m}..{months[-1]:%Y-%m}"
+    train = 1 - config.valid_share - config.test_share
+    cv = f" and {config.cv_folds}-fold cross-validation" if config.cv_folds else ""
+    return (
+        f"{len(months)} labelled as-of month(s) ({when}): no room for a split by time, so "
+        f"customers are split at random, stratified by label ({train:.0%} train, "
+        f"{config.valid_share:.0%} validation, {config.test_share:.0%} test){cv}; "
+        "no out-of-time validation is possible"
+    )
 
 
 def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
@@ -251,6 +299,8 @@ def promote(
             who, *(_fmt(m[k]) for k in ("roc_auc", "pr_auc", "ece", "brier", "lift_top10"))
         )
     out.print(figures)
+    if result.note:
+        out.print(f"note: {result.note}", markup=False)
     _gate_outcome(name, result, "gate")
 
 

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +47,20 @@ def fit_logistic(train: pd.DataFrame, spec: FeatureSpec, seed: int, label: str =
         ]
     )
     model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=1000, random_state=seed))])
-    model.fit(_logistic_input(train, spec), train[label].to_numpy(dtype=int))
+    with _empty_features_quiet():
+        model.fit(_logistic_input(train, spec), train[label].to_numpy(dtype=int))
     return model
+
+
+@contextmanager
+def _empty_features_quiet() -> Iterator[None]:
+    """Without the imputers' warnings about features with no value at all (a bank's snapshot
+    leaves many unmapped): they drop them, which is what the baseline should do, and stderr is
+    for progress and errors."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Skipping features without any observed values")
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        yield
 
 
 def _logistic_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
@@ -59,7 +74,9 @@ def _logistic_input(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
 
 
 def predict_logistic(model: Any, frame: pd.DataFrame, spec: FeatureSpec) -> NDArray[np.float64]:
-    return np.asarray(model.predict_proba(_logistic_input(frame, spec))[:, 1], dtype=np.float64)
+    with _empty_features_quiet():
+        p = model.predict_proba(_logistic_input(frame, spec))[:, 1]
+    return np.asarray(p, dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from training.churn.evaluate import Report
+
+if TYPE_CHECKING:
+    from training.churn.crossval import CrossValidation
 
 HEADLINE = (
     "roc_auc",
@@ -62,6 +65,7 @@ def render_model_card(
     features: Sequence[str],
     categorical: Sequence[str],
     importance: pd.DataFrame | None = None,
+    cv: CrossValidation | None = None,
 ) -> str:
     """The model card of one training run.
 
@@ -73,15 +77,37 @@ def render_model_card(
             ``best_iteration``, ``calibration``, ``run_id`` (missing ones are skipped).
         features, categorical: the model's inputs.
         importance: feature, gain (optional; the top 15 are listed).
+        cv: the cross-validation by customer (snapshot mode).
+
+    With ``info["split"] == "snapshot"`` the card says first that no out-of-time validation was
+    possible, and gives the cross-validated figures.
     """
+    in_time = info.get("split") == "snapshot"
     out: list[str] = [f"# Model card: {model_name}", ""]
     out += [
         "Predicts the probability that a retail customer leaves or goes dormant within the "
         "horizon after the as-of date. Calibrated: a score of 0.2 means about a 20% chance.",
         "",
-        "## Data",
-        "",
     ]
+    if in_time:
+        out += [
+            "## Validation: in-time only",
+            "",
+            f"**No out-of-time validation was possible.** {_in_time_text(info)}",
+            "",
+        ]
+        if cv is not None:
+            out += [
+                f"Cross-validation, {cv.folds} stratified folds of customers (mean ± sd over "
+                "folds):",
+                "",
+                markdown_table(
+                    ["metric", "mean", "sd"],
+                    [(k, cv.mean(k), cv.sd(k)) for k in cv.per_fold],
+                ),
+                "",
+            ]
+    out += ["## Data", ""]
     facts = [
         ("feature service", "feature_service"),
         ("train window", "train_window"),
@@ -104,7 +130,8 @@ def render_model_card(
     if importance is not None and len(importance):
         out += ["", "Top features by gain:", ""]
         out.append(_frame_table(importance.head(15)))
-    out += ["", "## Metrics on the test window", ""]
+    title = "the test split (in-time)" if in_time else "the test window"
+    out += ["", f"## Metrics on {title}", ""]
     scorers = list(report.metrics)
     out.append(
         markdown_table(
@@ -138,5 +165,21 @@ def render_model_card(
         ratio = report.four_fifths.get(name, math.nan)
         out += [f"### {name} (four-fifths ratio {_fmt(ratio)})", "", _frame_table(table), ""]
     out += ["## Known limits", ""]
+    if in_time:
+        out.append(
+            "- No out-of-time validation: every figure above is in-time, from customers of the "
+            "same as-of time(s) as the training data. Measure the model again as new outcomes "
+            "arrive, and retrain on a longer history when there is one."
+        )
     out += [f"- {line}" for line in KNOWN_LIMITS]
     return "\n".join(out) + "\n"
+
+
+def _in_time_text(info: dict[str, Any]) -> str:
+    windows = f" (test: {info['test_window']})" if "test_window" in info else ""
+    return (
+        "The data has too few labelled as-of months for a split by time, so train, validation "
+        f"and test are stratified random sets of customers{windows}. The figures are in-time: "
+        "they do not show how the model holds up as customers, products and the economy change, "
+        "and are optimistic about drift."
+    )

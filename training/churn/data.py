@@ -87,6 +87,19 @@ def read_customers(settings: Settings) -> pd.DataFrame | None:
         raise DataError(f"cannot read the raw customers table at {path}: {e}") from e
 
 
+def labelled_as_of(settings: Settings) -> list[pd.Timestamp]:
+    """The labelled as-of times of the data, sorted: from the label table alone (the raw tables'
+    keys, or a snapshot's labels), without building features. Decides the split up front.
+
+    Raises:
+        DataError: the raw tables are missing or corrupt.
+    """
+    from features.frames import label_table
+
+    labels = label_table(settings)
+    return sorted(pd.to_datetime(labels[AS_OF], utc=True).drop_duplicates())
+
+
 def load_dataset(
     settings: Settings,
     service: str = "churn_v1",
@@ -110,7 +123,8 @@ def load_dataset(
     frame = training_frame(settings, service=service, progress=progress)
     if len(frame) == 0:
         raise DataError(
-            "the training frame has no labelled as-of months: simulate a longer history "
+            "the training frame has no labelled as-of months: ingest a history with known "
+            "outcomes (or a snapshot with a label), or simulate more months "
             "(a label needs the whole horizon after its as-of date)"
         )
     features = feature_names(settings, service)

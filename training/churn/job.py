@@ -1,7 +1,11 @@
 """``retain train churn``: split, fit, calibrate, evaluate against baselines and truth, log to
 MLflow, register as ``retain-churn`` with alias ``challenger``.
 
-``fit_and_evaluate`` does the modelling in memory (no MLflow); ``log_run`` records it;
+The split is by time when the labelled months leave room for it; with one snapshot (or too few
+months) it is a stratified split of customers, and a stratified cross-validation by customer gives
+the reported AUC; such a run says that no out-of-time validation was possible (``training.split``).
+
+``fit_and_evaluate`` does the modelling in memory (no MLflow); ``log_fitted`` records it;
 ``train_churn`` is the job the command runs.
 """
 
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
 from training.churn.baselines import BankRule, fit_logistic, fit_rule, predict_logistic
 from training.churn.card import render_model_card
+from training.churn.crossval import CrossValidation, cross_validate
 from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups, to_jsonable
 from training.churn.model import ChurnModel, fit_churn_model
@@ -28,7 +34,14 @@ from training.churn.tune import require_optuna, tune
 from training.config import MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
 from training.registry import register_challenger
-from training.split import Split, time_split
+from training.split import (
+    IN_TIME_CAVEAT,
+    TrainSplit,
+    choose_split,
+    labelled_months,
+    stratified_split,
+    time_split,
+)
 from training.tracking import experiment_id, log_lineage, requirements, run_info, tracking
 
 EXPERIMENT = "retain-churn"
@@ -39,13 +52,19 @@ class Fitted:
     """A trained model and everything measured about it."""
 
     model: ChurnModel
-    split: Split
+    split: TrainSplit
     report: Report
     importance: pd.DataFrame
     info: dict[str, Any]
     test_scores: dict[str, np.ndarray] = field(default_factory=dict)
     test_labels: np.ndarray | None = None
     explain_sample: pd.DataFrame | None = None
+    cv: CrossValidation | None = None
+
+    @property
+    def in_time(self) -> bool:
+        """True when no out-of-time validation was possible (snapshot mode)."""
+        return self.split.mode == "snapshot"
 
 
 @dataclass
@@ -66,9 +85,43 @@ def fit_baselines(train: pd.DataFrame, model: ChurnModel, seed: int) -> Baseline
     return Baselines(fit_logistic(train, model.spec, seed), fit_rule(train, BankRule()))
 
 
-def split_dataset(data: Dataset, config: TrainConfig) -> tuple[Split, dict[str, pd.Series]]:
-    split = time_split(data.frame, config.horizon_days, config.valid_months, config.test_months)
+def with_split(config: TrainConfig, months: Sequence[pd.Timestamp]) -> TrainConfig:
+    """``config`` with its split decided (``time`` or ``snapshot``) from the labelled as-of
+    ``months`` alone: run before building the frame, so that a bad request fails early.
+
+    Raises:
+        ConfigError / DataError: see ``training.split.choose_split``.
+    """
+    mode = choose_split(
+        months, config.horizon_days, config.valid_months, config.test_months, config.split
+    )
+    return replace(config, split=mode)
+
+
+def split_dataset(data: Dataset, config: TrainConfig) -> tuple[TrainSplit, dict[str, pd.Series]]:
+    """The split ``config.split`` asks for (``auto``: decided from the frame's labelled months)
+    and its row masks."""
+    config = with_split(config, labelled_months(data.frame))
+    split: TrainSplit
+    if config.split == "time":
+        split = time_split(data.frame, config.horizon_days, config.valid_months, config.test_months)
+    else:
+        split = stratified_split(data.frame, config.valid_share, config.test_share, config.seed)
     return split, split.masks(data.frame)
+
+
+def split_info(split: TrainSplit, config: TrainConfig) -> dict[str, Any]:
+    """What a model records about its split; in snapshot mode, enough to rebuild its test split
+    (promotion scores on it) and the caveat."""
+    if split.mode == "time":
+        return {"split": "time"}
+    return {
+        "split": "snapshot",
+        "split_seed": config.seed,
+        "valid_share": config.valid_share,
+        "test_share": config.test_share,
+        "validation": IN_TIME_CAVEAT,
+    }
 
 
 def fit_and_evaluate(
@@ -79,16 +132,26 @@ def fit_and_evaluate(
 ) -> Fitted:
     """Train on the train window, stop early and calibrate on validation, measure on test.
 
+    In snapshot mode the windows are stratified sets of customers, and ``config.cv_folds``-fold
+    cross-validation by customer is measured too.
+
     Raises:
-        DataError: too few labelled months, or a window without both classes.
+        DataError: no labelled months (or, with ``split="time"``, too few), or a window without
+            both classes.
     """
     from retain.core.errors import DataError
 
     split, masks = split_dataset(data, config)
     train, valid, test = (data.frame[masks[k]] for k in ("train", "valid", "test"))
-    for name, part in (("train", train), ("validation", valid)):
+    parts = [("train", train), ("validation", valid)]
+    if split.mode == "snapshot":
+        parts.append(("test", test))
+    for name, part in parts:
         if part[LABEL].nunique() < 2:
-            raise DataError(f"the {name} window has only one class of label: cannot train")
+            where = "window" if split.mode == "time" else "split of customers"
+            raise DataError(
+                f"the {name} {where} has only one class of label ({len(part):,} rows): cannot train"
+            )
     progress(1, 6)
     spec = fit_spec(train, data.features)
     model = fit_churn_model(train, valid, spec, config, params)
@@ -100,6 +163,11 @@ def fit_and_evaluate(
     attrs = data.attributes.loc[test.index]
     truth = data.truth_of(test)
     report = build_report(y_test, scores, slice_groups(attrs), model.threshold, truth)
+    cv = (
+        cross_validate(data, config, params)
+        if split.mode == "snapshot" and config.cv_folds
+        else None
+    )
     progress(4, 6)
     gain = model.booster.feature_importance(importance_type="gain")
     importance = (
@@ -123,6 +191,7 @@ def fit_and_evaluate(
             rows_train=int(len(train)),
             rows_valid=int(len(valid)),
             rows_test=int(len(test)),
+            **split_info(split, config),
         ),
         "best_iteration": int(model.booster.best_iteration or model.booster.current_iteration()),
         "calibration": model.calibration["method"],
@@ -139,6 +208,7 @@ def fit_and_evaluate(
         test_scores=scores,
         test_labels=y_test,
         explain_sample=encode(sample, spec),
+        cv=cv,
     )
 
 
@@ -180,17 +250,22 @@ def log_fitted(
     from mlflow.models import infer_signature
 
     info = {**fitted.info, "run_id": run_id}
+    config = replace(config, split=fitted.split.mode)
     log_lineage(
         config,
         info,
         model_name,
-        fitted.report.flat_metrics(),
+        {**fitted.report.flat_metrics(), **(fitted.cv.metrics() if fitted.cv else {})},
         {
             "train_window": info["train_window"],
             "valid_window": info["valid_window"],
             "test_window": info["test_window"],
             "best_iteration": info["best_iteration"],
             **{f"tuned_{k}": v for k, v in (tuned or {}).items()},
+        },
+        {
+            "split": fitted.split.mode,
+            "validation": f"in-time: {IN_TIME_CAVEAT}" if fitted.in_time else "out-of-time",
         },
     )
     mlflow.log_dict(to_jsonable(fitted.report), "evaluation.json")
@@ -207,6 +282,7 @@ def log_fitted(
         features=fitted.model.spec.features,
         categorical=fitted.model.spec.categorical,
         importance=fitted.importance[["feature", "gain"]],
+        cv=fitted.cv,
     )
     mlflow.log_text(card, "model_card.md")
     example = fitted.explain_sample.head(5) if fitted.explain_sample is not None else None
@@ -254,7 +330,8 @@ def train_churn(
 
     Args:
         settings: where the data and the MLflow store are.
-        config: training configuration (defaults if None).
+        config: training configuration (defaults if None); with ``split="auto"`` the split is
+            decided from the labelled as-of months before the frame is built.
         data: a dataset already in memory (default: built through the churn_v1 service).
         tune_trials: optuna trials before the final fit (0 = none); needs optuna.
         progress: called as progress(done, total).
@@ -265,12 +342,13 @@ def train_churn(
     """
     import mlflow
 
-    from training.churn.data import load_dataset
+    from training.churn.data import labelled_as_of, load_dataset
 
     config = config or TrainConfig()
     if tune_trials:
         require_optuna()
     if data is None:
+        config = with_split(config, labelled_as_of(settings))
         data = load_dataset(settings)
     exp = experiment_id(settings, EXPERIMENT)
     with tracking(settings), mlflow.start_run(experiment_id=exp) as run:
