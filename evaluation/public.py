@@ -45,6 +45,7 @@ from ingest.read import Bank, read_bank
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
+from training.config import lightgbm_params
 from training.encode import FeatureSpec, encode, fit_spec
 from training.metrics import roc_auc
 from training.uplift.metrics import qini_coefficient, uplift_area, uplift_area_random
@@ -105,23 +106,17 @@ class PublicParams:
 
     def lgb(self, objective: str = "binary") -> dict[str, Any]:
         regression = objective == "regression"
-        return {
-            "objective": objective,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.spend_min_data_in_leaf
-            if regression
-            else self.min_data_in_leaf,
-            "feature_fraction": self.feature_fraction,
-            "bagging_fraction": self.bagging_fraction,
-            "bagging_freq": 1,
-            "lambda_l2": self.lambda_l2,
-            "seed": self.seed,
-            "deterministic": True,
-            "force_row_wise": True,
-            "num_threads": self.num_threads,
-            "verbosity": -1,
-        }
+        return lightgbm_params(
+            objective,
+            seed=self.seed,
+            num_threads=self.num_threads,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_data_in_leaf=self.spend_min_data_in_leaf if regression else self.min_data_in_leaf,
+            lambda_l2=self.lambda_l2,
+            feature_fraction=self.feature_fraction,
+            bagging_fraction=self.bagging_fraction,
+        )
 
 
 @dataclass
