@@ -48,7 +48,15 @@ class MonitoringConfig:
         current_months: months in the default current window (the latest ones).
         shap_rows: rows of each window explained with TreeSHAP for attribution drift (a seeded
             sample; every other statistic uses every row).
-        seed: seeds that sample.
+        seed: seeds that sample, and the sample of customers for freshness and skew.
+        freshness_warn_days: warn when the online store's values of a feature view (or its
+            latest materialization) are this many days older than the latest month end in the
+            offline sources; a value past the view's TTL alerts.
+        skew_rows: customers with the bank at the latest month end sampled for the freshness
+            and online/offline skew checks.
+        skew_tolerance: relative tolerance within which an online and an offline number agree.
+        skew_alert_share: a feature whose online and offline values differ for more than this
+            share of the sampled customers alerts (0: any difference).
     """
 
     psi_warn: float = 0.1
@@ -68,6 +76,10 @@ class MonitoringConfig:
     current_months: int = 3
     shap_rows: int = 5000
     seed: int = 7
+    freshness_warn_days: float = 35.0
+    skew_rows: int = 300
+    skew_tolerance: float = 1e-6
+    skew_alert_share: float = 0.0
 
     def __post_init__(self) -> None:
         for measure in ("psi", "wasserstein", "jensen_shannon", "auc_drop"):
@@ -81,6 +93,13 @@ class MonitoringConfig:
             raise ConfigError(
                 f"need 0 <= ndcg_alert ({self.ndcg_alert}) <= ndcg_warn ({self.ndcg_warn}) <= 1"
             )
+        if not 0 <= self.skew_alert_share < 1:
+            raise ConfigError(
+                f"skew_alert_share must be at least 0 and below 1, got {self.skew_alert_share}"
+            )
+        for name in ("freshness_warn_days", "skew_tolerance"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not 0 < self.p_value < 1:
             raise ConfigError(f"p_value must lie between 0 and 1, got {self.p_value}")
         for name, low in (
@@ -89,6 +108,7 @@ class MonitoringConfig:
             ("shap_rows", 1),
             ("test_below_rows", 0),
             ("ndcg_top", 0),
+            ("skew_rows", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be at least {low}, got {getattr(self, name)}")

@@ -64,6 +64,11 @@ def summary_json(result: MonitorResult) -> dict[str, Any]:
                 "features": result.attribution.to_dict("records"),
             },
             "performance": result.performance.to_dict("records"),
+            "online": {
+                **result.online,
+                "freshness": result.freshness.to_dict("records"),
+                "skew": result.skew.to_dict("records"),
+            },
             "thresholds": asdict(result.config),
         }
     )
@@ -207,6 +212,30 @@ def _table(frame: pd.DataFrame, status_column: str | None = "status") -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _online_html(result: MonitorResult) -> str:
+    info, cfg = result.online, result.config
+    if not info:
+        return "<p>Not measured.</p>"
+    if info.get("note"):
+        return f"<p>Not measured: {html.escape(str(info['note']))}.</p>"
+    as_of = html.escape(str(info["as_of"]))
+    return f"""<p>A seeded sample of {info["sample"]:,} customers with the bank at {as_of}, the
+latest month end in the offline sources.</p>
+<p><b>Freshness</b> per feature view: the event timestamps the online store holds for the sample
+(as the service reads them) and the end of the view's latest materialization in the Feast
+registry, aged at {as_of}. Feast serves a value past its view's TTL as PRESENT (its issue
+#6821): such a value alerts; one older than {cfg.freshness_warn_days:g} days, or a
+materialization that far behind, warns. A view without a TTL (stamped once, at joining) is
+judged by its materialization only.</p>
+{_table(result.freshness)}
+<p><b>Skew</b>: per feature, the share of the sample whose online value (read as the service
+reads it) differs from the point-in-time offline value at {as_of} (numbers beyond a relative
+{cfg.skew_tolerance:g}; a null equals a null only); request-time features computed at {as_of}
+on both sides. More than {cfg.skew_alert_share:.0%} alerts.</p>
+{_table(result.skew)}
+"""
+
+
 def render_html(result: MonitorResult, images: dict[str, str]) -> str:
     """The report as one self-contained HTML page."""
     m, s = result.model, result.summary
@@ -264,6 +293,8 @@ realised figures tell. The reference window is the model's training window by de
 realised figures are in-sample.</p>
 {img("performance")}
 {_table(result.performance, None)}
+<h2>Online store: freshness and online/offline skew</h2>
+{_online_html(result)}
 </body></html>
 """
 

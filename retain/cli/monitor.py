@@ -1,4 +1,5 @@
-"""``retain monitor``: drift, attribution and estimated performance of the churn champion.
+"""``retain monitor``: drift, attribution and estimated performance of the churn champion, and
+the freshness and online/offline skew of its features.
 
 Alerts are information, not errors: the command exits 0 when it ran, whatever it found, and 2
 with one line on a user's mistake (no champion, a bad window, a window without data).
@@ -7,13 +8,16 @@ with one line on a user's mistake (no champion, a bad window, a window without d
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
+
+if TYPE_CHECKING:
+    from monitoring.monitor import MonitorResult
 
 out = Console()
 """Results go to stdout; progress and messages to stderr."""
@@ -28,6 +32,48 @@ def register(app: typer.Typer) -> None:
 
 def _f(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _days(v: float) -> str:
+    return "never" if isinstance(v, float) and math.isnan(v) else f"{v:g} d"
+
+
+def _print_online(result: MonitorResult) -> None:
+    """The freshness table, one row per feature view, and the skew line."""
+    info, s = result.online, result.summary
+    if not info or info.get("note"):
+        out.print(f"online store: not measured ({info.get('note', 'no result')})")
+        return
+    table = Table(
+        title=f"online store freshness at {info['as_of']} ({info['sample']:,} sampled customers)"
+    )
+    for column in ("status", "view", "TTL", "found", "oldest value", "materialized to"):
+        table.add_column(column)
+    for r in result.freshness.to_dict("records"):
+        age = r["max_age_days"]
+        oldest = f"{r['oldest']} ({_f(age, 0)} d)" if r["found"] else "none"
+        if r["expired_share"] > 0:
+            oldest += f", {r['expired_share']:.0%} past TTL"
+        table.add_row(
+            f"[{_STYLE[r['status']]}]{r['status']}[/]",
+            r["view"],
+            _days(r["ttl_days"]),
+            f"{r['found']}/{r['sampled']}",
+            oldest,
+            r["materialized_to"] or "never",
+        )
+    out.print(table)
+    differ = result.skew[result.skew["differ"] > 0]
+    worst = (
+        f", most {differ['feature'].iloc[0]} ({differ['differ_share'].iloc[0]:.1%})"
+        if len(differ)
+        else ""
+    )
+    out.print(
+        f"online/offline skew at {info['as_of']}: {s['skew_features_differ']} of "
+        f"{s['skew_features']} features differ for {s['skew_customers']:,} sampled "
+        f"customers{worst}"
+    )
 
 
 def monitor(
@@ -51,7 +97,8 @@ def monitor(
     top: Annotated[int, typer.Option(help="Alert lines to print (all are in the report).")] = 15,
 ) -> None:
     """Compare the current window with the reference: feature drift, prediction drift,
-    attribution drift, estimated and realised performance. Writes an HTML report and a JSON
+    attribution drift, estimated and realised performance; and check the online store's
+    freshness and its skew against the offline features. Writes an HTML report and a JSON
     summary under $RETAIN_HOME/reports/monitoring/<timestamp>/."""
     from monitoring.config import MonitoringConfig
     from monitoring.monitor import parse_window, require_tracking_store, run_monitor
@@ -65,7 +112,7 @@ def monitor(
     config = MonitoringConfig.load(settings)
     require_tracking_store(settings)
     quiet_mlflow(feast=True)
-    with progress_bar("monitoring retain-churn", 6) as progress:
+    with progress_bar("monitoring retain-churn", 7) as progress:
         result = run_monitor(settings, config, reference, current, progress)
     path = write_report(settings, result)
     run_id = log_to_mlflow(settings, result, path.parent) if mlflow else None
@@ -100,6 +147,7 @@ def monitor(
         f"{s['latest_labelled_months'] or 'n/a'}: {_f(s['auc_latest_labelled_realised'])} "
         f"against the champion's test AUC {_f(s['champion_test_auc'])}"
     )
+    _print_online(result)
     out.print(f"status: [{_STYLE[s['status']]}]{s['status']}[/]")
     out.print(f"report: {path}", soft_wrap=True, highlight=False)  # one line, for scripts
     if run_id:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -12,15 +14,20 @@ from retain.core.settings import Settings
 from tests.integration.conftest import RETAIN
 
 
-def test_it_compares_the_training_window_with_the_latest_months(home: Settings) -> None:
+def test_it_compares_the_training_window_with_the_latest_months(
+    home: Settings, tmp_path: Path
+) -> None:
     """Exit 0, a table and the report path on stdout; the HTML report (charts embedded) and the
     JSON summary on disk, covering every feature of the champion; a run in MLflow. A window
-    without data is one line and exit status 2."""
+    without data is one line and exit status 2. The freshly materialized online store is fresh
+    and agrees with the offline frames; in a copy whose online values are 61 days old in one view
+    and gone from another, freshness alerts (past the TTL Feast ignores) and warns, skew alerts
+    on the lost view's features, and the exit status stays 0."""
 
-    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+    def monitor(*args: str, at: Path = home.home) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [RETAIN, "monitor", *args],
-            env={**os.environ, "RETAIN_HOME": str(home.home)},
+            env={**os.environ, "RETAIN_HOME": str(at)},
             capture_output=True,
             text=True,
             timeout=600,
@@ -54,9 +61,47 @@ def test_it_compares_the_training_window_with_the_latest_months(home: Settings) 
     assert 0 <= summary["attribution"]["ndcg"] <= 1
     assert summary["summary"]["status"] in ("ok", "warn", "alert")
 
+    online = summary["online"]
+    assert (online["as_of"], online["sample"], online["materialized"]) == ("2024-12-31", 300, True)
+    views = {r["view"]: r for r in online["freshness"]}
+    assert {"customer_profile", "balances_flows", "engagement_channels"} <= set(views)
+    assert all(r["status"] == "ok" and r["found"] == 300 for r in views.values())
+    assert views["balances_flows"]["max_age_days"] == 0
+    assert views["balances_flows"]["materialized_to"] == "2024-12-31"
+    assert {r["feature"] for r in online["skew"]} == set(model.spec.features)
+    assert all(r["differ"] == 0 for r in online["skew"])
+    assert summary["summary"]["skew_features_differ"] == 0
+    assert "online store freshness at 2024-12-31 (300 sampled customers)" in done.stdout
+    assert "online/offline skew at 2024-12-31: 0 of " in done.stdout
+    assert "Online store: freshness and online/offline skew" in html
+
     from training.tracking import client
 
     c = client(home)
     exp = c.get_experiment_by_name("retain-monitoring")
     runs = c.search_runs([exp.experiment_id])
     assert runs and "psi.bal_total" in runs[0].data.metrics
+
+    copy = tmp_path / "home"
+    shutil.copytree(home.home, copy)
+    with sqlite3.connect(copy / "feast" / "online.db") as db:
+        db.execute(f"UPDATE {home.project}_balances_flows SET event_ts = event_ts - 61 * 86400")
+        db.execute(f"DELETE FROM {home.project}_engagement_channels")
+    stale = monitor("--no-mlflow", at=copy)
+    assert stale.returncode == 0, stale.stderr[-3000:]
+    report = Path(stale.stdout.split("report: ")[1].split()[0])
+    summary = json.loads((report.parent / "summary.json").read_text())
+    views = {r["view"]: r for r in summary["online"]["freshness"]}
+    assert views["balances_flows"]["status"] == "alert"
+    assert views["balances_flows"]["expired_share"] == 1
+    assert "PRESENT" in views["balances_flows"]["detail"]
+    assert (views["engagement_channels"]["status"], views["engagement_channels"]["found"]) == (
+        "warn",
+        0,
+    )
+    assert views["customer_profile"]["status"] == "ok"
+    lost = {r["feature"] for r in summary["online"]["skew"] if r["status"] == "alert"}
+    assert "tx_branch" in lost and "bal_total" not in lost
+    alerts = {(a["kind"], a["subject"], a["status"]) for a in summary["alerts"]}
+    assert ("freshness", "balances_flows", "alert") in alerts
+    assert ("skew", "tx_branch", "alert") in alerts

@@ -12,6 +12,12 @@ from retain.core.settings import Settings
 def test_defaults_follow_the_rules_of_thumb():
     c = MonitoringConfig()
     assert (c.psi_warn, c.psi_alert, c.ndcg_alert) == (0.1, 0.25, 0.9)
+    assert (c.freshness_warn_days, c.skew_rows, c.skew_tolerance, c.skew_alert_share) == (
+        35.0,
+        300,
+        1e-6,
+        0.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,6 +63,9 @@ def test_the_file_overrides_the_defaults(settings: Settings):
         ("p_value = 2", "p_value must lie between 0 and 1"),
         ("psi_warn = true", "psi_warn must be a number"),
         ("psi_warn = [", "cannot read"),
+        ("skew_rows = 0", "skew_rows must be at least 1"),
+        ("skew_alert_share = 1", "skew_alert_share must be at least 0 and below 1"),
+        ("freshness_warn_days = -1", "freshness_warn_days must be at least 0"),
     ],
 )
 def test_a_bad_file_is_one_clear_error(settings: Settings, text, message):
