@@ -14,13 +14,12 @@ drop below the reference's AUC.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from retain.core.errors import ConfigError
-from retain.core.settings import Settings
+from retain.core.settings import Settings, read_toml
 
 CONFIG_FILE = "monitoring.toml"
 
@@ -160,11 +159,7 @@ class MonitoringConfig:
             ConfigError: the file cannot be read or is invalid.
         """
         path: Path = settings.home / CONFIG_FILE
-        if not path.exists():
+        data = read_toml(path)
+        if data is None:
             return cls()
-        try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e}") from e
         return cls.from_dict(data, str(path))

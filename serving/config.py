@@ -19,12 +19,11 @@ Read once by the service at start-up, like ``Settings``.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from retain.core.errors import ConfigError
-from retain.core.settings import Settings
+from retain.core.settings import Settings, read_toml
 from training.registry import CHAMPION
 
 RequestTime = Literal["feature_time", "now"]
@@ -126,13 +125,9 @@ class ServingConfig:
             ConfigError: the file cannot be read or is invalid.
         """
         path = settings.home / CONFIG_FILE
-        if not path.exists():
+        data = read_toml(path)
+        if data is None:
             return cls()
-        try:
-            with path.open("rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e}") from e
         return cls.from_dict(data, str(path))
 
 

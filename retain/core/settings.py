@@ -17,7 +17,7 @@ import tomllib
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from retain.core.errors import ConfigError
 
@@ -79,12 +79,8 @@ class Settings:
             raise ConfigError(f"RETAIN_HOME={home} is a file, not a folder: point it at a folder")
         values: dict[str, str] = {}
         config_file = home / "retain.toml"
-        if config_file.exists():
-            try:
-                with config_file.open("rb") as f:
-                    data = tomllib.load(f)
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise ConfigError(f"cannot read {config_file}: {e}") from e
+        data = read_toml(config_file)
+        if data is not None:
             unknown = set(data) - {"profile", "redis_url", "postgres_url", "project"}
             if unknown:
                 raise ConfigError(
@@ -99,6 +95,21 @@ class Settings:
         if profile not in PROFILES:
             raise ConfigError(f"unknown profile {profile!r}: use one of {', '.join(PROFILES)}")
         return cls(home=home, **values)  # type: ignore[arg-type]
+
+
+def read_toml(path: Path) -> dict[str, Any] | None:
+    """An optional configuration file in the home folder: its contents, or None when absent.
+
+    Raises:
+        ConfigError: the file exists but cannot be read or is not valid TOML.
+    """
+    if not path.exists():
+        return None
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e}") from e
 
 
 def sqlalchemy_postgres_url(url: str) -> str:
