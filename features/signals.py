@@ -12,9 +12,20 @@ when the row k places back is not exactly k months back, the value is null rathe
 Conventions:
 - ``*_chg_Km``: relative change over K months, ``(now - before) / max(|before|, 1)``; null with
   less than K months of history.
-- ``*_Km``: a sum over the current and the K-1 previous months (what history there is).
+- ``*_Km``: a sum over the current and the K-1 previous months (what history there is, and of
+  it the known months; null when none is known).
 - ``months_since_*``: whole months from the event's month to this month (0 = this month); null
   when it never happened in the customer's history.
+
+Nulls stay nulls: a raw field a bank did not map is null in every row, and so is every signal
+derived from it alone, never a made-up 0 or False (LightGBM handles missing values, and reasons and
+rules must not read "no logins" or "no consent" into a field nobody provided). A count over several
+fields or months (``n_products``, ``tx_total``, the ``*_3m`` sums) is computed over the known ones
+and is null only when none of them is known: a bank that maps four of the twelve holdings still
+gets a count of the products it told us about (as before, when the others counted as not held),
+training and serving share the definition, and where every field is known (the simulated bank)
+the value is the plain sum it always was. ``bal_total`` is the exception: it needs all four
+balances.
 """
 
 from __future__ import annotations
@@ -65,6 +76,11 @@ class _Months:
             out[k:] = cs[k:] - back
         return pd.Series(out, index=self.index)
 
+    def known_sum_last(self, values: pd.Series | np.ndarray, k: int) -> pd.Series:
+        """``sum_last`` over the known values only: NaN when none of the k rows is known."""
+        known = self.sum_last(~np.isnan(np.asarray(values, dtype="float64")), k)
+        return self.sum_last(values, k).where(known > 0)
+
     def months_since(self, happened: pd.Series | np.ndarray) -> pd.Series:
         """Months since the last row where ``happened`` was true (this row included), else NaN."""
         h = np.asarray(happened, dtype=bool)
@@ -88,6 +104,13 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     return num.astype("float64") / den.where(den != 0)
 
 
+def _known_sum(columns: list[pd.Series]) -> pd.Series:
+    """Row sums over the known values, added in order (``a + b + ...``); NaN when none is known."""
+    total = sum((c.fillna(0.0) for c in columns), start=pd.Series(0.0, index=columns[0].index))
+    known = pd.concat([c.notna() for c in columns], axis=1).any(axis=1)
+    return total.where(known)
+
+
 def _frame(monthly: pd.DataFrame, columns: dict[str, pd.Series]) -> pd.DataFrame:
     out = pd.DataFrame(
         {
@@ -108,16 +131,23 @@ def balances_flows(monthly: pd.DataFrame) -> pd.DataFrame:
     """Balances and their trends, flows, salary signals, fees and rates."""
     m = _Months(monthly)
     bal = {b: monthly[f"bal_{b}"].astype("float64") for b in BALANCES}
+    # The total needs all four balances (null otherwise, as it always was): a "total" of the known
+    # ones would only repeat a bank's one mapped balance under another name.
     total = bal["current"] + bal["savings"] + bal["time_deposit"] + bal["wealth"]
     inflow = monthly["inflow"].astype("float64")
     outflow = monthly["outflow"].astype("float64")
     net = inflow - outflow
-    salary = monthly["salary_amount"].astype("float64").fillna(0.0)
-    credited = monthly["salary_credited"].astype("boolean").fillna(False).astype(bool).to_numpy()
-    credited_before = m.lag(credited.astype("float64"), 1).to_numpy() == 1.0
+    salary = monthly["salary_amount"].astype("float64")
+    # A month whose salary flag is unknown is neither a salary nor the month it stopped.
+    flag = monthly["salary_credited"].astype("boolean")
+    credited = flag.fillna(False).astype(bool).to_numpy()
+    not_credited = (~flag).fillna(False).astype(bool).to_numpy()
+    credited_before = m.lag(flag.astype("float64"), 1).to_numpy() == 1.0
     fees = monthly["fees_charged"].astype("float64")
-    # Mean of up to three previous months; null in a customer's first month.
-    prev_n = np.minimum(m.pos, 3)
+    # Mean of the known fees of up to three previous months; null when none is known (a
+    # customer's first month).
+    fees_known = fees.notna().astype("float64")
+    prev_n = (m.sum_last(fees_known, 4) - fees_known).to_numpy()
     prev_mean = (m.sum_last(fees, 4) - fees.fillna(0.0)) / np.where(prev_n > 0, prev_n, np.nan)
     cols: dict[str, pd.Series] = {f"bal_{b}": _f32(bal[b]) for b in BALANCES}
     cols["bal_total"] = _f32(total)
@@ -131,9 +161,9 @@ def balances_flows(monthly: pd.DataFrame) -> pd.DataFrame:
         "outflow": _f32(outflow),
         "net_flow": _f32(net),
         "salary_amount": _f32(salary),
-        "salary_kept_share_3m": _f32(_ratio(m.sum_last(net, 3), m.sum_last(salary, 3))),
+        "salary_kept_share_3m": _f32(_ratio(m.known_sum_last(net, 3), m.known_sum_last(salary, 3))),
         "months_since_salary": _f32(m.months_since(credited)),
-        "months_since_salary_stopped": _f32(m.months_since(credited_before & ~credited)),
+        "months_since_salary_stopped": _f32(m.months_since(credited_before & not_credited)),
         "card_spend": _f32(monthly["card_spend"]),
         "fees_charged": _f32(fees),
         "fee_shock": _f32(fees - prev_mean),
@@ -150,20 +180,20 @@ TX_CHANNELS = ("branch", "mobile", "atm", "phone")
 def engagement_channels(monthly: pd.DataFrame) -> pd.DataFrame:
     """Transactions by channel, digital share, app logins and login recency at month end."""
     m = _Months(monthly)
-    tx = {c: monthly[f"tx_{c}"].astype("float64").fillna(0.0) for c in TX_CHANNELS}
-    total = sum(tx.values(), start=pd.Series(0.0, index=monthly.index))
-    logins = monthly["app_logins"].astype("float64").fillna(0.0)
+    tx = {c: monthly[f"tx_{c}"].astype("float64") for c in TX_CHANNELS}
+    total = _known_sum(list(tx.values()))
+    logins = monthly["app_logins"].astype("float64")
     last_login = pd.to_datetime(monthly["last_login_at"], utc=True)
     month_end = pd.to_datetime(monthly["month_end"], utc=True)
     days = (month_end - last_login).dt.total_seconds() / 86400.0
     epoch = (last_login - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    cols: dict[str, pd.Series] = {f"tx_{c}": tx[c].astype("int64") for c in TX_CHANNELS}
+    cols: dict[str, pd.Series] = {f"tx_{c}": tx[c].astype("Int64") for c in TX_CHANNELS}
     cols |= {
-        "tx_total": total.astype("int64"),
+        "tx_total": total.astype("Int64"),
         "tx_total_chg_3m": _f32(rel_change(total, m.lag(total, 3))),
         "digital_share": _f32(_ratio(tx["mobile"], total)),
-        "app_logins": logins.astype("int64"),
-        "app_logins_3m": m.sum_last(logins, 3).astype("int64"),
+        "app_logins": logins.astype("Int64"),
+        "app_logins_3m": m.known_sum_last(logins, 3).astype("Int64"),
         "days_since_login": _f32(days),
         "last_login_epoch_s": epoch.astype("Int64"),
     }
@@ -175,10 +205,10 @@ def service_complaints(monthly: pd.DataFrame) -> pd.DataFrame:
     m = _Months(monthly)
     cols: dict[str, pd.Series] = {}
     for what in ("complaints", "tickets"):
-        new = monthly[f"{what}_new"].astype("float64").fillna(0.0)
-        cols[f"{what}_new"] = new.astype("int64")
-        cols[f"{what}_open"] = monthly[f"{what}_open"].astype("float64").fillna(0).astype("int64")
-        cols[f"{what}_3m"] = m.sum_last(new, 3).astype("int64")
+        new = monthly[f"{what}_new"].astype("float64")
+        cols[f"{what}_new"] = new.astype("Int64")
+        cols[f"{what}_open"] = monthly[f"{what}_open"].astype("float64").astype("Int64")
+        cols[f"{what}_3m"] = m.known_sum_last(new, 3).astype("Int64")
     sat = monthly["satisfaction"].astype("float64")
     cols["satisfaction_last"] = _f32(m.ffill(sat))
     cols["months_since_survey"] = _f32(m.months_since(sat.notna()))
@@ -193,12 +223,13 @@ def product_holdings(monthly: pd.DataFrame, join_date: pd.Series) -> pd.DataFram
         join_date: each row's customer join date (aligned with ``monthly``).
     """
     m = _Months(monthly)
-    held = monthly[[f"has_{p}" for p in PRODUCTS]].astype("boolean").fillna(False).astype(bool)
-    n = held.sum(axis=1).astype("float64")
+    held = monthly[[f"has_{p}" for p in PRODUCTS]].astype("boolean")
+    # The products held among the known holdings; null when no holding is known.
+    n = held.sum(axis=1).astype("float64").where(held.notna().any(axis=1))
     tenure = m.month - month_index(pd.to_datetime(join_date, utc=True)).to_numpy()
     cols: dict[str, pd.Series] = {c: held[c] for c in held.columns}
     cols |= {
-        "n_products": n.astype("int64"),
+        "n_products": n.astype("Int64"),
         "n_products_chg_3m": _f32(n - m.lag(n, 3)),
         "tenure_months": pd.Series(tenure, index=monthly.index).astype("int64"),
         "age": monthly["age"].astype("Int64"),
@@ -267,7 +298,7 @@ def customer_profile(customers: pd.DataFrame) -> pd.DataFrame:
         if col in ints:
             values = values.astype("Int64")  # a bank's own data may lack the field: null
         elif col == "marketing_consent":
-            values = values.astype("boolean").fillna(False).astype(bool)
+            values = values.astype("boolean")  # unknown consent stays unknown, never False
         else:
             values = values.astype("object")
         out[col] = values.to_numpy()

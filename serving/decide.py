@@ -6,7 +6,8 @@ removed by the first rule it breaks, or scored by its expected value (EV) and ra
 1. rules, in order (``RULES``): ``channel`` (allowed on the context's channel), ``eligibility``
    (every condition of the catalogue holds), ``suitability`` (the action's risk level is at most
    the customer's ``risk_tolerance``; an unknown tolerance counts as 1), ``consent`` (an action
-   that needs consent needs ``marketing_consent`` true), then the contact policy: ``week_cap`` and
+   that needs consent needs ``marketing_consent`` true; unknown consent, as from a bank that does
+   not provide it, counts as none and the trace says so), then the contact policy: ``week_cap`` and
    ``month_cap`` (contacts on the channel in the last 7 / 30 days), ``cooldown`` (declined within
    the action's ``cooldown_days``), ``repeat`` (contacted within ``repeat_days``, or accepted
    within ``accepted_days``), ``max_per_month`` (the action's contacts in the last 30 days); last,
@@ -181,11 +182,12 @@ def rule_suitability(action: Action, x: RuleInput) -> str | None:
 
 
 def rule_consent(action: Action, x: RuleInput) -> str | None:
-    if action.needs_consent and x.customer.get("marketing_consent") is not True:
-        return (
-            f"needs marketing consent; marketing_consent is {x.customer.get('marketing_consent')!r}"
-        )
-    return None
+    consent = x.customer.get("marketing_consent")
+    if not action.needs_consent or consent is True:
+        return None
+    if consent is None or (isinstance(consent, float) and math.isnan(consent)):
+        return "needs marketing consent; consent unknown: treated as no consent"
+    return f"needs marketing consent; marketing_consent is {consent!r}"
 
 
 def _channel_cap(x: RuleInput, window: timedelta, caps: Mapping[str, int], name: str) -> str | None:

@@ -5,6 +5,12 @@ number per feature in the booster's raw (log-odds) units plus the base value in 
 their sum is the raw score. A reason is a feature with a large contribution, written with the
 catalogue's template for its value (``reasons.toml``, validated at load time).
 
+A missing value is a reason only where the catalogue says what it means (a ``when = "missing"``
+template: the contract gives the null a meaning, e.g. "null when the customer never logged in").
+Any other missing value (a field the bank did not provide, a trend without enough history) says
+nothing about the customer, so its contribution is passed over for the next largest one rather
+than written as "App logins: missing" or read as a 0.
+
 Everything here is pure: no model, no store, no server.
 """
 
@@ -92,7 +98,7 @@ class Condition:
         )
 
     def holds(self, value: Any) -> bool:
-        missing = value is None or (isinstance(value, float) and math.isnan(value))
+        missing = _missing(value)
         if self.kind == "any":
             return True
         if self.kind == "missing":
@@ -247,6 +253,17 @@ class ReasonCatalogue:
                     return _render(t.text, entry.format, value)
         return self._generic(feature, value, direction, subject)
 
+    def explains_missing(self, feature: str, direction: Direction) -> bool:
+        """Whether the sentence for a missing value of ``feature`` pushing ``direction`` is one
+        of the catalogue's ``when = "missing"`` templates (which says what the null means)."""
+        entry = self.features.get(feature)
+        if entry is None:
+            return False
+        for t in entry.texts:
+            if (t.direction is None or t.direction == direction) and t.when.holds(None):
+                return t.when.kind == "missing"
+        return False
+
     def _generic(self, feature: str, value: Any, direction: Direction, subject: str) -> str:
         label = self.descriptions.get(feature, feature.replace("_", " "))
         shown = "missing" if _missing(value) else _auto(value)
@@ -255,7 +272,8 @@ class ReasonCatalogue:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None or NaN (a Python or numpy float)."""
+    return value is None or (isinstance(value, float | np.floating) and math.isnan(value))
 
 
 def _auto(value: Any) -> str:
@@ -301,20 +319,24 @@ def top_reasons(
         subject: what the model scores, for generic sentences ("the risk", "the chance").
 
     Returns:
-        Reasons, largest contribution first; features contributing exactly 0 are left out.
+        Reasons, largest contribution first; features contributing exactly 0 are left out, and so
+        are features whose value is missing unless the catalogue says what a missing value means
+        (``ReasonCatalogue.explains_missing``): the next largest contribution takes their place.
     """
     c = np.asarray(contributions, dtype=np.float64)[: len(features)]
     if k <= 0 or not len(c):
         return []
-    order = np.argsort(-np.abs(c), kind="stable")[:k]
-    reasons = []
+    order = np.argsort(-np.abs(c), kind="stable")
+    reasons: list[Reason] = []
     for j in order:
         weight = float(c[j])
-        if weight == 0.0:
+        if weight == 0.0 or len(reasons) == k:
             break
         name = features[j]
         value = values.get(name)
         direction: Direction = "up" if weight > 0 else "down"
+        if _missing(value) and not catalogue.explains_missing(name, direction):
+            continue
         reasons.append(
             Reason(
                 text=catalogue.sentence(name, value, direction, subject),

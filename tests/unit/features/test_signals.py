@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from features import signals
@@ -282,3 +283,119 @@ def test_postgres_url_uses_psycopg3(url, expected):
 def test_bad_urls_are_config_errors(url):
     with pytest.raises(ConfigError):
         redis_connection_string(url) if "http" in url else sqlalchemy_postgres_url(url)
+
+
+def pa_table(frame: pd.DataFrame, source: str) -> pa.Table:
+    """The frame as the build writes it, with its source's Parquet schema."""
+    return pa.Table.from_pandas(frame, schema=source_schema(source), preserve_index=False)
+
+
+def _unmapped(n: int, *fields: str) -> dict[str, list]:
+    """``fields`` as a bank that did not map them leaves them: null in every row."""
+    return {f: [None] * n for f in fields}
+
+
+def test_fields_the_bank_did_not_map_stay_null_in_the_features():
+    """An unmapped field gives null signals, never a made-up 0 or False."""
+    holdings = [f"has_{p}" for p in PRODUCTS]
+    counts = ("app_logins", "complaints_new", "complaints_open", "tickets_new", "tickets_open")
+    rows = monthly_rows(
+        4,
+        **_unmapped(4, *holdings, *counts, *(f"tx_{c}" for c in signals.TX_CHANNELS)),
+        **_unmapped(4, "salary_credited", "salary_amount", "fees_charged"),
+        **_unmapped(4, *(f"bal_{b}" for b in signals.BALANCES)),
+    )
+    join = pd.Series([pd.Timestamp("2023-11-15", tz="UTC")] * 4)
+    frames = [
+        signals.balances_flows(rows),
+        signals.engagement_channels(rows),
+        signals.service_complaints(rows),
+        signals.product_holdings(rows, join),
+    ]
+    out = pd.concat([f.drop(columns=["customer_id", "event_timestamp"]) for f in frames], axis=1)
+    derived = [
+        *holdings,
+        "n_products",
+        "n_products_chg_3m",
+        "app_logins",
+        "app_logins_3m",
+        "tx_total",
+        "digital_share",
+        "complaints_new",
+        "complaints_open",
+        "complaints_3m",
+        "tickets_3m",
+        "salary_amount",
+        "salary_kept_share_3m",
+        "months_since_salary",
+        "months_since_salary_stopped",
+        "fee_shock",
+        "bal_total",
+    ]
+    assert out[derived].isna().all().all()
+    assert list(out["tenure_months"]) == [2, 3, 4, 5]  # from mapped fields: unaffected
+
+
+def test_unknown_marketing_consent_stays_unknown():
+    customers = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "join_date": [pd.Timestamp("2020-05-01", tz="UTC")] * 3,
+            **_unmapped(3, "birth_year", "region", "branch_id", "city_tier", "income_band"),
+            **_unmapped(3, "occupation", "risk_tolerance", "preferred_channel"),
+            "marketing_consent": pd.array([True, False, None], dtype="boolean"),
+            "digital_adoption": [None] * 3,
+        }
+    )
+    out = signals.customer_profile(customers)
+    assert list(out["marketing_consent"].iloc[:2]) == [True, False]
+    assert pd.isna(out["marketing_consent"].iloc[2])
+    assert out["birth_year"].isna().all() and out["digital_adoption"].isna().all()
+    assert pa_table(out, "customer_profile").column("marketing_consent").null_count == 1
+
+
+def test_signals_over_several_fields_use_the_known_ones():
+    """n_products and tx_total count what the bank mapped, null when nothing is known; the total
+    balance needs every balance."""
+    rows = monthly_rows(
+        3,
+        **_unmapped(3, *(f"has_{p}" for p in PRODUCTS if p not in ("savings", "credit_card"))),
+        has_savings=[True, None, None],
+        has_credit_card=[True, False, None],
+        bal_current=[10.0, None, None],
+        bal_savings=[5.0, 5.0, None],
+        **_unmapped(3, "bal_time_deposit", "bal_wealth", "tx_branch", "tx_atm"),
+        tx_mobile=[3, None, None],
+        tx_phone=[1, 2, None],
+    )
+    join = pd.Series([pd.Timestamp("2023-11-15", tz="UTC")] * 3)
+    holdings = signals.product_holdings(rows, join)
+    assert holdings["n_products"].tolist()[:2] == [2, 0] and pd.isna(holdings["n_products"][2])
+    assert signals.balances_flows(rows)["bal_total"].isna().all()
+    engagement = signals.engagement_channels(rows)
+    assert engagement["tx_total"].tolist()[:2] == [4, 2] and pd.isna(engagement["tx_total"][2])
+    assert nan_equal(engagement["digital_share"], [0.75, None, None])
+    assert pa_table(holdings, "product_holdings").column("n_products").null_count == 1
+
+
+def test_sums_over_months_skip_unknown_months():
+    """A 3-month sum adds the known months; null when none of the three is known."""
+    logins = [4, None, 2, None, None, None]
+    rows = monthly_rows(6, app_logins=logins, fees_charged=[10, None, 20, 30, 40, 50])
+    engagement = signals.engagement_channels(rows)
+    assert engagement["app_logins_3m"].tolist()[:5] == [4, 4, 6, 2, 2]
+    assert pd.isna(engagement["app_logins_3m"][5]) and pd.isna(engagement["app_logins"][1])
+    # fee shock: this month minus the mean of the known fees of up to three months before
+    fee_shock = signals.balances_flows(rows)["fee_shock"]
+    assert nan_equal(fee_shock, [None, None, 10.0, 15.0, 40 - 25.0, 50 - 30.0])
+
+
+def test_an_unknown_salary_month_is_not_a_stop():
+    """A month whose salary flag is unknown is neither a salary nor the month the salary stopped."""
+    rows = monthly_rows(
+        4, salary_credited=[True, None, False, True], salary_amount=[900.0, None, 0.0, 900.0]
+    )
+    out = signals.balances_flows(rows)
+    assert nan_equal(out["months_since_salary"], [0, 1, 2, 0])
+    assert nan_equal(out["months_since_salary_stopped"], [None, None, None, None])
+    assert nan_equal(out["salary_amount"], [900.0, None, 0.0, 900.0])

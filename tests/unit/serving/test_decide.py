@@ -86,7 +86,7 @@ def entry(decision: Decision, action_id: str):
         ("xsell_wealth_funds", {"risk_tolerance": 3}, "branch", [], "suitability", "R3"),
         ("xsell_credit_card", {"risk_tolerance": None}, "branch", [], "suitability", "R1"),
         ("xsell_insurance", {"marketing_consent": False}, "branch", [], "consent", "False"),
-        ("fee_waiver", {"marketing_consent": None}, "branch", [], "consent", "None"),
+        ("fee_waiver", {"marketing_consent": None}, "branch", [], "consent", "consent unknown"),
         (
             "xsell_insurance",
             {},
@@ -183,6 +183,32 @@ def test_rule_keeps_action(
     """An action within the rules is kept: the boundaries of each rule are where they say."""
     e = entry(run({**CUSTOMER, **changes}, channel, history, k=20), action_id)
     assert e.status in ("selected", "outranked"), e
+
+
+@pytest.mark.parametrize(
+    ("consent", "detail"),
+    [
+        (None, "needs marketing consent; consent unknown: treated as no consent"),
+        (float("nan"), "needs marketing consent; consent unknown: treated as no consent"),
+        ("absent", "needs marketing consent; consent unknown: treated as no consent"),
+        (False, "needs marketing consent; marketing_consent is False"),
+    ],
+)
+def test_unknown_consent_is_no_consent_and_the_trace_says_so(consent: Any, detail: str) -> None:
+    """Consent the bank did not provide removes every action that needs consent, as a no would,
+    and the trace tells unknown consent apart from a recorded no; service actions stay."""
+    customer = {k: v for k, v in CUSTOMER.items() if k != "marketing_consent"}
+    if consent != "absent":
+        customer["marketing_consent"] = consent
+    decision = run(customer, k=20)
+    for action in CATALOGUE.actions:
+        e = entry(decision, action.id)
+        if action.needs_consent:
+            assert (e.status, e.rule, e.detail) == ("removed", "consent", detail) or (
+                e.status == "removed" and e.rule in ("channel", "eligibility", "suitability")
+            )
+    assert entry(decision, "xsell_insurance").detail == detail
+    assert entry(decision, "resolve_complaint").status in ("selected", "outranked")
 
 
 def test_first_broken_rule_is_recorded() -> None:

@@ -116,3 +116,35 @@ def test_contributions_plus_base_value_equal_the_raw_score():
     contributions = booster.predict(x.to_numpy(), pred_contrib=True)
     raw = booster.predict(x.to_numpy(), raw_score=True)
     np.testing.assert_allclose(contributions.sum(axis=1), raw, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("missing", [None, float("nan"), np.float32("nan")])
+def test_a_missing_value_is_no_reason_unless_the_catalogue_says_what_it_means(missing):
+    """A feature the bank did not provide is passed over for the next largest contribution; a
+    missing value with a meaning in the catalogue (never logged in) is still a reason."""
+    features = ["app_logins", "n_products", "days_since_login_now", "complaints_open"]
+    contributions = np.array([0.9, -0.8, 0.5, 0.1, 0.0])
+    values = {
+        "app_logins": missing,
+        "n_products": missing,
+        "days_since_login_now": missing,
+        "complaints_open": 2,
+    }
+    reasons = top_reasons(contributions, values, features, CATALOGUE, k=2)
+    assert [r.feature for r in reasons] == ["days_since_login_now", "complaints_open"]
+    assert reasons[0].text == "Never logged in to the app" and reasons[0].value is None
+    assert all("missing" not in r.text for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("feature", "direction", "explained"),
+    [
+        ("days_since_login_now", "up", True),
+        ("months_since_salary_stopped", "down", True),
+        ("months_since_salary_stopped", "up", False),  # only "never stopped" lowers the risk
+        ("app_logins", "up", False),
+        ("not_in_the_catalogue", "up", False),
+    ],
+)
+def test_the_catalogue_says_which_missing_values_mean_something(feature, direction, explained):
+    assert CATALOGUE.explains_missing(feature, direction) is explained
