@@ -31,6 +31,7 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check retain simulator ingest features training serving monitoring evaluation benchmarks tests
 	$(BIN)/mypy retain simulator ingest features training serving monitoring evaluation benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .retain
