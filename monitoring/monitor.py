@@ -5,15 +5,13 @@ the champion's feature service, scores them, and hands arrays to the pure statis
 
 Every statistic uses every row of both windows, except attribution drift, which explains a
 seeded sample of ``MonitoringConfig.shap_rows`` rows per window with TreeSHAP. The online store's
-freshness and online/offline skew (``online_checks``; pure parts in ``freshness`` and ``skew``)
+freshness and online/offline skew (``monitoring.online``; pure parts in ``freshness`` and ``skew``)
 read a seeded sample of ``MonitoringConfig.skew_rows`` customers at the latest month end.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +19,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitoring.alerts import alert
 from monitoring.attribution import attribution_table, mean_abs_attribution, ndcg
 from monitoring.config import MonitoringConfig
 from monitoring.drift import categorical_drift, feature_drift, judge, numeric_drift, worst
+from monitoring.online import online_checks
 from monitoring.performance import (
     calibration_error,
     expected_auc,
@@ -33,107 +33,18 @@ from monitoring.performance import (
     realised_confusion,
     top_share_precision,
 )
+from monitoring.windows import (
+    MonthWindow,
+    available_months,
+    month_period,
+    parse_window,
+    window_rows,
+)
 from retain.core.churn import ChurnDefinition
-from retain.core.columns import AS_OF, KEY, LABEL
-from retain.core.errors import ConfigError, DataError, NotReadyError, OnlineStoreError
+from retain.core.columns import AS_OF, LABEL
+from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
-
-_MONTH = r"(\d{4})-(\d{2})"
-_WINDOW = re.compile(rf"^\s*{_MONTH}\s*\.\.\s*{_MONTH}\s*$")
-
-
-@dataclass(frozen=True)
-class MonthWindow:
-    """A window of as-of months, first and last included (``YYYY-MM..YYYY-MM``)."""
-
-    start: pd.Period
-    end: pd.Period
-
-    def describe(self) -> str:
-        return f"{self.start}..{self.end}"
-
-    def months(self, available: Sequence[pd.Timestamp]) -> list[pd.Timestamp]:
-        """The ``available`` month ends that fall in the window."""
-        return [m for m in available if self.start <= _period(m) <= self.end]
-
-
-def _period(ts: pd.Timestamp) -> pd.Period:
-    return pd.Timestamp(ts).tz_convert(None).to_period("M")
-
-
-def parse_window(text: str, what: str = "window") -> MonthWindow:
-    """``YYYY-MM..YYYY-MM`` (a training window's ``describe()``, ``... (12 months)``, also reads).
-
-    Raises:
-        ConfigError: not of that form, a month out of range, or the end before the start.
-    """
-    body = text.split("(")[0]
-    match = _WINDOW.match(body)
-    if not match or not all(1 <= int(match.group(i)) <= 12 for i in (2, 4)):
-        raise ConfigError(f"bad {what} {text!r}: use START..END as YYYY-MM..YYYY-MM")
-    start = pd.Period(f"{match.group(1)}-{match.group(2)}", "M")
-    end = pd.Period(f"{match.group(3)}-{match.group(4)}", "M")
-    if end < start:
-        raise ConfigError(f"bad {what} {text!r}: it ends before it starts")
-    return MonthWindow(start, end)
-
-
-def window_rows(
-    settings: Settings, months: Sequence[pd.Timestamp], definition: ChurnDefinition | None = None
-) -> pd.DataFrame:
-    """The customers with the bank at each of ``months`` (a snapshot then, not churned at or
-    before it), with their churn label where its horizon lies within the data (else NaN).
-
-    Returns:
-        ``customer_id``, ``event_timestamp`` (UTC), ``label`` (float: 0, 1 or NaN).
-
-    Raises:
-        DataError: a raw table is missing or corrupt.
-    """
-    from features.build import read_raw_table
-
-    if any((settings.raw_dir / "labels").glob("*.parquet")):
-        # A bank's single snapshot comes with its known outcomes (``retain ingest`` with
-        # ``snapshot:``): its rows are those.
-        from features.frames import label_table
-
-        labels = label_table(settings)
-        labels = labels[labels[AS_OF].isin(pd.to_datetime(list(months), utc=True))]
-        return labels.astype({LABEL: "float64"}).reset_index(drop=True)
-    definition = definition or ChurnDefinition()
-    monthly = read_raw_table(settings.raw_dir, "monthly", ["customer_id", "month_end"])
-    churn = read_raw_table(settings.raw_dir, "churn", ["customer_id", "churned_at"])
-    monthly["month_end"] = pd.to_datetime(monthly["month_end"], utc=True)
-    data_end = monthly["month_end"].max()
-    rows = monthly[monthly["month_end"].isin(pd.to_datetime(list(months), utc=True))]
-    churned_at = churn.groupby("customer_id")["churned_at"].min()
-    churned_at = pd.to_datetime(rows["customer_id"].map(churned_at), utc=True)
-    still_in = churned_at.isna() | (churned_at > rows["month_end"])
-    rows, churned_at = rows[still_in], churned_at[still_in]
-    label = definition.label(rows["month_end"], churned_at).astype("float64")
-    label = label.where(definition.is_labelled(rows["month_end"], data_end))
-    return pd.DataFrame(
-        {
-            KEY: rows["customer_id"].astype("int64").to_numpy(),
-            AS_OF: rows["month_end"].to_numpy(),
-            LABEL: label.to_numpy(),
-        }
-    )
-
-
-def available_months(settings: Settings) -> list[pd.Timestamp]:
-    """Every month end with a snapshot in the raw monthly table, sorted.
-
-    Raises:
-        DataError: the table is missing, corrupt or empty.
-    """
-    from features.build import read_raw_table
-
-    monthly = read_raw_table(settings.raw_dir, "monthly", ["month_end"])
-    if monthly.empty:
-        raise DataError(f"the raw monthly table at {settings.raw_dir / 'monthly'} has no rows")
-    return sorted(pd.to_datetime(monthly["month_end"].unique(), utc=True))
 
 
 @dataclass
@@ -229,10 +140,6 @@ def month_performance(
     return pd.DataFrame(rows)
 
 
-def _alert(kind: str, subject: str, status: str, detail: str) -> dict[str, str]:
-    return {"status": status, "kind": kind, "subject": subject, "detail": detail}
-
-
 def _drift_detail(d: dict[str, Any]) -> str:
     name = {"wasserstein": "W/std", "jensen_shannon": "JS"}[d["distance_name"]]
     text = f"PSI {d['psi']:.2f}, {name} {d['distance']:.3f}, {d['test_name']} p={d['p_value']:.1g}"
@@ -255,184 +162,12 @@ def _window_frame(
     if not months:
         raise DataError(
             f"the {what} window {window.describe()} has no data: the bank's months are "
-            f"{_period(available[0])}..{_period(available[-1])}"
+            f"{month_period(available[0])}..{month_period(available[-1])}"
         )
     rows = window_rows(settings, months)
     if rows.empty:
         raise DataError(f"the {what} window {window.describe()} has no customers with the bank")
     return entity_frame(settings, rows, service, progress)
-
-
-@dataclass
-class OnlineChecks:
-    """Freshness and skew of the online store (``online_checks``).
-
-    Attributes:
-        freshness: one row per feature view (``freshness.FRESHNESS_COLUMNS``).
-        skew: one row per feature compared (``skew.SKEW_COLUMNS``).
-        info: ``as_of`` (the latest month end in the sources), ``sample`` (customers),
-            ``materialized`` (bool), ``note`` (why a check did not run, or "").
-        alerts: one line per crossed threshold, and a warn line where the store cannot be read.
-    """
-
-    freshness: pd.DataFrame
-    skew: pd.DataFrame
-    info: dict[str, Any]
-    alerts: list[dict[str, str]]
-
-
-def _materialized_to(view: Any) -> pd.Timestamp | None:
-    """The end of the view's latest materialization in the registry, or None."""
-    ends = [end for _, end in getattr(view, "materialization_intervals", []) or []]
-    if not ends:
-        return None
-    end = pd.Timestamp(max(ends))
-    return end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-
-
-def online_checks(settings: Settings, config: MonitoringConfig, service: str) -> OnlineChecks:
-    """Freshness and online/offline skew for a seeded sample of ``config.skew_rows`` customers
-    with the bank at the latest month end in the sources.
-
-    Freshness reads the event timestamps the online store holds for the sample (one
-    ``online_read`` per feature view, as the service reads) and each view's latest
-    materialization in the registry. Skew reads the sample's features as the service does
-    (``features.online.OnlineFeatures``) and the point-in-time offline frame at the latest month
-    end; on-demand (request-time) features are computed on both sides at that same time, with the
-    registered function. An online store that cannot be read or holds nothing is a warn line,
-    not an error.
-
-    Raises:
-        NotReadyError: the feature store is not applied.
-        DataError: the sources are missing or corrupt.
-    """
-    from features.frames import entity_frame
-    from features.online import OnlineFeatures, open_serving_store
-    from features.schema import REQUEST_TIME
-    from features.store import latest_month_end
-    from monitoring.freshness import freshness_table, view_freshness
-    from monitoring.skew import SKEW_COLUMNS, value_skew
-
-    as_of = pd.Timestamp(latest_month_end(settings))
-    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    info: dict[str, Any] = {"as_of": f"{as_of:%Y-%m-%d}", "sample": 0, "materialized": False}
-    empty = OnlineChecks(freshness_table([]), pd.DataFrame(columns=SKEW_COLUMNS), info, [])
-
-    def unread(why: str) -> OnlineChecks:
-        info["note"] = why
-        empty.alerts.append(
-            _alert("online store", "freshness and skew", "warn", f"{why}: not measured")
-        )
-        return empty
-
-    rows = window_rows(settings, [as_of])
-    if rows.empty:
-        return unread(f"no customer with the bank at {as_of:%Y-%m-%d}")
-    rng = np.random.default_rng(config.seed)
-    take = rng.choice(len(rows), size=min(config.skew_rows, len(rows)), replace=False)
-    sample = rows.iloc[np.sort(take)][[KEY, AS_OF]].sort_values(KEY, ignore_index=True)
-    ids = [int(i) for i in sample[KEY]]
-    info["sample"] = len(ids)
-    try:
-        reader = OnlineFeatures(open_serving_store(settings, 10.0), service)
-    except (NotReadyError, ConfigError) as e:
-        return unread(f"the online store cannot be opened ({e})")
-    plan = reader.plan
-    materialized = {read.name: _materialized_to(read.view) for read in plan.views}
-    try:
-        stamps = _online_event_times(reader, ids)
-        online = reader.read(ids, request_time="feature_time")
-    except OnlineStoreError as e:
-        return unread(str(e))
-    found = any(s.notna().any() for s in stamps.values())
-    if not found and not any(materialized.values()):
-        return unread("the online store is not materialized (run `retain features materialize`)")
-    info["materialized"] = True
-    freshness = freshness_table(
-        [
-            view_freshness(
-                read.name,
-                read.ttl,
-                stamps[read.name],
-                as_of,
-                materialized[read.name],
-                config.freshness_warn_days,
-            )
-            for read in plan.views
-        ]
-    )
-    columns = dict(online.columns)
-    request = np.full(len(ids), int(as_of.timestamp()), dtype=np.int64)
-    for odfv in plan.on_demand:
-        # The registered function at the as-of time, as the offline frame computes it.
-        transformation = odfv.view.feature_transformation
-        if transformation is None:  # OnlineFeatures refuses such a view at construction
-            raise ConfigError(f"on-demand view {odfv.name} has no transformation")
-        inputs = pd.DataFrame(
-            {
-                c: request
-                if c == REQUEST_TIME
-                else pd.to_numeric(pd.Series(columns[c], dtype=object)).astype("float64")
-                for c in (*odfv.inputs, *odfv.request_inputs)
-            }
-        )
-        result = transformation.udf(inputs)
-        columns.update({o: result[o].to_numpy(dtype=np.float64) for o in odfv.outputs})
-    features = list(plan.features)
-    online_frame = pd.DataFrame({f: pd.Series(columns[f], dtype=object) for f in features})
-    offline = entity_frame(settings, sample, service)
-    skew = value_skew(
-        online_frame, offline[features], features, config.skew_tolerance, config.skew_alert_share
-    )
-    alerts = [
-        _alert("freshness", r["view"], r["status"], r["detail"])
-        for r in freshness.to_dict("records")
-        if r["status"] != "ok"
-    ]
-    alerts += [
-        _alert(
-            "skew",
-            r["feature"],
-            r["status"],
-            f"{r['differ_share']:.1%} of {r['compared']} customers differ online/offline at "
-            f"{as_of:%Y-%m-%d} (e.g. {r['online_example']} online, {r['offline_example']} "
-            "offline)",
-        )
-        for r in skew.to_dict("records")
-        if r["status"] != "ok"
-    ]
-    info["note"] = ""
-    return OnlineChecks(freshness, skew, info, alerts)
-
-
-def _online_event_times(reader: Any, ids: Sequence[int]) -> dict[str, pd.Series]:
-    """Per feature view of the reader's plan, the event timestamp the online store holds for
-    each customer (NaT where none).
-
-    Raises:
-        OnlineStoreError: the store cannot be read.
-    """
-    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-    from feast.protos.feast.types.Value_pb2 import Value
-
-    keys = [EntityKey(join_keys=[KEY], entity_values=[Value(int64_val=i)]) for i in ids]
-    provider = reader.store._get_provider()  # Feast's own online path, as features.online reads
-    out: dict[str, pd.Series] = {}
-    for read in reader.plan.views:
-        try:
-            rows = provider.online_read(
-                config=reader.store.config,
-                table=read.view,
-                entity_keys=keys,
-                requested_features=list(read.columns),
-            )
-        except Exception as e:  # redis, sqlite and Feast errors alike
-            raise OnlineStoreError(
-                f"the online feature store cannot be read ({type(e).__name__}: {str(e)[:200]})"
-            ) from e
-        times = [ts if values is not None else None for ts, values in rows]
-        out[read.name] = pd.to_datetime(pd.Series(times, dtype=object), utc=True)
-    return out
 
 
 def require_tracking_store(settings: Settings) -> None:
@@ -493,7 +228,7 @@ def run_monitor(
     available = available_months(settings)
     if cur_window is None:
         latest = available[-config.current_months :]
-        cur_window = MonthWindow(_period(latest[0]), _period(latest[-1]))
+        cur_window = MonthWindow(month_period(latest[0]), month_period(latest[-1]))
     progress(1, 7)
     ref = _window_frame(settings, ref_window, available, service, "reference", silent)
     cur = _window_frame(settings, cur_window, available, service, "current", silent)
@@ -534,7 +269,7 @@ def run_monitor(
     between = [
         m
         for m in available
-        if ref_window.end < _period(m) < cur_window.start
+        if ref_window.end < month_period(m) < cur_window.start
         and definition.is_labelled(pd.Series([m]), data_end).iloc[0]
     ]
     parts = [month_performance(ref, p_ref, model.threshold, "reference")]
@@ -548,7 +283,7 @@ def run_monitor(
         last = between[-config.current_months :]
         at = mid[AS_OF].isin(pd.to_datetime(last, utc=True)).to_numpy()
         recent_auc = realised_auc(mid[LABEL].to_numpy(dtype=np.float64)[at], p_mid[at])
-        recent = f"{_period(last[0])}..{_period(last[-1])}"
+        recent = f"{month_period(last[0])}..{month_period(last[-1])}"
     parts.append(month_performance(cur, p_cur, model.threshold, "current"))
     performance = pd.concat(parts, ignore_index=True)
     mid_perf = performance[(performance["window"] == "between") & performance["labelled"]]
@@ -572,17 +307,15 @@ def run_monitor(
     alerts: list[dict[str, str]] = []
     for d in table.to_dict("records"):
         if d["status"] != "ok":
-            alerts.append(_alert("feature drift", d["feature"], d["status"], _drift_detail(d)))
+            alerts.append(alert("feature drift", d["feature"], d["status"], _drift_detail(d)))
     for d in (score, band):
         if d.status != "ok":
-            alerts.append(
-                _alert("prediction drift", d.feature, d.status, _drift_detail(d.__dict__))
-            )
+            alerts.append(alert("prediction drift", d.feature, d.status, _drift_detail(d.__dict__)))
     ndcg_status = config.level("ndcg", similarity)
     if ndcg_status != "ok":
         top = ", ".join(a_cur.sort_values(ascending=False).index[:3])
         alerts.append(
-            _alert(
+            alert(
                 "attribution drift",
                 "mean |SHAP| ranking",
                 ndcg_status,
@@ -592,7 +325,7 @@ def run_monitor(
     if auc_status != "ok":
         source = "realised" if not math.isnan(auc_cur_real) else "estimated"
         alerts.append(
-            _alert(
+            alert(
                 "performance",
                 "ROC AUC",
                 auc_status,
@@ -602,7 +335,7 @@ def run_monitor(
     decay_status = config.level("auc_drop", champion_test_auc - recent_auc)
     if decay_status != "ok":
         alerts.append(
-            _alert(
+            alert(
                 "performance",
                 f"realised ROC AUC {recent}",
                 decay_status,

@@ -101,8 +101,9 @@ def monitor(
     freshness and its skew against the offline features. Writes an HTML report and a JSON
     summary under $RETAIN_HOME/reports/monitoring/<timestamp>/."""
     from monitoring.config import MonitoringConfig
-    from monitoring.monitor import parse_window, require_tracking_store, run_monitor
+    from monitoring.monitor import require_tracking_store, run_monitor
     from monitoring.report import log_to_mlflow, write_report
+    from monitoring.windows import parse_window
 
     # Bad syntax is answered before anything heavy is loaded.
     for text, what in ((reference, "--reference"), (current, "--current")):

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.monitor import band_of, month_performance, parse_window
+from monitoring.monitor import band_of, month_performance
+from monitoring.windows import parse_window
 from retain.core.errors import ConfigError
 
 
@@ -59,7 +60,7 @@ def test_window_rows_agree_with_the_training_labels_and_leave_the_rest_unlabelle
     """On labelled months the rows and labels are ``label_table``'s; the latest months (horizon
     beyond the data) keep their customers with the label missing."""
     from features.frames import label_table
-    from monitoring.monitor import available_months, window_rows
+    from monitoring.windows import available_months, window_rows
     from tests.integration.conftest import write_raw_tables
 
     write_raw_tables(settings.raw_dir, customers=200, months=8, seed=5, parts=2)
