@@ -32,9 +32,7 @@ from features import extras
 from features.request_time import FEATURES as REQUEST_TIME_FEATURES
 from features.request_time import INPUTS as REQUEST_TIME_INPUTS
 from features.schema import (
-    AS_OF,
     CHURN_V1_EXCLUDED,
-    KEY,
     MONTHLY_TTL,
     PROFILE_TTL,
     REQUEST_TIME,
@@ -42,6 +40,7 @@ from features.schema import (
     VIEW_DESCRIPTIONS,
     VIEW_FEATURES,
 )
+from retain.core.columns import AS_OF, KEY
 
 FEAST_TYPES: dict[str, PrimitiveFeastType] = {
     "int64": Int64,

@@ -22,7 +22,8 @@ import pandas as pd
 import pyarrow as pa
 
 from features.request_time import FEATURES as REQUEST_TIME_FEATURES
-from features.schema import AS_OF, KEY, VIEW_FEATURES
+from features.schema import VIEW_FEATURES
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 
 SOURCE = "bank_extras"

@@ -32,10 +32,10 @@ import pytz
 
 from features.build import read_raw_table
 from features.plan import ReadPlan, ViewRead, feature_service, read_plan, service_features
-from features.schema import AS_OF, KEY, REQUEST_TIME, VIEW_FEATURES
+from features.schema import REQUEST_TIME, VIEW_FEATURES
 from features.store import applied_store, check_sources
 from retain.core.churn import ChurnDefinition
-from retain.core.columns import LABEL
+from retain.core.columns import AS_OF, KEY, LABEL
 from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings

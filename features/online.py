@@ -31,8 +31,9 @@ from numpy.typing import NDArray
 
 from features.plan import OnDemandRead, read_plan
 from features.request_time import request_time_features
-from features.schema import KEY, REQUEST_TIME
+from features.schema import REQUEST_TIME
 from features.store import store_config
+from retain.core.columns import KEY
 from retain.core.errors import ConfigError, NotReadyError, OnlineStoreError
 from retain.core.settings import Settings
 

@@ -37,7 +37,8 @@ import yaml
 
 from features.build import read_schema
 from features.extras import SOURCE as EXTRAS
-from features.schema import AS_OF, SOURCES, source_schema
+from features.schema import SOURCES, source_schema
+from retain.core.columns import AS_OF
 from retain.core.errors import ConfigError, DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings, sqlalchemy_postgres_url

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from features.schema import AS_OF, KEY
 from retain.core.churn import ChurnDefinition
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings

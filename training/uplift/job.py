@@ -44,6 +44,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from retain.core.churn import HORIZON_DAYS, ChurnDefinition
+from retain.core.columns import KEY, LABEL
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
@@ -56,8 +57,6 @@ from training.tracking import experiment_id, log_boosters, log_lineage, run_info
 from training.uplift.data import (
     ARM,
     CROSS_SELL,
-    KEY,
-    LABEL,
     MAX_CONTROLS,
     NONE,
     arm_counts,
