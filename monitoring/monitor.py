@@ -7,6 +7,10 @@ Every statistic uses every row of both windows, except attribution drift, which 
 seeded sample of ``MonitoringConfig.shap_rows`` rows per window with TreeSHAP. The online store's
 freshness and online/offline skew (``monitoring.online``; pure parts in ``freshness`` and ``skew``)
 read a seeded sample of ``MonitoringConfig.skew_rows`` customers at the latest month end.
+
+Around the model: the data quality of the raw tables (``quality``), feature drift per segment
+(``segments``), the mix of actions in the decision log (``decisions``) and fairness slices
+(``fairness``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from numpy.typing import NDArray
 
 from monitoring.alerts import alert
 from monitoring.attribution import attribution_table, mean_abs_attribution, ndcg
-from monitoring.config import MonitoringConfig
+from monitoring.config import CONFIG_FILE, MonitoringConfig
+from monitoring.decisions import ActionMix
 from monitoring.drift import categorical_drift, feature_drift, judge, numeric_drift, worst
+from monitoring.fairness import fairness_alerts
 from monitoring.online import online_checks
 from monitoring.performance import (
     calibration_error,
@@ -33,6 +39,8 @@ from monitoring.performance import (
     realised_confusion,
     top_share_precision,
 )
+from monitoring.quality import QualityResult, max_missing_rise, read_quality
+from monitoring.segments import segment_drift, worst_pairs, worst_segments
 from monitoring.windows import (
     MonthWindow,
     available_months,
@@ -41,10 +49,13 @@ from monitoring.windows import (
     window_rows,
 )
 from retain.core.churn import ChurnDefinition
-from retain.core.columns import AS_OF, LABEL
+from retain.core.columns import AS_OF, KEY, LABEL
 from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
+
+STEPS = 9
+"""Steps of ``run_monitor``'s progress."""
 
 
 @dataclass
@@ -68,6 +79,14 @@ class MonitorResult:
             (``freshness.FRESHNESS_COLUMNS``).
         skew: per feature, online against offline values (``skew.SKEW_COLUMNS``).
         online: ``as_of``, ``sample``, ``materialized``, ``note`` of those two checks.
+        quality: the raw tables' data quality.
+        segments: per segment level, its worst feature (``segments.worst_segments``).
+        segment_pairs: the ``segment_top`` worst segment-level-feature PSIs
+            (``segments.worst_pairs``).
+        actions: the mix of first-ranked actions in the decision log.
+        fairness: high-risk flag and offer rates by group (``fairness.RATE_COLUMNS``).
+        fairness_auc: ROC AUC by group where outcomes are known (``fairness.AUC_COLUMNS``).
+        fairness_info: ``auc_rows`` (which rows the AUCs are on) and ``note``.
     """
 
     model: dict[str, Any]
@@ -87,6 +106,13 @@ class MonitorResult:
     freshness: pd.DataFrame = field(default_factory=pd.DataFrame)
     skew: pd.DataFrame = field(default_factory=pd.DataFrame)
     online: dict[str, Any] = field(default_factory=dict)
+    quality: QualityResult | None = None
+    segments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    segment_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    actions: ActionMix | None = None
+    fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fairness_auc: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fairness_info: dict[str, Any] = field(default_factory=dict)
 
 
 def band_of(p: NDArray[np.float64], bands: dict[str, float]) -> NDArray[np.object_]:
@@ -177,7 +203,8 @@ def require_tracking_store(settings: Settings) -> None:
     Raises:
         NotReadyError: no tracking store, so no champion.
     """
-    if settings.profile == "embedded" and not (settings.mlflow_dir / "mlflow.db").exists():
+    local = settings.profile == "embedded" and not settings.mlflow_url
+    if local and not (settings.mlflow_dir / "mlflow.db").exists():
         raise NotReadyError(
             "no retain-churn@champion: run `retain train churn` and `retain promote churn`"
         )
@@ -197,10 +224,11 @@ def run_monitor(
         config: thresholds.
         reference: ``YYYY-MM..YYYY-MM``; default: the champion's training window.
         current: ``YYYY-MM..YYYY-MM``; default: the latest ``config.current_months`` months.
-        progress: called as ``progress(step, 7)``.
+        progress: called as ``progress(step, STEPS)``.
 
     Raises:
-        ConfigError: a window is not ``YYYY-MM..YYYY-MM``.
+        ConfigError: a window is not ``YYYY-MM..YYYY-MM``; ``monitoring.toml`` names a feature
+            or segment the champion does not have.
         NotReadyError: no churn champion, or the feature store is not applied.
         DataError: a window has no data.
     """
@@ -219,6 +247,8 @@ def run_monitor(
     model = loaded.model
     info = model.info
     service = str(info.get("feature_service", "churn_v1"))
+    features = list(model.spec.features)
+    config.check_features(features, str(settings.home / CONFIG_FILE))
     if ref_window is None:
         if "train_window" not in info:
             raise DataError(
@@ -229,13 +259,14 @@ def run_monitor(
     if cur_window is None:
         latest = available[-config.current_months :]
         cur_window = MonthWindow(month_period(latest[0]), month_period(latest[-1]))
-    progress(1, 7)
+    progress(1, STEPS)
     ref = _window_frame(settings, ref_window, available, service, "reference", silent)
     cur = _window_frame(settings, cur_window, available, service, "current", silent)
-    progress(2, 7)
-    features = list(model.spec.features)
+    progress(2, STEPS)
     table = feature_drift(ref, cur, features, config)
-    progress(3, 7)
+    pairs = segment_drift(ref, cur, features, config)
+    segments = worst_segments(pairs, table)
+    progress(3, STEPS)
     p_ref, p_cur = model.predict_proba(ref), model.predict_proba(cur)
     score = judge(numeric_drift(p_ref, p_cur, config.psi_bins, "churn_score"), config)
     band_ref, band_cur = band_of(p_ref, bands), band_of(p_cur, bands)
@@ -251,7 +282,7 @@ def run_monitor(
         .reindex(order)
         .fillna(0.0)
     )
-    progress(4, 7)
+    progress(4, STEPS)
     rng = np.random.default_rng(config.seed)
 
     def attributions(frame: pd.DataFrame) -> pd.Series:
@@ -261,7 +292,7 @@ def run_monitor(
 
     a_ref, a_cur = attributions(ref), attributions(cur)
     similarity = ndcg(a_ref, a_cur, config.ndcg_top)
-    progress(5, 7)
+    progress(5, STEPS)
     # The labelled months between the windows: where the estimate meets the realised figures
     # out of sample (the reference is usually the training window, in sample).
     definition = ChurnDefinition()
@@ -274,6 +305,7 @@ def run_monitor(
     ]
     parts = [month_performance(ref, p_ref, model.threshold, "reference")]
     recent_auc, recent = math.nan, ""
+    mid, p_mid = None, None
     if between:
         mid = entity_frame(settings, window_rows(settings, between), service)
         p_mid = model.predict_proba(mid)
@@ -342,9 +374,40 @@ def run_monitor(
                 f"{recent_auc:.3f} against the champion's test AUC {champion_test_auc:.3f}",
             )
         )
-    progress(6, 7)
+    progress(6, STEPS)
     online = online_checks(settings, config, service)
-    progress(7, 7)
+    progress(7, STEPS)
+    ref_months, cur_months = ref_window.months(available), cur_window.months(available)
+    earlier = [m for m in available if m < cur_months[0]]
+    quality = read_quality(
+        settings, ref_months, cur_months, config, earlier[-1] if earlier else None
+    )
+    progress(8, STEPS)
+    actions = _action_mix(settings, config, ref_window, cur_window)
+    labelled_frame, labelled_p, auc_rows = (
+        (cur, p_cur, f"current {cur_window.describe()}")
+        if labelled.any()
+        else (mid, p_mid, f"between {recent}")
+        if mid is not None and p_mid is not None
+        else (ref, p_ref, f"reference {ref_window.describe()} (in sample)")
+    )
+    fair = _fairness(
+        settings, config, cur, p_cur >= model.threshold, labelled_frame, labelled_p, actions
+    )
+    fair.info["auc_rows"] = auc_rows
+    progress(9, STEPS)
+    alerts += quality.alerts
+    alerts += segment_alerts(segments, config)
+    if actions.drift is not None and actions.drift.status != "ok":
+        alerts.append(
+            alert(
+                "prediction drift",
+                "action mix (decision log)",
+                actions.drift.status,
+                _drift_detail(actions.drift.__dict__),
+            )
+        )
+    alerts += fairness_alerts(fair.rates)
     alerts += online.alerts
     alerts.sort(key=lambda a: a["status"] != "alert")
     counts = table["status"].value_counts()
@@ -386,6 +449,18 @@ def run_monitor(
         "skew_max_share": float(online.skew["differ_share"].max())
         if len(online.skew)
         else math.nan,
+        "quality_checks_failed": len(quality.checks),
+        "quality_max_missing_rise": max_missing_rise(quality.missing),
+        "segment_levels_judged": len(segments),
+        "segment_levels_drifted": int((segments["status"] != "ok").sum()),
+        "segment_levels_hidden": int(segments["hidden"].sum()) if len(segments) else 0,
+        "max_segment_psi": float(segments["psi"].max()) if len(segments) else math.nan,
+        "decisions_reference": int(actions.shares["reference_decisions"].sum()),
+        "decisions_current": int(actions.shares["current_decisions"].sum()),
+        "action_mix_psi": actions.drift.psi if actions.drift else math.nan,
+        "action_mix_js": actions.drift.distance if actions.drift else math.nan,
+        "fairness_min_ratio_high_risk": _min_ratio(fair.rates, HIGH_RISK),
+        "fairness_min_ratio_offer": _min_ratio(fair.rates, OFFER),
         "alerts": sum(a["status"] == "alert" for a in alerts),
         "warnings": sum(a["status"] == "warn" for a in alerts),
     }
@@ -419,4 +494,103 @@ def run_monitor(
         freshness=online.freshness,
         skew=online.skew,
         online=online.info,
+        quality=quality,
+        segments=segments,
+        segment_pairs=worst_pairs(pairs, table, config.segment_top),
+        actions=actions,
+        fairness=fair.rates,
+        fairness_auc=fair.auc,
+        fairness_info=fair.info,
     )
+
+
+HIGH_RISK = "high-risk flag"
+OFFER = "offer"
+
+
+def segment_alerts(segments: pd.DataFrame, config: MonitoringConfig) -> list[dict[str, str]]:
+    """One line per segment level whose worst feature drifts more there than in the whole
+    population (drift the overall figures hide), the worst ``segment_top``."""
+    hidden = segments[segments["hidden"]].head(config.segment_top)
+    return [
+        alert(
+            "segment drift",
+            f"{r['segment']} = {r['level']}",
+            r["status"],
+            f"{r['feature']} PSI {r['psi']:.2f} there ({r['psi_overall']:.2f} overall); "
+            f"{r['features_alert']} feature(s) alert, {r['features_warn']} warn",
+        )
+        for r in hidden.to_dict("records")
+    ]
+
+
+def _action_mix(
+    settings: Settings, config: MonitoringConfig, reference: MonthWindow, current: MonthWindow
+) -> ActionMix:
+    """The decision log's mix of first-ranked actions (``decisions.split_windows``)."""
+    from monitoring.decisions import action_mix, read_decisions, split_windows
+    from serving.decision_log import log_url
+
+    def bounds(window: MonthWindow) -> tuple[pd.Timestamp, pd.Timestamp]:
+        start = pd.Timestamp(window.start.start_time, tz="UTC") - pd.Timedelta(1, "us")
+        return start, pd.Timestamp(window.end.end_time, tz="UTC")
+
+    log = read_decisions(log_url(settings), settings.project)
+    ref, cur, basis = split_windows(log, bounds(reference), bounds(current), config.current_months)
+    return action_mix(ref, cur, config, basis)
+
+
+@dataclass
+class _Fairness:
+    rates: pd.DataFrame
+    auc: pd.DataFrame
+    info: dict[str, Any]
+
+
+def _fairness(
+    settings: Settings,
+    config: MonitoringConfig,
+    current: pd.DataFrame,
+    flagged: NDArray[np.bool_],
+    labelled: pd.DataFrame,
+    p_labelled: NDArray[np.float64],
+    actions: ActionMix,
+) -> _Fairness:
+    """Flag and offer rates by gender and age band, and AUC by slice on ``labelled``'s rows
+    with outcomes. Gender comes from the raw customers table (a bank without it: age bands
+    only)."""
+    from features.build import read_raw_table
+    from monitoring.fairness import auc_by_group, rate_ratios
+    from monitoring.segments import age_band
+
+    info: dict[str, Any] = {"note": ""}
+    try:
+        people = read_raw_table(settings.raw_dir, "customers", [KEY, "gender", "birth_year"])
+        people = people.drop_duplicates(KEY).set_index(KEY)
+    except DataError as e:
+        people = pd.DataFrame(columns=["gender", "birth_year"])
+        info["note"] = f"gender not measured: {e}"
+
+    def groups(frame: pd.DataFrame, age: pd.Series) -> dict[str, pd.Series]:
+        out = {}
+        if len(people):
+            out["gender"] = frame[KEY].map(people["gender"]).reset_index(drop=True)
+        out["age band"] = age_band(age.reset_index(drop=True))
+        return out
+
+    rates = [rate_ratios(HIGH_RISK, groups(current, current["age"]), flagged, config)]
+    if len(actions.decisions):
+        # Each customer's age at the decision's time.
+        log = actions.decisions.reset_index(drop=True)
+        born = log[KEY].map(people["birth_year"]) if len(people) else pd.Series(np.nan, log.index)
+        age = log["at"].dt.year - pd.to_numeric(born, errors="coerce")
+        rates.append(rate_ratios(OFFER, groups(log, age), log["offered"].to_numpy(), config))
+    auc = auc_by_group(
+        groups(labelled, labelled["age"]), labelled[LABEL].to_numpy(dtype=np.float64), p_labelled
+    )
+    return _Fairness(pd.concat(rates, ignore_index=True), auc, info)
+
+
+def _min_ratio(rates: pd.DataFrame, measure: str) -> float:
+    judged = rates[(rates["measure"] == measure) & (rates["status"] != "n/a")]
+    return float(judged["ratio"].min()) if len(judged) else math.nan

@@ -5,6 +5,9 @@ Defaults are below; a bank overrides them in ``$RETAIN_HOME/serving.toml``, for 
     top_reasons = 3
     request_time = "feature_time"
     store_timeout_s = 1.0
+    decision_past_days = 400     # decision and feedback times accepted: 400 days back ...
+    decision_future_days = 1     # ... to 1 day ahead of the service's clock
+    max_body_bytes = 1048576     # larger request bodies are answered 413
 
     [bands]            # lower bounds of the calibrated churn probability, ascending
     medium = 0.05
@@ -19,11 +22,14 @@ Read once by the service at start-up, like ``Settings``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings, read_toml
+from serving.errors import InvalidRequestError
 from training.registry import CHAMPION
 
 RequestTime = Literal["feature_time", "now"]
@@ -55,6 +61,11 @@ class ServingConfig:
             whose snapshots are days old).
         store_timeout_s: connect and read timeout of the online store (Redis); past it the
             service answers 503 rather than hang.
+        decision_past_days, decision_future_days: the window, around the wall clock, that a
+            decision's or a feedback's time must fall in; anything else is refused (400) rather
+            than written into the append-only log. Widen it to replay a simulated bank's
+            calendar or to backfill.
+        max_body_bytes: the largest request body the service reads; a larger one is 413.
     """
 
     model_name: str = "retain-churn"
@@ -67,6 +78,9 @@ class ServingConfig:
     )
     request_time: RequestTime = "feature_time"
     store_timeout_s: float = 1.0
+    decision_past_days: float = 400.0
+    decision_future_days: float = 1.0
+    max_body_bytes: int = 1_048_576
 
     def band(self, probability: float) -> str:
         """The risk band of a calibrated probability."""
@@ -85,6 +99,35 @@ class ServingConfig:
             if total_balance >= lower:
                 name = segment
         return name
+
+    def decision_time(self, at: datetime | None, now: datetime, field: str) -> datetime:
+        """``at`` (default ``now``) in UTC, once it falls in the decision window around ``now``.
+
+        Raises:
+            InvalidRequestError: ``at`` has no time zone or falls outside the window.
+        """
+        if at is None:
+            return now.astimezone(UTC)
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise InvalidRequestError(
+                f"{field} must carry a time zone, e.g. 2025-01-31T10:00:00Z", field
+            )
+        try:
+            at = at.astimezone(UTC)
+            # An offset from now, so year 1 or 9999 never overflows a datetime.
+            ahead = (at - now).total_seconds() / 86_400
+        except OverflowError:  # 9999-12-31T23:00-14:00 is past the calendar's end in UTC
+            ahead = math.inf
+        if not -self.decision_past_days <= ahead <= self.decision_future_days:
+            earliest = _shifted(now, -self.decision_past_days)
+            latest = _shifted(now, self.decision_future_days)
+            raise InvalidRequestError(
+                f"{field} {at.isoformat()} is outside the accepted window "
+                f"{_z(earliest)} .. {_z(latest)} "
+                "(decision_past_days and decision_future_days in serving.toml)",
+                field,
+            )
+        return at
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "serving config") -> ServingConfig:
@@ -112,6 +155,15 @@ class ServingConfig:
         timeout = values.get("store_timeout_s", 1.0)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise ConfigError(f"{source}: store_timeout_s must be a positive number of seconds")
+        for key in ("decision_past_days", "decision_future_days"):
+            days = values.get(key, 1.0)
+            if not isinstance(days, int | float) or isinstance(days, bool) or not days >= 0:
+                raise ConfigError(f"{source}: {key} must be a number of days >= 0")
+            if key in values:
+                values[key] = float(days)
+        size = values.get("max_body_bytes", 1024)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1024:
+            raise ConfigError(f"{source}: max_body_bytes must be an integer >= 1024")
         for key in ("model_name", "model_alias", "feature_service"):
             if key in values and not isinstance(values[key], str):
                 raise ConfigError(f"{source}: {key} must be a string")
@@ -144,6 +196,18 @@ def feature_service_for(config: ServingConfig, trained_on: str, model: str) -> s
             f"the service serves {config.feature_service!r}"
         )
     return trained_on
+
+
+def _shifted(now: datetime, days: float) -> datetime:
+    """``now`` moved by ``days``, clamped to the calendar (a window of 10,000 years is fine)."""
+    try:
+        return now + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) if days > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+def _z(t: datetime) -> str:
+    return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _thresholds(value: Any, source: str) -> dict[str, float]:

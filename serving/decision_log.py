@@ -7,7 +7,8 @@ installations share a database (``features.store.teardown`` removes a project's 
 Rows are only ever inserted. A decision's delivered actions are the customer's contact history;
 feedback (accepted, declined, ignored) attaches the outcome, so a decline starts the action's
 cooldown at the next decision. The first feedback on an action is the one kept: a repeat is
-answered as a duplicate and changes nothing.
+answered as a duplicate and changes nothing. Every time is stored in UTC (SQLite keeps no offset,
+so a time is converted before it is written or compared).
 """
 
 from __future__ import annotations
@@ -116,6 +117,13 @@ def _utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def _days_before(t: datetime, days: int) -> datetime:
+    try:
+        return t - timedelta(days=days)
+    except OverflowError:  # a time near year 1: nothing is older
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def log_url(settings: Settings) -> str:
     if settings.profile == "production":
         return sqlalchemy_postgres_url(settings.postgres_url)
@@ -176,7 +184,7 @@ class DecisionLog:
                     project_id=self.project,
                     decision_id=decision_id,
                     customer_id=customer_id,
-                    at=decision.at,
+                    at=_utc(decision.at),
                     channel=decision.channel,
                     placement=decision.placement,
                     actions=json.dumps(delivered),
@@ -223,6 +231,7 @@ class DecisionLog:
             & (feedback.c.decision_id == decision_id)
             & (feedback.c.action_id == action_id)
         )
+        at = _utc(at)
         with self._begin() as conn:
             previous = conn.execute(sa.select(feedback).where(key)).first()
             if previous is not None:
@@ -247,7 +256,8 @@ class DecisionLog:
 
     def history(self, customer_id: int, now: datetime) -> list[Contact]:
         """The customer's delivered actions up to ``now``, each with its outcome once known."""
-        since = now - timedelta(days=HISTORY_DAYS)
+        now = _utc(now)
+        since = _days_before(now, HISTORY_DAYS)
         key = {"project": self.project, "customer": customer_id}
         with self._read() as conn:
             rows = conn.execute(_HISTORY, {**key, "since": since, "now": now}).all()

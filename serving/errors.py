@@ -1,7 +1,8 @@
 """Errors the service answers with: each carries its HTTP status and a message a caller can act on.
 
 They are ``BentoMLException`` subclasses (the status is ``error_code``); the service turns them
-into ``{"error": message}`` with that status. Nothing a caller does produces a 500.
+into ``{"error": message, "field": field}`` with that status (``field``: the request field at
+fault, dotted, or null). Nothing a caller does produces a 500.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from bentoml.exceptions import BentoMLException
 
 
 class ServingError(BentoMLException):
-    """A request the service cannot answer; ``error_code`` is the HTTP status."""
+    """A request the service cannot answer; ``error_code`` is the HTTP status, ``field`` the
+    request field at fault (``context.at``), when one is."""
 
     error_code = HTTPStatus.BAD_REQUEST
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidRequestError(ServingError):
@@ -40,6 +46,18 @@ class InactiveCustomerError(ServingError):
     """The customer is known but has no current features (left the bank): 422."""
 
     error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class PayloadTooLargeError(ServingError):
+    """The request body is larger than the configured limit: 413."""
+
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class UnsupportedMediaTypeError(ServingError):
+    """A POST body that is not declared as JSON: 415."""
+
+    error_code = HTTPStatus.UNSUPPORTED_MEDIA_TYPE
 
 
 class DecisionNotFoundError(ServingError):

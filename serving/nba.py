@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from retain.core.ids import BankId
 from retain.core.settings import Settings
 from serving.actions import ActionCatalogue
 from serving.customer import reasons_out
@@ -145,16 +146,24 @@ class Recommender:
         """Decide, explain and log the next best actions of one customer.
 
         Returns:
-            The response and its JSON, serialized once for the log and the caller.
+            The response and its JSON, as answered: with the bank's customer id. The log keys
+            the decision, and holds the response, by the stores' key (a pseudonym where the
+            bank's ids are strings), so it holds no bank identifier.
 
         Raises:
             CustomerNotFoundError: no such customer in the feature store (404).
             InactiveCustomerError: the customer has left the bank (422).
             OnlineStoreError: the online store cannot be read (503).
             DataError: a decision input is out of range (400).
+            InvalidRequestError: the decision time is outside the accepted window (400).
         """
-        cid = request.customer_id
-        rows = self.scorer.online.read([cid], self.scorer.config.request_time)
+        at = self.scorer.config.decision_time(request.context.at, datetime.now(UTC), "context.at")
+        ids = self.scorer.ids
+        cid = ids.shown(request.customer_id)
+        key = ids.key_of(request.customer_id)
+        if key is None:  # text where the ids are whole numbers
+            raise CustomerNotFoundError(f"no customer {cid} in the feature store")
+        rows = self.scorer.online.read([key], self.scorer.config.request_time)
         if not rows.found[0]:
             raise CustomerNotFoundError(f"no customer {cid} in the feature store")
         if not rows.current[0]:
@@ -164,14 +173,16 @@ class Recommender:
             )
         values = rows.row(0, list(rows.columns))
         scores, churn_contrib, x_prop = self._score(rows.columns, values)
-        at = request.context.at or datetime.now(UTC)
         context = Context(request.channel, at, request.context.placement, request.context.weight)
-        history = self.log.history(cid, at)
+        history = self.log.history(key, at)
         decision = decide(self.actions, values, context, history, scores, self.levers, request.k)
-        response = self._response(cid, decision, scores, values, churn_contrib, x_prop)
-        text = response.model_dump_json()
-        self.log.record(response.decision_id, cid, decision, text)
-        return response, text
+        logged = self._response(key, decision, scores, values, churn_contrib, x_prop)
+        text = logged.model_dump_json()
+        self.log.record(logged.decision_id, key, decision, text)
+        if cid == key:  # integer ids: the key is the bank's id
+            return logged, text
+        response = logged.model_copy(update={"customer_id": cid})
+        return response, response.model_dump_json()
 
     def _reasons(
         self,
@@ -203,7 +214,7 @@ class Recommender:
 
     def _response(
         self,
-        cid: int,
+        cid: BankId,
         decision: Decision,
         scores: Scores,
         values: Mapping[str, Any],

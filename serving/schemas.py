@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from retain.core.ids import MAX_ID_CHARS, MAX_KEY
 from serving.config import MAX_BATCH
 
 CustomerId = Annotated[
-    int,
+    Annotated[int, Field(strict=True, ge=0, le=MAX_KEY)]
+    | Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID_CHARS)],
     Field(
-        strict=True,
-        ge=0,
-        le=2**63 - 1,
-        description="Pseudonymous customer id, a 64-bit integer.",
-        examples=[1101709635517],
+        description="The bank's customer id, as the bank writes it: a whole number, or text "
+        "where the bank's ids are strings (``customer_ids: string`` at ingestion).",
+        examples=[1101709635517, "7590-VHVEG"],
     ),
 ]
 
@@ -50,7 +50,9 @@ class ReasonOut(BaseModel):
 
 
 class CustomerScore(BaseModel):
-    customer_id: int = Field(description="The customer asked for.", examples=[1102171806643])
+    customer_id: int | str = Field(
+        description="The customer asked for, as the bank writes its id.", examples=[1102171806643]
+    )
     status: Status = Field(
         description="ok: scored; not_found: no such customer in the feature store; inactive: the "
         "customer left the bank or has no recent features, so no score.",
@@ -82,6 +84,14 @@ class CustomerScore(BaseModel):
     feature_age_days: float | None = Field(
         default=None, description="Days from that snapshot to now.", examples=[3.2]
     )
+
+
+class ChurnScoreRequest(BaseModel):
+    """The body of ``/churn_score``; like every request body, unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: CustomerIds
 
 
 class ChurnScoreResponse(BaseModel):
@@ -137,7 +147,7 @@ class Behaviour(BaseModel):
 
 
 class CustomerView(BaseModel):
-    customer_id: int = Field(examples=[1102171806643])
+    customer_id: int | str = Field(description="The bank's customer id.", examples=[1102171806643])
     status: Status = Field(description="As in /churn_score (never not_found: that is a 404).")
     profile: Profile
     segment: Segment
@@ -149,7 +159,14 @@ class CustomerView(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    """Every 4xx and 503 answer of the service."""
+
     error: str = Field(description="What is wrong and what to do.")
+    field: str | None = Field(
+        default=None,
+        description="The request field at fault, dotted (context.at), when one is.",
+        examples=["context.at"],
+    )
 
 
 # --- next best action -------------------------------------------------------------------------
@@ -158,6 +175,8 @@ Channel = Literal["branch", "mobile", "phone", "sms_email"]
 Outcome = Literal["accepted", "declined", "ignored"]
 MAX_ACTIONS = 10
 """Most actions one ``/recommend`` call may ask for."""
+PLACEMENT = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""A placement is an identifier, never free text: it is logged and echoed back."""
 
 
 class DecisionContext(BaseModel):
@@ -165,9 +184,9 @@ class DecisionContext(BaseModel):
 
     placement: str = Field(
         default="default",
-        min_length=1,
-        max_length=64,
-        description="Where the actions will be shown (a banner, an adviser's screen, ...).",
+        pattern=PLACEMENT,
+        description="Where the actions will be shown, as an identifier: 1 to 64 letters, digits "
+        "and _ . : - (a banner, an adviser's screen, ...).",
         examples=["app_home_banner"],
     )
     weight: float = Field(
@@ -181,8 +200,9 @@ class DecisionContext(BaseModel):
     )
     at: datetime | None = Field(
         default=None,
-        description="Decision time, timezone-aware (default: now). Contact limits and cooldowns "
-        "count back from it.",
+        description="Decision time, timezone-aware (default: now), within the service's "
+        "window (by default 400 days back to 1 day ahead); answered and logged in UTC. Contact "
+        "limits and cooldowns count back from it.",
         examples=[None],
     )
 
@@ -239,7 +259,7 @@ class RecommendResponse(BaseModel):
     decision_id: str = Field(
         description="Quote it in /feedback.", examples=["4f1c2a9e0b7d4c33a1e5f6d7c8b9a0e1"]
     )
-    customer_id: int = Field(examples=[1102171806643])
+    customer_id: int | str = Field(description="The bank's customer id.", examples=[1102171806643])
     channel: str = Field(examples=["mobile"])
     placement: str = Field(examples=["default"])
     at: datetime = Field(description="Decision time (UTC).")

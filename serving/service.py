@@ -23,13 +23,16 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import bentoml
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from retain.core.errors import DataError, OnlineStoreError, RetainError
+from retain.core.ids import MAX_ID_CHARS
 from retain.core.settings import Settings
+from serving.auth import ApiKeys, key_ring
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
 from serving.decision_log import UnknownDecisionError
@@ -40,15 +43,19 @@ from serving.errors import (
     ServingError,
     UnavailableError,
 )
+from serving.middleware import RequestHygiene, public_message
 from serving.nba import Recommender, load_recommender
 from serving.schemas import (
     MAX_ACTIONS,
     Channel,
+    ChurnScoreRequest,
     ChurnScoreResponse,
     CustomerId,
     CustomerIds,
+    CustomerScore,
     CustomerView,
     DecisionContext,
+    FeedbackRequest,
     FeedbackResponse,
     Outcome,
     RecommendRequest,
@@ -76,35 +83,48 @@ score_seconds = bentoml.metrics.Histogram(
     documentation="Time to read features, score and explain one request's batch",
     buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+churn_probabilities = bentoml.metrics.Histogram(
+    name="retain_churn_probability",
+    documentation="Calibrated churn probabilities served by /churn_score and /customers",
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0),
+)
+feature_age = bentoml.metrics.Histogram(
+    name="retain_feature_age_days",
+    documentation="Days from the served customer's feature snapshot to now",
+    buckets=(1, 7, 14, 31, 45, 62, 93, 186, 365),
+)
+served_model = bentoml.metrics.Gauge(
+    name="retain_served_model",
+    documentation="1 for each registered model version this service answers with",
+    labelnames=["model", "version"],
+    multiprocess_mode="max",
+)
 
 T = TypeVar("T")
 
 
 def _error(e: ServingError) -> JSONResponse:
-    return JSONResponse({"error": str(e)}, status_code=int(e.error_code))
+    status = int(e.error_code)
+    message = public_message(str(e)) if status >= 500 else str(e)
+    return JSONResponse({"error": message, "field": e.field}, status_code=status)
 
 
-class JsonBodiesOnly:
-    """ASGI middleware: a POST to an API must be JSON. BentoML would parse other media types
-    (multipart, form) itself and answer a malformed one with a 500."""
+@customers_app.exception_handler(RequestValidationError)
+async def _invalid_customer_request(_: Request, e: RequestValidationError) -> JSONResponse:
+    """A malformed id in the URL: 400 like the POST endpoints, not FastAPI's 422."""
+    error = e.errors()[0] if e.errors() else {}
+    field = ".".join(str(p) for p in error.get("loc", ()) if p != "path") or None
+    message = f"{field}: {error.get('msg', 'invalid')}" if field else "invalid request"
+    return JSONResponse({"error": message, "field": field}, status_code=400)
 
-    def __init__(
-        self, app: Any, paths: tuple[str, ...] = ("/churn_score", "/recommend", "/feedback")
-    ) -> None:
-        self.app = app
-        self.paths = paths
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in self.paths:
-            headers = dict(scope.get("headers") or [])
-            media = headers.get(b"content-type", b"application/json").split(b";")[0].strip()
-            if media.lower() != b"application/json":
-                shown = media.decode("latin-1")[:100]
-                message = f"send a JSON body with Content-Type: application/json, not {shown!r}"
-                response = JSONResponse({"error": message}, status_code=415)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _body_limit() -> int:
+    """``max_body_bytes`` of the serving settings (their default when they cannot be read: the
+    service then answers 503 anyway)."""
+    try:
+        return ServingConfig.load(Settings.load()).max_body_bytes
+    except RetainError:
+        return ServingConfig().max_body_bytes
 
 
 INLINE_BATCH = 16
@@ -150,6 +170,7 @@ class ChurnService:
             logger.info(
                 "retain service ready: %s v%s", self._scorer.model_name, self._scorer.model_version
             )
+            served_model.labels(self._scorer.model_name, self._scorer.model_version).set(1)
             self._load_recommender()
         # What was loaded lives as long as the worker: keep it out of the collector's sweeps,
         # which would otherwise pause a request now and then to walk it.
@@ -167,6 +188,8 @@ class ChurnService:
             logger.exception("next best action not ready")
         else:
             self._nba_problem = ""
+            for name, version in self._recommender.models.items():
+                served_model.labels(name, version).set(1)
 
     def scorer(self) -> Scorer:
         """The loaded scorer.
@@ -210,13 +233,16 @@ class ChurnService:
         try:
             return work()
         except ServingError as e:
+            if isinstance(e, UnavailableError):
+                logger.warning("answered 503: %s", e)
             return _error(e)
         except OnlineStoreError as e:  # Redis down or slow: 503 at once, the caller may retry
+            logger.warning("answered 503: %s", e)
             return _error(UnavailableError(str(e)))
         except DataError as e:  # a decision input out of range
             return _error(InvalidRequestError(str(e)))
 
-    @bentoml.api(route="/churn_score")
+    @bentoml.api(route="/churn_score", input_spec=ChurnScoreRequest)
     async def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
         """Churn probability, risk band, top reasons and feature freshness of up to 1,000
         customers. An unknown customer, or one who left the bank, is answered in its own item."""
@@ -229,8 +255,8 @@ class ChurnService:
                 scores=[customer_score(s, scorer.model_name, scorer.model_version) for s in scored]
             )
             score_seconds.observe(time.perf_counter() - started)
-            for s in scored:
-                scored_customers.labels(status=s.status).inc()
+            for s in response.scores:
+                _observe(s)
             return response
 
         if len(customer_ids) <= INLINE_BATCH:
@@ -245,26 +271,38 @@ class ChurnService:
     def customer(
         self,
         customer_id: Annotated[
-            int, PathParam(ge=0, le=2**63 - 1, description="Pseudonymous customer id.")
+            str,
+            PathParam(
+                min_length=1,
+                max_length=MAX_ID_CHARS,
+                description="The bank's customer id (a whole number, or text where the bank's "
+                "ids are strings).",
+            ),
         ],
     ) -> Any:
         """Profile, segment, products held, recent behaviour and churn risk with reasons."""
 
         def work() -> CustomerView:
             scorer = self.scorer()
-            rows = scorer.online.read([customer_id], scorer.config.request_time)
-            scored = scorer.score_rows(rows)[0]
-            scored_customers.labels(status=scored.status).inc()
+            key = scorer.ids.key_of(customer_id)
+            if key is None:  # text where the ids are whole numbers: no such customer
+                scored_customers.labels(status="not_found").inc()
+                raise CustomerNotFoundError(f"no customer {customer_id} in the feature store")
+            rows = scorer.online.read([key], scorer.config.request_time)
+            scored = scorer.score_rows(rows, [customer_id])[0]
             if scored.status == "not_found":
+                scored_customers.labels(status=scored.status).inc()
                 raise CustomerNotFoundError(scored.message or "not found")
             values = rows.row(0, list(rows.columns))
-            return customer_view(
+            view = customer_view(
                 scored, values, scorer.config, scorer.model_name, scorer.model_version
             )
+            _observe(view.churn)
+            return view
 
         return self._guard(work)
 
-    @bentoml.api(route="/recommend")
+    @bentoml.api(route="/recommend", input_spec=RecommendRequest)
     async def recommend(
         self,
         customer_id: CustomerId,
@@ -289,7 +327,7 @@ class ChurnService:
 
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
-    @bentoml.api(route="/feedback")
+    @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
     async def feedback(
         self,
         decision_id: Annotated[str, Field(min_length=1, max_length=64)],
@@ -304,9 +342,7 @@ class ChurnService:
 
         def work() -> FeedbackResponse:
             log = self.recommender().log
-            when = at or datetime.now(UTC)
-            if when.tzinfo is None:
-                raise InvalidRequestError("at must be timezone-aware, e.g. 2025-01-31T10:00:00Z")
+            when = self.config.decision_time(at, datetime.now(UTC), "at")
             try:
                 stored = log.record_feedback(decision_id, action_id, outcome, when)
             except UnknownDecisionError as e:
@@ -322,4 +358,15 @@ class ChurnService:
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
 
-ChurnService.add_asgi_middleware(JsonBodiesOnly)  # type: ignore[attr-defined]
+def _observe(score: CustomerScore) -> None:
+    """Count a served score; an ok one also goes into the score and feature age histograms."""
+    scored_customers.labels(status=score.status).inc()
+    if score.churn_probability is not None:
+        churn_probabilities.observe(score.churn_probability)
+    if score.feature_age_days is not None:
+        feature_age.observe(score.feature_age_days)
+
+
+# The first added is the outermost: a request without a valid key is refused before anything else.
+ChurnService.add_asgi_middleware(ApiKeys, ring=key_ring)  # type: ignore[attr-defined]
+ChurnService.add_asgi_middleware(RequestHygiene, max_body_bytes=_body_limit)  # type: ignore[attr-defined]

@@ -36,10 +36,10 @@ from training.config import (
     GateConfig,
     TrainConfig,
 )
-from training.gate import Decision, decide, decide_headline
+from training.gate import Decision, decide, decide_headline, decide_uplift
 from training.registry import CHALLENGER, CHAMPION, version_by_alias
 from training.split import IN_TIME_CAVEAT
-from training.tracking import client
+from training.tracking import client, namespaced
 
 HISTORY_TAG = "champion.history"
 HISTORY_KEEP = 100
@@ -73,6 +73,7 @@ class Promotion:
 
 
 def _history(c: Any, name: str) -> list[str]:
+    """The champion history of ``name`` (its name in MLflow, namespaced)."""
     tags = c.get_registered_model(name).tags or {}
     try:
         return [str(v) for v in json.loads(tags.get(HISTORY_TAG, "[]"))]
@@ -221,6 +222,7 @@ def promote(
 def _record(settings: Settings, result: Promotion) -> None:
     """Write the outcome as version tags and move the alias when the gate passed."""
     c = client(settings)
+    name = namespaced(settings, result.name)
     tags = {
         **result.decision.tags(),
         "gate.at": _now(),
@@ -235,23 +237,23 @@ def _record(settings: Settings, result: Promotion) -> None:
         else:  # a headline metric
             tags.update({f"gate.{who}_{k}": f"{v:.4f}" for k, v in m.items()})
     for k, v in tags.items():
-        c.set_model_version_tag(result.name, result.challenger, k, v[:5000])
+        c.set_model_version_tag(name, result.challenger, k, v[:5000])
     if result.champion:
         c.set_model_version_tag(
-            result.name,
+            name,
             result.champion,
             "gate.last_challenge",
             f"{tags['gate.outcome']} challenger {result.challenger} at {tags['gate.at']}",
         )
     if not result.decision.promote:
         return
-    history = _history(c, result.name)
+    history = _history(c, name)
     if result.champion and (not history or history[-1] != result.champion):
         history.append(result.champion)
     history.append(result.challenger)
-    _set_history(c, result.name, history)
-    c.set_registered_model_alias(result.name, CHAMPION, result.challenger)
-    c.set_model_version_tag(result.name, result.challenger, "champion.since", tags["gate.at"])
+    _set_history(c, name, history)
+    c.set_registered_model_alias(name, CHAMPION, result.challenger)
+    c.set_model_version_tag(name, result.challenger, "champion.since", tags["gate.at"])
 
 
 def _run_metric(c: Any, mv: Any, metric: str) -> float:
@@ -265,7 +267,8 @@ def promote_headline(
     settings: Settings, kind: str, tolerance: float = 0.01, progress: Progress = silent
 ) -> Promotion:
     """Gate a non-churn model (``propensity``, ``uplift``) on its headline metric and move
-    ``champion`` if it passes (see :func:`training.gate.decide_headline`).
+    ``champion`` if it passes (see :func:`training.gate.decide_headline`; uplift:
+    :func:`training.gate.decide_uplift`, against random rankings of its test window).
 
     Returns:
         The promotion, whether it passed or not.
@@ -280,11 +283,14 @@ def promote_headline(
     c = client(settings)
     challenger = _run_metric(c, challenger_mv, metric)
     champion = _run_metric(c, champion_mv, metric) if champion_mv else None
-    decision = decide_headline(metric, challenger, champion, HEADLINE_FLOORS[kind], tolerance)
+    run = c.get_run(challenger_mv.run_id) if challenger_mv.run_id else None
+    if kind == "uplift":  # against random rankings of the same test window, not against zero
+        decision = decide_uplift(dict(run.data.metrics) if run else {}, champion, tolerance)
+    else:
+        decision = decide_headline(metric, challenger, champion, HEADLINE_FLOORS[kind], tolerance)
     figures = {"challenger": {metric: challenger}}
     if champion is not None:
         figures["champion"] = {metric: champion}
-    run = c.get_run(challenger_mv.run_id) if challenger_mv.run_id else None
     window = run.data.params.get("test_window", "unknown") if run else "unknown"
     result = Promotion(
         name,
@@ -316,7 +322,8 @@ def rollback(settings: Settings, name: str = MODEL_NAMES["churn"]) -> Rollback:
     current = version_by_alias(settings, name, CHAMPION)
     if current is None:
         raise NotReadyError(f"{name} has no champion to roll back")
-    history = _history(c, name)
+    registered = namespaced(settings, name)
+    history = _history(c, registered)
     if history and history[-1] == str(current.version):
         history = history[:-1]
     if not history:
@@ -324,9 +331,9 @@ def rollback(settings: Settings, name: str = MODEL_NAMES["churn"]) -> Rollback:
             f"{name} version {current.version} is the first champion: there is no earlier one"
         )
     previous = history[-1]
-    _set_history(c, name, history)
-    c.set_registered_model_alias(name, CHAMPION, previous)
+    _set_history(c, registered, history)
+    c.set_registered_model_alias(registered, CHAMPION, previous)
     at = _now()
-    c.set_model_version_tag(name, str(current.version), "champion.rolled_back_at", at)
-    c.set_model_version_tag(name, previous, "champion.restored_at", at)
+    c.set_model_version_tag(registered, str(current.version), "champion.rolled_back_at", at)
+    c.set_model_version_tag(registered, previous, "champion.restored_at", at)
     return Rollback(name, str(current.version), previous)

@@ -1,7 +1,9 @@
 """The MLflow model registry as every model meets it: the two aliases, the version an alias points
 at, registering a new challenger, and loading a registered version's files.
 
-Training registers each new version as ``challenger``; promotion (``training.promote``) moves
+Names here are the installation's own (``retain-churn``); in MLflow they carry the project
+when it is not the default (:func:`training.tracking.namespaced`). Training registers each new
+version as ``challenger``; promotion (``training.promote``) moves
 ``champion``; serving loads ``models:/<name>@champion``. Each model's ``load.py`` is a few lines on
 top of :func:`load_alias` and :func:`load_version`: its registered name, how to read the
 downloaded folder, and what it returns.
@@ -16,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from retain.core.errors import NotReadyError
 from retain.core.settings import Settings
-from training.tracking import client, quiet_artifacts, tracking
+from training.tracking import client, namespaced, quiet_artifacts, tracking
 
 CHAMPION = "champion"
 """The alias serving loads; only promotion and rollback move it."""
@@ -41,7 +43,7 @@ def version_by_alias(settings: Settings, name: str, alias: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client(settings).get_model_version_by_alias(name, alias)
+        return client(settings).get_model_version_by_alias(namespaced(settings, name), alias)
     except MlflowException:
         return None
 
@@ -52,13 +54,17 @@ def register_challenger(
     """Register ``model_uri`` as a new version of ``name`` (created with ``description`` if new)
     and give it the alias ``challenger``; returns the version."""
     from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.utils.models import _parse_model_id_if_present
 
     c = client(settings)
+    name = namespaced(settings, name)
     try:
         c.get_registered_model(name)
     except MlflowException:
         c.create_registered_model(name, description=description)
-    mv = c.create_model_version(name, model_uri, run_id=run_id)
+    # A logged model's URI (models:/m-...) must name its model id: a tracking server checks it.
+    model_id = _parse_model_id_if_present(model_uri)
+    mv = c.create_model_version(name, model_uri, run_id=run_id, model_id=model_id)
     c.set_registered_model_alias(name, CHALLENGER, mv.version)
     return str(mv.version)
 
@@ -86,13 +92,14 @@ def load_version(
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    uri = f"models:/{name}/{version}"
+    registered = namespaced(settings, name)
+    uri = f"models:/{registered}/{version}"
     try:
         with tracking(settings), quiet_artifacts():
             local = mlflow.artifacts.download_artifacts(artifact_uri=uri)
             model = read(Path(local), uri)
         if run_id is None:
-            run_id = client(settings).get_model_version(name, version).run_id
+            run_id = client(settings).get_model_version(registered, version).run_id
     except (MlflowException, OSError, ValueError, KeyError) as e:
         raise NotReadyError(f"cannot load {uri}{what}: {e}") from e
     return Loaded(name, str(version), model, run_id)

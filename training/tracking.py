@@ -18,17 +18,29 @@ from typing import Any
 import pandas as pd
 
 from retain.core.errors import ConfigError
-from retain.core.settings import Settings, sqlalchemy_postgres_url
+from retain.core.settings import DEFAULT_PROJECT, Settings, sqlalchemy_postgres_url
 
 
 def tracking_uri(settings: Settings) -> str:
-    """SQLite under the home folder (embedded) or the PostgreSQL URL (production)."""
+    """The MLflow tracking server when one is set (``mlflow_url``), else the store itself:
+    SQLite under the home folder (embedded) or the PostgreSQL URL (production)."""
+    if settings.mlflow_url:
+        return settings.mlflow_url
+    return backend_store_uri(settings)
+
+
+def backend_store_uri(settings: Settings) -> str:
+    """Where runs and registered models are kept: what a tracking server is started on."""
     if settings.profile == "production":
         return sqlalchemy_postgres_url(settings.postgres_url)
     return f"sqlite:///{settings.mlflow_dir / 'mlflow.db'}"
 
 
-def artifact_location(settings: Settings) -> str:
+def artifact_location(settings: Settings) -> str | None:
+    """Under the home folder, or None with a tracking server: the server keeps the artifacts
+    (``mlflow-artifacts:``) and every host reads them through it."""
+    if settings.mlflow_url:
+        return None
     return (settings.mlflow_dir / "artifacts").absolute().as_uri()
 
 
@@ -41,7 +53,7 @@ def client(settings: Settings) -> Any:
 
 
 def _prepare(settings: Settings) -> str:
-    if settings.profile == "embedded":
+    if settings.profile == "embedded" and not settings.mlflow_url:
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
     return tracking_uri(settings)
 
@@ -80,8 +92,19 @@ def tracking(settings: Settings) -> Iterator[str]:
                 os.environ[k] = v
 
 
+def namespaced(settings: Settings, name: str) -> str:
+    """An experiment's or registered model's name in MLflow for this installation.
+
+    Installations sharing one MLflow store (one PostgreSQL) must never see each other's runs or
+    move each other's aliases: a project other than the default prefixes every name
+    (``bank2.retain-churn``); the default project keeps the plain names.
+    """
+    return name if settings.project == DEFAULT_PROJECT else f"{settings.project}.{name}"
+
+
 def experiment_id(settings: Settings, name: str) -> str:
-    """The experiment ``name``, created with its artifacts under the home folder if new.
+    """The experiment ``name`` (in the installation's namespace), created if new: its artifacts
+    under the home folder, or where the tracking server keeps them.
 
     Raises:
         ConfigError: the tracking store cannot be reached.
@@ -89,6 +112,7 @@ def experiment_id(settings: Settings, name: str) -> str:
     from mlflow.exceptions import MlflowException
 
     c = client(settings)
+    name = namespaced(settings, name)
     try:
         exp = c.get_experiment_by_name(name)
         if exp is not None:

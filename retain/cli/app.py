@@ -16,11 +16,13 @@ from retain.cli import (
     evaluate,
     features,
     ingest,
+    keys,
     models,
     monitor,
     recommend,
     serve,
     simulate,
+    tracking,
 )
 from retain.core.errors import RetainError
 
@@ -33,6 +35,7 @@ app = typer.Typer(
 )
 simulate.register(app)
 ingest.register(app)
+keys.register(app)
 features.register(app)
 models.register(app)
 demo.register(app)
@@ -40,6 +43,7 @@ serve.register(app)
 recommend.register(app)
 evaluate.register(app)
 monitor.register(app)
+tracking.register(app)
 
 
 def _quiet_library_warnings() -> None:

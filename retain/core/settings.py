@@ -7,7 +7,8 @@ The profile chooses the infrastructure by configuration alone:
 - ``production``: Redis online store, PostgreSQL Feast registry and MLflow backend.
 
 Values come from ``$RETAIN_HOME/retain.toml`` when present, then from environment variables
-(``RETAIN_PROFILE``, ``RETAIN_REDIS_URL``, ``RETAIN_POSTGRES_URL``), which win.
+(``RETAIN_PROFILE``, ``RETAIN_REDIS_URL``, ``RETAIN_POSTGRES_URL``, ``RETAIN_PROJECT``,
+``RETAIN_MLFLOW_URL``), which win.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from retain.core.errors import ConfigError
 
 ProfileName = Literal["embedded", "production"]
 PROFILES: tuple[str, ...] = ("embedded", "production")
+DEFAULT_PROJECT = "retain"
+KEYS: tuple[str, ...] = ("profile", "redis_url", "postgres_url", "project", "mlflow_url")
+"""The settings ``retain.toml`` and the ``RETAIN_<KEY>`` variables may give."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,10 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     # Isolates several retain installations (or test runs) sharing one Redis or PostgreSQL.
-    project: str = "retain"
+    project: str = DEFAULT_PROJECT
+    # An MLflow tracking server (``retain tracking-server``) instead of the store itself: every
+    # host then reads runs, models and their artifacts through it.
+    mlflow_url: str = ""
 
     @property
     def data_dir(self) -> Path:
@@ -81,14 +88,14 @@ class Settings:
         config_file = home / "retain.toml"
         data = read_toml(config_file)
         if data is not None:
-            unknown = set(data) - {"profile", "redis_url", "postgres_url", "project"}
+            unknown = set(data) - set(KEYS)
             if unknown:
                 raise ConfigError(
                     f"{config_file}: unknown setting(s) {', '.join(sorted(unknown))}; "
-                    "known: profile, redis_url, postgres_url, project"
+                    f"known: {', '.join(KEYS)}"
                 )
             values.update({k: str(v) for k, v in data.items()})
-        for key in ("profile", "redis_url", "postgres_url", "project"):
+        for key in KEYS:
             if f"RETAIN_{key.upper()}" in env:
                 values[key] = env[f"RETAIN_{key.upper()}"]
         profile = values.get("profile", "embedded")

@@ -285,17 +285,18 @@ def log_fitted(
         cv=fitted.cv,
     )
     mlflow.log_text(card, "model_card.md")
-    example = fitted.explain_sample.head(5) if fitted.explain_sample is not None else None
+    # The signature holds column names and types only; no input example is logged, since it
+    # would store real customers' feature rows in every registered version.
+    sample = fitted.explain_sample
     signature = (
-        infer_signature(example, fitted.model.booster.predict(example))
-        if example is not None
+        infer_signature(sample.head(5), fitted.model.booster.predict(sample.head(5)))
+        if sample is not None
         else None
     )
     logged = mlflow.lightgbm.log_model(
         fitted.model.booster,
         name="model",
         signature=signature,
-        input_example=example,
         metadata=json.loads(json.dumps(fitted.model.metadata(), default=str)),
         # Listed, not inferred: inference loads the model in a subprocess and takes ~10 s.
         pip_requirements=requirements(),

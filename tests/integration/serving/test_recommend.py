@@ -9,7 +9,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RETAIN = str(Path(sys.executable).with_name("retain"))
 UNKNOWN = 42
-T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)
+T0 = (datetime.now(UTC) - timedelta(days=30)).replace(minute=0, second=0, microsecond=0)
+"""Decision times must fall in the service's window around now (400 days back, 1 day ahead)."""
 
 
 def _recommend(client, customer: int, channel: str = "mobile", k: int = 3, at=None, **context):
@@ -107,12 +108,65 @@ def test_a_decline_starts_the_cooldown_and_caps_hold(client, ids):
         ({"channel": "mobile"}, 400, "customer_id"),
         ({"customer_id": 1, "channel": "mobile", "context": {"weight": -1}}, 400, "weight"),
         ({"customer_id": 1, "channel": "mobile", "context": {"at": "yesterday"}}, 400, "at"),
+        ({"customer_id": 1, "channel": "mobile", "kk": 3}, 400, "kk"),  # unknown: refused
     ],
 )
 def test_a_bad_recommend_request_is_a_4xx_with_a_message(client, body, status, message):
     r = client.post("/recommend", json=body)
     assert r.status_code == status, r.text
     assert message in r.text
+
+
+@pytest.mark.parametrize(
+    ("context", "field", "message"),
+    [
+        ({"at": "0001-01-01T00:00:00Z"}, "context.at", "outside the accepted window"),
+        ({"at": "9999-12-31T23:59:59-14:00"}, "context.at", "outside the accepted window"),
+        ({"at": "2000-01-01T00:00:00Z"}, "context.at", "outside the accepted window"),
+        ({"at": "2025-01-31T10:00:00"}, "context.at", "time zone"),
+        ({"placement": "<script>x</script>"}, "context.placement", "pattern"),
+        ({"placement": "home\nbanner"}, "context.placement", "pattern"),
+        ({"placement": "x" * 65}, "context.placement", "pattern"),
+    ],
+)
+def test_a_bad_decision_time_or_placement_is_a_400_naming_the_field(
+    client, ids, decision_log, context, field, message
+):
+    """Nothing outside the window or free text reaches the append-only log (no 500, no row)."""
+    customer = ids["current"][0]
+    before = len(decision_log.records(customer))
+    r = client.post(
+        "/recommend", json={"customer_id": customer, "channel": "mobile", "context": context}
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == field and message in r.json()["error"]
+    assert len(decision_log.records(customer)) == before
+
+
+def test_a_decision_time_is_answered_and_logged_in_utc(client, ids, decision_log):
+    local = T0.astimezone(timezone(timedelta(hours=-14))) + timedelta(days=2)
+    r = _recommend(client, ids["current"][1], at=local, placement="app:home_banner.v2")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["at"].endswith("Z") and datetime.fromisoformat(body["at"]) == local
+    assert body["placement"] == "app:home_banner.v2"
+    logged = decision_log.decision(body["decision_id"])
+    assert logged.at == local and logged.at.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status"),
+    [
+        (b'{"customer_id": 1, "channel": "mobile"}', {}, 415),
+        (b'{"customer_id": 1, "channel": "mobile"}', {"content-type": "text/plain"}, 415),
+        (b" " * (1 << 20) + b"{}", {"content-type": "application/json"}, 413),
+        (b"", {"content-type": "application/json"}, 400),
+    ],
+)
+def test_a_body_that_is_not_json_too_large_or_empty_is_refused(client, content, headers, status):
+    r = client.post("/recommend", content=content, headers=headers)
+    assert r.status_code == status, r.text
+    assert set(r.json()) == {"error", "field"}
 
 
 def test_a_departed_customer_gets_a_422(client, ids):
@@ -145,6 +199,15 @@ def test_feedback_on_an_action_the_decision_did_not_make_is_a_404(client, ids):
         json={"decision_id": decision["decision_id"], "action_id": "nope", "outcome": "ignored"},
     )
     assert r.status_code == 404 and "did not deliver" in r.json()["error"]
+
+
+@pytest.fixture(scope="module")
+def decision_log(home):
+    from serving.decision_log import DecisionLog
+
+    log = DecisionLog.open(home)
+    yield log
+    log.close()
 
 
 def test_evaluate_nba_compares_the_policies(home):

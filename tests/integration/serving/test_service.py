@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import replace
@@ -78,6 +79,7 @@ def test_unknown_and_departed_customers_are_answered_per_item(client, ids):
         (b"[1, 2]", None, 400),
         (b'{"ids": [1]}', None, 400),
         (b'{"customer_ids": []}', None, 400),
+        (b'{"customer_ids": [1], "ids": [2]}', None, 400),
         (b'{"customer_ids": "1"}', None, 400),
         (b'{"customer_ids": ["1"]}', None, 400),
         (b'{"customer_ids": [1.5]}', None, 400),
@@ -88,13 +90,16 @@ def test_unknown_and_departed_customers_are_answered_per_item(client, ids):
         (b"xx", {"content-type": "multipart/form-data"}, 415),
     ],
 )
-def test_a_bad_request_gets_a_4xx_with_a_message(client, body, headers, status):
-    """Malformed bodies, wrong types, empty or oversized lists: a 4xx that says what is wrong."""
-    r = client.post(
-        "/churn_score", content=body, headers=headers or {"content-type": "application/json"}
-    )
+def test_a_bad_request_gets_a_4xx_with_a_message(client, body, headers, status, caplog):
+    """Malformed bodies, wrong types, empty or oversized lists: a 4xx that says what is wrong,
+    in one shape, and no traceback in the log."""
+    with caplog.at_level(logging.INFO):
+        r = client.post(
+            "/churn_score", content=body, headers=headers or {"content-type": "application/json"}
+        )
     assert r.status_code == status, r.text
-    assert "error" in r.json()
+    assert set(r.json()) == {"error", "field"} and isinstance(r.json()["error"], str)
+    assert not [x for x in caplog.records if x.levelno >= logging.ERROR or x.exc_info]
 
 
 def test_the_customer_view_has_profile_segment_products_behaviour_and_risk(client, ids):
@@ -111,10 +116,20 @@ def test_the_customer_view_has_profile_segment_products_behaviour_and_risk(clien
 
 
 @pytest.mark.parametrize(
-    ("path", "status"), [(f"/customers/{UNKNOWN}", 404), ("/customers/x", 422)]
+    ("path", "status"), [(f"/customers/{UNKNOWN}", 404), ("/customers/x", 404)]
 )
 def test_the_customer_view_of_an_unknown_or_malformed_id_is_a_4xx(client, path, status):
-    assert client.get(path).status_code == status
+    """Text where the bank's ids are whole numbers is no customer's id: 404, like an unknown."""
+    r = client.get(path)
+    assert r.status_code == status
+    assert set(r.json()) == {"error", "field"}
+
+
+def test_a_malformed_id_in_the_customer_view_is_a_400_like_the_post_endpoints(client):
+    """FastAPI's 422 {"detail": [...]} is answered as 400 {"error", "field"}."""
+    r = client.get(f"/customers/{'x' * 129}")
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "customer_id" and isinstance(r.json()["error"], str)
 
 
 def test_the_customer_view_of_a_departed_customer_says_so(client, ids):
@@ -123,17 +138,24 @@ def test_the_customer_view_of_a_departed_customer_says_so(client, ids):
     assert r.json()["status"] == "inactive" and r.json()["churn"]["churn_probability"] is None
 
 
-def test_an_unreachable_store_is_a_quick_503_with_a_message(client, monkeypatch):
-    """When the online store cannot be read the service answers 503 and says so."""
+def test_an_unreachable_store_is_a_quick_503_with_a_message(client, monkeypatch, caplog):
+    """When the online store cannot be read the service answers 503 and says so, logs it at
+    WARNING and keeps the store's address out of the answer."""
     from features.online import OnlineFeatures
     from retain.core.errors import OnlineStoreError
 
     def down(self, ids, request_time="feature_time"):
-        raise OnlineStoreError("the online feature store is unreachable (ConnectionError: x)")
+        raise OnlineStoreError(
+            "the online feature store is unreachable (ConnectionError: Error 111 connecting to "
+            "10.0.0.7:6379. Connection refused.)"
+        )
 
     monkeypatch.setattr(OnlineFeatures, "read", down)
-    r = client.post("/churn_score", json={"customer_ids": [1]})
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        r = client.post("/churn_score", json={"customer_ids": [1]})
     assert r.status_code == 503 and "unreachable" in r.json()["error"]
+    assert "10.0.0.7" not in r.text and "6379" not in r.text
+    assert any("10.0.0.7:6379" in x.getMessage() for x in caplog.records)
     assert client.get("/customers/1").status_code == 503
     assert client.get("/readyz").status_code == 503
 
@@ -234,4 +256,26 @@ def test_bentoml_serve_answers_a_real_client_and_exports_metrics(home, ids):
         scores = result["scores"]
         assert [s["status"] for s in scores] == ["ok", "not_found"]
         metrics = httpx.get(f"{url}/metrics", timeout=5).text
-        assert "retain_scored_customers" in metrics
+    assert "retain_scored_customers" in metrics
+    assert 'retain_served_model{model="retain-churn",version="1"} 1.0' in metrics
+    for histogram in ("retain_churn_probability", "retain_feature_age_days"):
+        assert f"{histogram}_count 1.0" in metrics  # the one customer found
+    assert 'bentoml_service_request_duration_seconds_count{endpoint="/churn_score"' in metrics
+    # Its own Prometheus folder: another service starting on this host does not empty it.
+    folders = list((home.home / "serving").glob("bentoml-*/prometheus_multiproc_dir"))
+    assert len(folders) == 1 and any(folders[0].glob("*.db"))
+
+
+def test_registered_models_carry_no_customer_rows(home):
+    """The churn champion records its input schema, but no input example (real feature rows)."""
+    from mlflow.models import get_model_info
+
+    from training.registry import CHAMPION
+    from training.tracking import namespaced, tracking
+
+    with tracking(home):
+        info = get_model_info(f"models:/{namespaced(home, 'retain-churn')}@{CHAMPION}")
+    assert info.signature is not None and info.signature.inputs.input_names()
+    assert info.saved_input_example_info is None
+    files = {p.name for p in (home.mlflow_dir / "artifacts").rglob("*") if p.is_file()}
+    assert not files & {"input_example.json", "serving_input_example.json"}

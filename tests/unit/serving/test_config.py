@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from retain.core.errors import ConfigError
 from serving.config import ServingConfig, feature_service_for
+from serving.errors import InvalidRequestError
 from serving.scoring import encode_rows
 from training.encode import FeatureSpec, encode
 
@@ -30,6 +33,9 @@ def test_a_probability_falls_in_its_risk_band(p, band):
         ({"top_reasons": -1}, "top_reasons"),
         ({"store_timeout_s": 0}, "store_timeout_s"),
         ({"colour": "red"}, "unknown setting"),
+        ({"decision_past_days": -1}, "decision_past_days"),
+        ({"decision_future_days": "1d"}, "decision_future_days"),
+        ({"max_body_bytes": 10}, "max_body_bytes"),
     ],
 )
 def test_a_bad_serving_config_is_refused(data, message):
@@ -87,3 +93,32 @@ def test_the_fast_encoding_equals_training_encoding():
     got = encode_rows(columns, spec, [0, 1, 2, 3])
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(encode_rows(columns, spec, [3, 1]), expected[[3, 1]])
+
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        "0001-01-01T00:00:00+00:00",  # once an OverflowError in the decision log
+        "9999-12-31T23:59:59-14:00",  # past the calendar's end in UTC
+        "2025-04-01T00:00:00+00:00",  # 426 days back
+        "2026-06-02T12:00:01+00:00",  # just over a day ahead
+        "2026-06-01T12:00:00",  # no time zone
+    ],
+)
+def test_a_decision_time_outside_the_window_is_refused_with_its_field(at):
+    with pytest.raises(InvalidRequestError, match="context.at") as refused:
+        ServingConfig().decision_time(datetime.fromisoformat(at), NOW, "context.at")
+    assert refused.value.field == "context.at"
+
+
+def test_a_decision_time_in_the_window_comes_back_in_utc():
+    """Any offset is converted to UTC; no time means now; the window is configurable."""
+    local = NOW.astimezone(timezone(timedelta(hours=-14)))
+    at = ServingConfig().decision_time(local, NOW, "at")
+    assert at == NOW and at.utcoffset() == timedelta(0)
+    assert ServingConfig().decision_time(None, NOW, "at") == NOW
+    replay = ServingConfig.from_dict({"decision_past_days": 3650})
+    assert replay.decision_time(NOW - timedelta(days=1000), NOW, "at") == NOW - timedelta(days=1000)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -112,3 +112,52 @@ def test_production_log_lives_in_postgres_and_is_torn_down() -> None:
                     sa.text(f"delete from {table} where project_id = :p"), {"p": settings.project}
                 )
         log.close()
+
+
+@pytest.fixture(params=["embedded", "production"])
+def either_log(request: pytest.FixtureRequest, tmp_path: Path):
+    """The SQLite log and the PostgreSQL log (its rows removed afterwards)."""
+    settings = Settings(
+        home=tmp_path, profile=request.param, project=f"dlog_{new_decision_id()[:8]}"
+    )
+    log = DecisionLog.open(settings)
+    yield log
+    if request.param == "production":
+        with log.engine.begin() as conn:
+            for table in ("retain_decisions", "retain_feedback"):
+                conn.execute(
+                    sa.text(f"delete from {table} where project_id = :p"), {"p": settings.project}
+                )
+    log.close()
+
+
+def test_times_are_stored_in_utc_whatever_their_offset(either_log: DecisionLog) -> None:
+    """A decision and a feedback given at UTC-14:00 are stored, read back and compared in UTC."""
+    catalogue = ActionCatalogue.load()
+    local = timezone(timedelta(hours=-14))
+    decision_id, decision = _decision(catalogue, either_log, NOW.astimezone(local))
+    action = decision.actions[0].action_id
+    either_log.record_feedback(decision_id, action, "declined", NOW.astimezone(local))
+    with either_log.engine.connect() as conn:
+        stored = conn.execute(
+            sa.text(
+                "select d.at, f.at from retain_decisions d join retain_feedback f using "
+                "(project_id, decision_id) where d.project_id = :p"
+            ),
+            {"p": either_log.project},
+        ).one()
+    for at in stored:
+        if isinstance(at, str):  # SQLite keeps no offset: the text must be the UTC time
+            assert at.startswith("2025-01-15 10:00:00")
+        else:
+            assert at == NOW
+    assert either_log.decision(decision_id).at == NOW
+    assert either_log.decision(decision_id).at.utcoffset() == timedelta(0)
+    # A `now` one minute later given in another offset still sees the contact.
+    later = (NOW + timedelta(minutes=1)).astimezone(timezone(timedelta(hours=5)))
+    assert [c.at for c in either_log.history(1, later)] == [NOW]
+    assert either_log.history(1, (NOW - timedelta(minutes=1)).astimezone(local)) == []
+
+
+def test_a_time_near_the_calendars_start_does_not_overflow(log: DecisionLog) -> None:
+    assert log.history(1, datetime(1, 1, 2, tzinfo=UTC)) == []
