@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ingest.mapping import BOOLEAN_WORDS, DEFAULTS, KEYS, REQUIRED, TIME_FIELDS
 from ingest.read import ENUMS, INT_RANGES
+from retain.core.columns import KEY
 from retain.core.tables import FIELD_NOTES, PRODUCTS, RAW_TABLES
 
 BEGIN = (
@@ -40,6 +41,8 @@ def _type(t: pa.DataType) -> str:
 
 def _allowed(table: str, name: str, t: pa.DataType) -> str:
     target = f"{table}.{name}"
+    if name == KEY:
+        return "whole numbers, or any text with `customer_ids: string`"
     if target in ENUMS:
         return ", ".join(f"`{v}`" for v in ENUMS[target])
     if pa.types.is_integer(t):
@@ -91,7 +94,7 @@ def fields_table() -> str:
             row = [
                 f"`{table}`",
                 name,
-                _type(f.type),
+                "integer or text" if f.name == KEY else _type(f.type),
                 _required(table, f.name),
                 _allowed(table, f.name, f.type),
                 _missing(table, f.name),

@@ -26,6 +26,10 @@ snapshot date), a constant ``value``, or ``row_number`` (1, 2, ... in file order
 ``retain.core.tables`` that are not mapped get null (or the default in ``DEFAULTS``); the keys in
 ``REQUIRED`` must be mapped.
 
+``customer_ids: string`` takes the bank's customer ids as text (``7590-VHVEG``); the stores are
+then keyed by their keyed hash (``retain.core.ids``, the key in ``RETAIN_ID_KEY``). The default,
+``integer``, takes whole numbers and keeps them as they are.
+
 ``snapshot`` switches to single-snapshot mode: a bank with one snapshot and a known outcome. The
 as-of time is the end of the snapshot day (23:59:59 UTC); monthly rows, contacts and join dates that
 are not mapped are stamped then, and the label is read from ``snapshot.label``: its ``positive``
@@ -45,7 +49,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from retain.core.columns import KEY
 from retain.core.errors import ConfigError
+from retain.core.ids import IdMode
 from retain.core.tables import RAW_TABLES
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -68,6 +74,7 @@ DEFAULTS: dict[str, str] = {
     "campaigns.contact_id": "the row number in the file",
     "campaigns.kind": "cross_sell for an action_id starting with xsell_, else retention",
     "campaigns.randomized": "false",
+    "campaigns.holdout": "false",
     "*": "null",
 }
 """What an unmapped field becomes (documented for the README)."""
@@ -167,6 +174,7 @@ class Mapping(_Strict):
 
     version: Literal[1] = 1
     timezone: str = "UTC"
+    customer_ids: IdMode = "integer"  # string: any text, stored under a keyed hash (core.ids)
     snapshot: Snapshot | None = None
     tables: dict[str, Table]
     base: Path = Path(".")
@@ -289,6 +297,8 @@ def _problems(m: Mapping, feature_names: frozenset[str]) -> list[str]:
             col = spec.field(field)
             assert col is not None
             type_ = str(schema.field(field).type)
+            if field == KEY and m.customer_ids == "string":
+                type_ = "string"  # the bank's ids as text, hashed when read
             found += _column_problems(m, f"tables.{table}.columns.{field}", type_, col)
         for field in REQUIRED[table]:
             snapshot_time = m.snapshot is not None and field == TIME_FIELDS[table]

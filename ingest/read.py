@@ -29,7 +29,17 @@ from ingest.mapping import (
     Mapping,
     label_key,
 )
+from retain.core.columns import KEY
 from retain.core.errors import DataError
+from retain.core.ids import (
+    BANK_ID,
+    ID_KEY_ENV,
+    collisions,
+    id_text,
+    ids_manifest,
+    pseudonyms,
+    read_id_key,
+)
 from retain.core.tables import CHANNELS, LIFE_EVENTS, OUTCOMES, RAW_TABLES
 
 ENUMS: dict[str, tuple[str, ...]] = {
@@ -70,6 +80,9 @@ class Bank:
         unused: each source file's columns that no field, extra or label reads (by file name).
         label_values: in snapshot mode, the label column's values as found (trimmed), each with
             the label it gives (1 or 0) and its count of rows.
+        id_map: with string customer ids, the map of the tables' keys (pseudonyms) to the bank's
+            ids (``retain.core.ids.ID_MAP``); None with integer ids, which are the keys.
+        ids: what the data's manifest records about the ids (``retain.core.ids.ids_manifest``).
     """
 
     tables: dict[str, pd.DataFrame]
@@ -79,6 +92,8 @@ class Bank:
     sources: dict[str, Path] = field(default_factory=dict)
     unused: dict[str, list[str]] = field(default_factory=dict)
     label_values: list[tuple[str, int, int]] = field(default_factory=list)
+    id_map: pd.DataFrame | None = None
+    ids: dict[str, str] = field(default_factory=lambda: ids_manifest("integer", None))
 
     def arrow(self, table: str) -> pa.Table:
         """The table in the contract's exact schema (no extras)."""
@@ -175,14 +190,26 @@ class _Problems:
             raise DataError(f"{len(self.found)} problems in the tables of {self.name}:\n{lines}")
 
 
-def read_bank(mapping: Mapping) -> Bank:
+def read_bank(mapping: Mapping, id_key: bytes | None = None) -> Bank:
     """Read and check every table of a mapping.
 
+    With ``customer_ids: string`` the tables come back keyed by the ids' pseudonyms, and the map
+    to the bank's ids is in ``Bank.id_map``.
+
+    Args:
+        mapping: the checked mapping.
+        id_key: the secret of the keyed hash of string ids (default: ``RETAIN_ID_KEY``).
+
     Raises:
+        ConfigError: string ids and no key (``RETAIN_ID_KEY`` is not set or too short).
         DataError: the problems found in all the tables, at once: a file or column is missing,
-            or values, keys, references or the label are wrong; each names the table, the file,
-            the column and a sample row, with how many rows have it.
+            or values, keys, references or the label are wrong, or two string ids have the same
+            pseudonym; each names the table, the file, the column and a sample row, with how
+            many rows have it.
     """
+    key = None
+    if mapping.customer_ids == "string":
+        key = id_key if id_key is not None else read_id_key()
     problems = _Problems(mapping.name)
     cache: dict[tuple[Path, str, str, str], pd.DataFrame | None] = {}
     tables: dict[str, pd.DataFrame] = {}
@@ -204,7 +231,14 @@ def read_bank(mapping: Mapping) -> Bank:
         if customers_ok and table in sources and "customer_id" not in failed[table]:
             _check_known_customers(tables[table], tables["customers"], sources[table], problems)
     positive, label_values = _label(mapping, sources, problems)
+    id_map = None
+    if key is not None and customers_ok:
+        id_map = _id_map(tables["customers"], sources["customers"], key, problems)
     problems.check()
+    if id_map is not None:
+        lookup = pd.Series(id_map[KEY].to_numpy(), index=id_map[BANK_ID].to_numpy())
+        for frame in tables.values():  # every id is a customer's (checked above)
+            frame[KEY] = frame[KEY].map(lookup).astype("int64")
     labels = None
     if positive is not None:
         labels = _labels(mapping, tables, positive)
@@ -216,6 +250,8 @@ def read_bank(mapping: Mapping) -> Bank:
         {t: s.path for t, s in sources.items()},
         _unused(mapping, sources),
         label_values,
+        id_map,
+        ids_manifest(mapping.customer_ids, key),
     )
 
 
@@ -292,13 +328,17 @@ def _convert(
             out[f.name] = _default(mapping, table, f.name, n, out)
             continue
         ctx = _Field(source, problems, col.column or "value", target, np.zeros(n, dtype=bool))
-        values = _values(col, ctx, str(f.type), mapping)
+        type_ = "id" if f.name == KEY and mapping.customer_ids == "string" else str(f.type)
+        values = _values(col, ctx, type_, mapping)
         if values is None:
             failed.add(f.name)
             out[f.name] = pd.Series([None] * n, dtype=object)
             continue
         if f.name in REQUIRED[table]:
-            ctx.bad(values.isna(), None, lambda _: "a required field is empty")
+            empty = values.isna()
+            if table == "campaigns" and f.name == "outcome":  # a holdout row has no outcome
+                empty &= ~out["holdout"].eq(True)
+            ctx.bad(empty, None, lambda _: "a required field is empty")
         if target in ENUMS:
             allowed = ENUMS[target]
             ctx.bad(values.notna() & ~values.isin(allowed), values, _not_one_of(allowed))
@@ -335,7 +375,7 @@ def _default(mapping: Mapping, table: str, name: str, n: int, done: dict[str, An
     if table == "campaigns" and name == "kind":
         action = done["action_id"].astype(str)
         return pd.Series(np.where(action.str.startswith("xsell_"), "cross_sell", "retention"))
-    if table == "campaigns" and name == "randomized":
+    if table == "campaigns" and name in ("randomized", "holdout"):
         return pd.Series(np.zeros(n, dtype=bool))
     return pd.Series([None] * n, dtype=object)
 
@@ -397,6 +437,8 @@ def _values(col: Column, ctx: _Field, type_: str, mapping: Mapping) -> pd.Series
         text = _text(raw)
         recoded = text.map(lambda v: codes.get(v, v))
         raw = recoded.where(text.notna(), None)
+    if type_ == "id":  # a string customer id
+        return raw.astype(object).map(id_text, na_action="ignore").astype(object)
     if type_.startswith("int"):
         return _integers(raw, col, ctx, type_)
     if type_ in ("float", "double"):
@@ -427,7 +469,12 @@ def _integers(raw: pd.Series, col: Column, ctx: _Field, type_: str) -> pd.Series
     if col.scale is not None:
         x = x * col.scale
     bad = raw.notna() & (x.isna() | (x != np.round(x)))  # not a number, or not a whole one
-    ctx.bad(bad, raw, lambda v: f"{v!r} is not an integer")
+    hint = (
+        " (customer ids that are not whole numbers: set customer_ids: string in the mapping)"
+        if ctx.target.endswith(f".{KEY}")
+        else ""
+    )
+    ctx.bad(bad, raw, lambda v: f"{v!r} is not an integer{hint}")
     lo, hi = INT_RANGES.get(type_, INT_RANGES["int64"])
     out = ~bad & ((x < lo) | (x > hi))
     ctx.bad(out, raw, lambda v: f"{v!r} is outside {lo}..{hi}")
@@ -513,6 +560,26 @@ def _check_keys(table: str, frame: pd.DataFrame, source: _Source, problems: _Pro
         etc = ", ..." if len(groups) > SHOWN else ""
         text += f"; {len(groups):,} duplicated keys in all, also {more}{etc}"
     problems.add(text, table)
+
+
+def _id_map(
+    customers: pd.DataFrame, source: _Source, key: bytes, problems: _Problems
+) -> pd.DataFrame | None:
+    """The pseudonym of each string id of the customers table and the id; None (and a problem
+    for each) when two ids have the same pseudonym, which would merge two customers."""
+    bank_ids = [str(b) for b in pd.unique(customers[KEY].dropna())]
+    keys = pseudonyms(bank_ids, key)
+    clashes = collisions(bank_ids, keys.tolist())
+    for k, same in clashes:
+        problems.add(
+            f"{source.where()}: customer ids {' and '.join(map(repr, same))} have the same "
+            f"pseudonym ({k}) under {ID_KEY_ENV}, so retain cannot tell them apart: ingest with "
+            f"another {ID_KEY_ENV}",
+            source.table,
+        )
+    if clashes:
+        return None
+    return pd.DataFrame({KEY: keys, BANK_ID: pd.array(bank_ids, dtype=object)})
 
 
 def _check_known_customers(

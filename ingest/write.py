@@ -7,6 +7,9 @@ describe the data). A failure before that leaves the previous data as it was.
 Layout under ``data/raw``: ``<table>/part-NNNNN.parquet`` for each table of ``retain.core.tables``
 (each part holds a disjoint set of customers, as ``features.build`` wants), ``labels/`` in snapshot
 mode (customer_id, event_timestamp, label) and ``extras/<table>/`` with the bank-specific columns.
+With string customer ids every ``customer_id`` there is a pseudonym; the map to the bank's ids is
+``data/customer_ids.parquet`` (``retain.core.ids``), beside ``data/raw``, replaced with it, and the
+manifest records the mode (``customer_ids``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pyarrow.parquet as pq
 
 from ingest.read import Bank
 from retain.core.errors import DataError
+from retain.core.ids import ID_MAP, MAP_FILE
 from retain.core.settings import Settings, check_home
 from retain.core.tables import RAW_TABLES
 
@@ -65,6 +69,10 @@ def write_bank(
             labels = pa.Table.from_pandas(bank.labels, preserve_index=False)
             labels = labels.replace_schema_metadata(None)
             _write_parts(raw / "labels", labels, ids, parts, customers_per_part)
+        if bank.id_map is not None:
+            id_map = pa.Table.from_pandas(bank.id_map, ID_MAP, preserve_index=False)
+            pq.write_table(id_map.replace_schema_metadata(None), staging / MAP_FILE)
+            os.chmod(staging / MAP_FILE, 0o600)  # the bank's ids: for retain's own user only
         manifest = {
             "source": "ingest",
             "mapping": bank.mapping.name,
@@ -72,6 +80,7 @@ def write_bank(
             "row_counts": {t: len(f) for t, f in bank.tables.items()},
             "snapshot": str(bank.mapping.snapshot.as_of) if bank.mapping.snapshot else None,
             "extras": bank.extras,
+            "customer_ids": bank.ids,
         }
         _commit(staging, settings.data_dir, manifest)
     finally:
@@ -115,8 +124,10 @@ def _commit(staging: Path, data: Path, manifest: dict) -> None:
     (data / "manifest.json").unlink(missing_ok=True)  # no manifest: data being replaced
     old = staging / "previous"
     old.mkdir()
-    for name in ("raw", "truth"):
+    for name in ("raw", "truth", MAP_FILE):
         if (data / name).exists():
             os.replace(data / name, old / name)
     os.replace(staging / "raw", data / "raw")
+    if (staging / MAP_FILE).exists():
+        os.replace(staging / MAP_FILE, data / MAP_FILE)
     os.replace(staging / "manifest.json", data / "manifest.json")

@@ -5,17 +5,32 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator
+from pydantic_core import PydanticCustomError
 
-from retain.core.ids import MAX_ID_CHARS, MAX_KEY
+from retain.core.ids import MAX_ID_CHARS, MAX_KEY, bank_id_problem
 from serving.config import MAX_BATCH
 
+
+def _bank_id(value: Any) -> int | str:
+    """One message for a bad id, not one per member of the union."""
+    problem = bank_id_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("customer_id", problem)
+    return value  # type: ignore[no-any-return]
+
+
 CustomerId = Annotated[
-    Annotated[int, Field(strict=True, ge=0, le=MAX_KEY)]
-    | Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID_CHARS)],
+    int | str,
+    PlainValidator(
+        _bank_id,
+        json_schema_input_type=Annotated[int, Field(ge=0, le=MAX_KEY)]
+        | Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)],
+    ),
     Field(
-        description="The bank's customer id, as the bank writes it: a whole number, or text "
-        "where the bank's ids are strings (``customer_ids: string`` at ingestion).",
+        description="The bank's customer id, as the bank writes it: a whole number (0 to "
+        f"2**63-1), or text of 1 to {MAX_ID_CHARS} characters where the bank's ids are strings "
+        "(``customer_ids: string`` at ingestion).",
         examples=[1101709635517, "7590-VHVEG"],
     ),
 ]

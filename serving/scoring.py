@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from features.online import Columns, FeatureRows, OnlineFeatures
 from retain.core.errors import ConfigError
+from retain.core.ids import BankId, CustomerIds
 from retain.core.settings import Settings
 from serving.config import ServingConfig
 from serving.reasons import Reason, ReasonCatalogue, top_reasons
@@ -32,9 +33,10 @@ Status = Literal["ok", "not_found", "inactive"]
 
 @dataclass(frozen=True)
 class ScoredCustomer:
-    """The churn score of one customer, or why there is none (``status``)."""
+    """The churn score of one customer, or why there is none (``status``); ``customer_id`` is
+    the bank's id, as answered."""
 
-    customer_id: int
+    customer_id: BankId
     status: Status
     message: str | None = None
     probability: float | None = None
@@ -68,6 +70,10 @@ def encode_rows(columns: Columns, spec: FeatureSpec, rows: Sequence[int]) -> NDA
     return x
 
 
+def _not_found(customer: BankId) -> ScoredCustomer:
+    return ScoredCustomer(customer, "not_found", f"no customer {customer} in the feature store")
+
+
 def _to_float(v: Any) -> float:
     try:
         return float(v)
@@ -86,7 +92,8 @@ def check_served(online: OnlineFeatures, model: str, features: Sequence[str]) ->
 
 
 class Scorer:
-    """A loaded model, its explainer and the online features, ready to score batches.
+    """A loaded model, its explainer and the online features, ready to score batches of the
+    bank's customer ids (``ids`` turns them into the stores' keys).
 
     Raises (at construction):
         ConfigError: the feature service lacks a model feature, or the catalogue names a feature
@@ -99,7 +106,9 @@ class Scorer:
         online: OnlineFeatures,
         catalogue: ReasonCatalogue,
         config: ServingConfig,
+        ids: CustomerIds | None = None,
     ) -> None:
+        self.ids = ids or CustomerIds()
         self.loaded = loaded
         self.online = online
         self.catalogue = catalogue
@@ -125,17 +134,33 @@ class Scorer:
         contrib = np.asarray(self.booster.predict(x, pred_contrib=True, **threads))
         return raw, contrib
 
-    def score(self, ids: Sequence[int]) -> list[ScoredCustomer]:
-        """Scores, risk bands, reasons and freshness of a batch, in the order of ``ids``.
+    def score(self, ids: Sequence[BankId]) -> list[ScoredCustomer]:
+        """Scores, risk bands, reasons and freshness of a batch of the bank's ids, in order; an
+        id no customer can have (text where the ids are whole numbers) is not found.
 
         Raises:
             OnlineStoreError: the online store cannot be read (the service answers 503).
         """
-        rows = self.online.read(ids, self.config.request_time)
-        return self.score_rows(rows)
+        keys = [self.ids.key_of(i) for i in ids]
+        known = [(i, k) for i, k in enumerate(keys) if k is not None]
+        if len(known) == len(ids):  # the usual case
+            return self.score_rows(
+                self.online.read([k for _, k in known], self.config.request_time), ids
+            )
+        out = [_not_found(self.ids.shown(i)) for i in ids]
+        if known:
+            rows = self.online.read([k for _, k in known], self.config.request_time)
+            scored = self.score_rows(rows, [ids[i] for i, _ in known])
+            for (i, _), s in zip(known, scored, strict=True):
+                out[i] = s
+        return out
 
-    def score_rows(self, rows: FeatureRows) -> list[ScoredCustomer]:
-        """Score what ``OnlineFeatures.read`` returned."""
+    def score_rows(
+        self, rows: FeatureRows, bank_ids: Sequence[BankId] | None = None
+    ) -> list[ScoredCustomer]:
+        """Score what ``OnlineFeatures.read`` returned; ``bank_ids``: the ids asked for (default:
+        the keys read), answered as the bank writes them."""
+        shown = [self.ids.shown(i) for i in (rows.ids if bank_ids is None else bank_ids)]
         active = [i for i, c in enumerate(rows.current) if c]
         probabilities = np.empty(0)
         contrib = np.empty((0, len(self.features) + 1))
@@ -146,13 +171,9 @@ class Scorer:
         now = time.time()
         out: list[ScoredCustomer] = []
         position = {i: k for k, i in enumerate(active)}
-        for i, customer in enumerate(rows.ids):
+        for i, customer in enumerate(shown):
             if not rows.found[i]:
-                out.append(
-                    ScoredCustomer(
-                        customer, "not_found", f"no customer {customer} in the feature store"
-                    )
-                )
+                out.append(_not_found(customer))
                 continue
             if not rows.current[i]:
                 out.append(
@@ -210,20 +231,23 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
 
     Raises:
         NotReadyError: no model carries the alias, or the features were not applied.
-        ConfigError: the store configuration, the catalogue or the model's features are wrong.
+        ConfigError: the store configuration, the catalogue or the model's features are wrong;
+            or the customer ids are strings and ``RETAIN_ID_KEY`` is missing or not theirs.
         OnlineStoreError: the online store cannot be read.
     """
     from features.online import open_serving_store
+    from retain.core.ids import load_customer_ids
     from serving.config import feature_service_for
     from training.churn.load import load_model
     from training.config import FEATURE_SERVICE
 
+    ids = load_customer_ids(settings)  # a missing or wrong key is said first
     store = open_serving_store(settings, config.store_timeout_s)
     loaded = load_model(settings, config.model_name, config.model_alias)
     trained_on = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
     service = feature_service_for(config, trained_on, f"{loaded.name} v{loaded.version}")
     online = OnlineFeatures(store, service)
     catalogue = ReasonCatalogue.load(descriptions=descriptions())
-    scorer = Scorer(loaded, online, catalogue, config)
+    scorer = Scorer(loaded, online, catalogue, config, ids)
     online.read([0])  # the store answers (and its connection is open) before we say ready
     return scorer

@@ -7,9 +7,11 @@ reasons, and ask for the next best action of each of them.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import typer
 from rich.console import Console
@@ -21,6 +23,9 @@ from retain.cli.common import console, load_settings
 from retain.core.errors import RetainError
 from retain.core.settings import Settings
 from serving.process import free_port
+
+if TYPE_CHECKING:
+    from retain.core.ids import BankId
 
 BATCH = 1000
 RECOMMEND_SAMPLE = 300
@@ -138,12 +143,13 @@ def _score_and_show(settings: Settings, url: str, top: int) -> list[dict[str, An
             scores += reply.json()["scores"]
     riskiest = _riskiest(scores, top)
     Console().print(_riskiest_table(scores, riskiest))
-    example = scores[0]["customer_id"] if scores else 1
+    first = scores[0]["customer_id"] if scores else 1
+    example, in_path = json.dumps(first), quote(str(first), safe="")  # a string id is quoted
     console.print(
         "ask it yourself:\n"
         f"  curl -s -X POST {url}/churn_score -H 'Content-Type: application/json' "
         f"-d '{{\"customer_ids\": [{example}]}}'\n"
-        f"  curl -s {url}/customers/{example}\n"
+        f"  curl -s {url}/customers/{in_path}\n"
         f"  curl -s -X POST {url}/recommend -H 'Content-Type: application/json' "
         f'-d \'{{"customer_id": {example}, "channel": "mobile", "k": 2}}\'',
         soft_wrap=True,
@@ -156,7 +162,7 @@ def _recommend_and_show(url: str, customers: list[dict[str, Any]], top: int) -> 
     and the actions worth most, with their reasons."""
     import httpx
 
-    best: list[tuple[int, dict[str, Any]]] = []
+    best: list[tuple[BankId, dict[str, Any]]] = []
     console.print(f"asking POST {url}/recommend for {len(customers):,} customers (mobile app) ...")
     with httpx.Client(base_url=url, timeout=30) as client:
         for s in customers:
@@ -222,13 +228,17 @@ def _riskiest_table(scores: list[dict[str, Any]], riskiest: list[dict[str, Any]]
     return table
 
 
-def _current_customers(settings: Settings) -> list[int]:
-    """Customers with a snapshot in the latest month: the ones worth asking about."""
+def _current_customers(settings: Settings) -> list[BankId]:
+    """The bank's ids of the customers with a snapshot in the latest month: the ones worth
+    asking about."""
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
+
+    from retain.core.ids import load_customer_ids
 
     table = ds.dataset(settings.sources_dir / "balances_flows").to_table(
         columns=["customer_id", "event_timestamp"]
     )
     mask = pc.equal(table["event_timestamp"], pc.max(table["event_timestamp"]))
-    return [int(i) for i in table.filter(mask)["customer_id"].to_pylist()]
+    keys = table.filter(mask)["customer_id"].to_pylist()
+    return load_customer_ids(settings, keyed=False).bank_ids(keys)

@@ -31,14 +31,16 @@ def ingest(
     """Validate a bank's tables against a mapping and write them as retain's raw tables."""
     from features.extras import feature_names
     from ingest import load_mapping, read_bank, write_bank
+    from retain.core.ids import MAP_FILE, read_id_key
     from retain.core.settings import check_home
 
     settings = load_settings()
     spec = load_mapping(mapping, feature_names())
+    id_key = read_id_key() if spec.customer_ids == "string" else None
     if not check:
         check_home(settings)
     with console.status(f"reading the tables of {mapping.name}"):
-        bank = read_bank(spec)
+        bank = read_bank(spec, id_key)
     mode = f"snapshot {spec.snapshot.as_of}" if spec.snapshot else "monthly history"
     table = Table(title=f"{mapping.name}: {mode}")
     for column in ("table", "rows", "source", "extras"):
@@ -76,3 +78,9 @@ def ingest(
         f"[green]ingested[/green] {summary.rows['customers']:,} customers in {summary.parts} "
         f"part(s) -> {summary.raw_dir}; next: retain features build"
     )
+    if spec.customer_ids == "string":
+        console.print(
+            "customer ids: strings, stored as keyed hashes (RETAIN_ID_KEY; keep the key, serving "
+            f"needs it); their map back to the bank's ids: {settings.data_dir / MAP_FILE}",
+            soft_wrap=True,
+        )

@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
 
 
 def recommend(
-    customer_id: Annotated[int, typer.Argument(help="Pseudonymous customer id.")],
+    customer_id: Annotated[
+        str, typer.Argument(help="The bank's customer id (a whole number, or the bank's text id).")
+    ],
     channel: Annotated[str, typer.Option(help="branch, mobile, phone or sms_email.")] = "mobile",
     k: Annotated[int, typer.Option(help="Most actions to return (1-10).")] = 3,
     placement: Annotated[str, typer.Option(help="Where the actions will be shown.")] = "default",
@@ -76,7 +78,7 @@ def recommend(
         print(json.dumps(response.model_dump(mode="json"), indent=2))
         return
     table = Table(
-        title=f"customer {customer_id} on {response.channel}: P(churn) "
+        title=f"customer {response.customer_id} on {response.channel}: P(churn) "
         f"{response.churn_probability:.1%}, value {response.customer_value:,.0f}, "
         f"decision {response.decision_id}",
         show_lines=True,

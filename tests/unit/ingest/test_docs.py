@@ -28,7 +28,7 @@ def test_table_has_every_field_once():
     holdings = {f"has_{p}" for p in PRODUCTS}
     expected = {(t, f) for t, s in RAW_TABLES.items() for f in s.names if f not in holdings}
     assert named == expected | {("monthly", "has_<product>")}
-    assert cells[0][:4] == ["`customers`", "`customer_id`", "integer", "yes (key)"]
+    assert cells[0][:4] == ["`customers`", "`customer_id`", "integer or text", "yes (key)"]
 
 
 def test_notes_are_about_real_fields():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from features.frames import label_table
 from ingest import read_bank, write_bank
 from ingest.mapping import parse_mapping
-from retain.core.errors import DataError
+from retain.core.errors import ConfigError, DataError
 from retain.core.settings import Settings
 from retain.core.tables import RAW_TABLES
 
@@ -334,3 +335,129 @@ def test_months_are_the_banks_own(tmp_path: Path):
         pd.Timestamp("2024-03-31 23:59:59", tz="UTC"),
         pd.Timestamp("2024-04-30 23:59:59", tz="UTC"),
     ]
+
+
+# --- string customer ids ----------------------------------------------------------------------
+
+ID_KEY = b"a-test-key-of-32-characters-long"
+TEXT_CUSTOMERS = (
+    "id;opened;consent;channel\n7590-VHVEG;2020-01-15;yes;App\n007;2021-06-30;no;\n"
+    " 3x ;2019-03-01;;Branch\n"
+)
+TEXT_MONTHLY = (
+    "id,period,cents,age\n7590-VHVEG,2024-01,12345,40\n7590-VHVEG,2024-02,100,40\n"
+    "007,2024-02,5,33\n3x,2024-01,,70\n"
+)
+
+
+def _read_text_ids(tmp_path: Path, customers: str = TEXT_CUSTOMERS, monthly: str = TEXT_MONTHLY):
+    data = _bank(tmp_path, customers, monthly, customer_ids="string")
+    return read_bank(parse_mapping(data, base=tmp_path, name="bank.yaml"), ID_KEY)
+
+
+def test_string_ids_are_keyed_by_their_pseudonyms(tmp_path: Path, settings: Settings):
+    """With ``customer_ids: string`` every table is keyed by the ids' keyed hashes (trimmed
+    text, leading zeros kept); the map back to the bank's ids is written beside the raw tables,
+    readable by retain's user only, and the manifest records the mode and the key's check."""
+    import json
+
+    from retain.core.ids import load_customer_ids, pseudonym
+
+    bank = _read_text_ids(tmp_path)
+    keys = {b: pseudonym(b, ID_KEY) for b in ("7590-VHVEG", "007", "3x")}
+    assert bank.tables["customers"]["customer_id"].tolist() == list(keys.values())
+    assert bank.tables["monthly"]["customer_id"].tolist() == [
+        keys["7590-VHVEG"],
+        keys["7590-VHVEG"],
+        keys["007"],
+        keys["3x"],
+    ]
+    assert bank.arrow("monthly").schema == RAW_TABLES["monthly"]
+    assert bank.id_map is not None and dict(bank.id_map.values.tolist()) == {
+        k: b for b, k in keys.items()
+    }
+
+    write_bank(bank, settings)
+    raw = pq.read_table(settings.raw_dir / "customers").to_pandas()
+    assert sorted(raw["customer_id"]) == sorted(keys.values())  # no bank id in the raw tables
+    manifest = json.loads((settings.data_dir / "manifest.json").read_text())
+    assert manifest["customer_ids"]["mode"] == "string"
+    assert (settings.data_dir / "customer_ids.parquet").stat().st_mode & 0o077 == 0
+    ids = load_customer_ids(settings, {"RETAIN_ID_KEY": ID_KEY.decode()})
+    assert ids.bank_ids(raw["customer_id"]) == [
+        {k: b for b, k in keys.items()}[k] for k in raw["customer_id"]
+    ]
+
+    # Integer ids next: the map of the string ids goes with the data it described.
+    write_bank(_read(tmp_path, _bank(tmp_path)), settings)
+    assert not (settings.data_dir / "customer_ids.parquet").exists()
+    assert load_customer_ids(settings, {}).mode == "integer"
+
+
+@pytest.mark.parametrize(
+    ("customers", "monthly", "message"),
+    [
+        (
+            TEXT_CUSTOMERS.replace("\n007;", "\n7590-VHVEG;"),
+            TEXT_MONTHLY.replace("007,", "7590-VHVEG,").replace(",2024-02,5,", ",2024-03,5,"),
+            "duplicated key customer_id = 7590-VHVEG in rows 1, 2",
+        ),
+        (TEXT_CUSTOMERS, TEXT_MONTHLY.replace("3x,", "3y,"), "customer 3y has no row in the"),
+        (TEXT_CUSTOMERS.replace("\n007;", "\n  ;"), TEXT_MONTHLY, "a required field is empty"),
+    ],
+    ids=["duplicated", "unknown", "blank"],
+)
+def test_string_id_mistakes_name_the_bank_s_ids(tmp_path: Path, customers, monthly, message):
+    with pytest.raises(DataError, match=message):
+        _read_text_ids(tmp_path, customers, monthly)
+
+
+def test_two_ids_with_one_pseudonym_are_refused(tmp_path: Path, monkeypatch):
+    """A collision would merge two customers: refused, naming both ids and what to do. (With 63
+    bits one is all but impossible; a stand-in hash, the id's length, makes one here.)"""
+    import ingest.read
+
+    monkeypatch.setattr(
+        ingest.read, "pseudonyms", lambda ids, key: np.array([len(i) for i in ids], "int64")
+    )
+    with pytest.raises(DataError) as e:
+        _read_text_ids(
+            tmp_path, TEXT_CUSTOMERS.replace(" 3x ", "abc"), TEXT_MONTHLY.replace("3x", "abc")
+        )
+    assert str(e.value).startswith(
+        "table customers (customers.csv): customer ids '007' and 'abc' have the same pseudonym "
+        "(3) under RETAIN_ID_KEY, so retain cannot tell them apart: ingest with another "
+        "RETAIN_ID_KEY"
+    )
+    assert len(_read_text_ids(tmp_path).tables["customers"]) == 3  # lengths 10, 3, 2: no clash
+
+
+def test_string_ids_without_a_key_say_to_set_it(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("RETAIN_ID_KEY", raising=False)
+    data = _bank(tmp_path, TEXT_CUSTOMERS, TEXT_MONTHLY, customer_ids="string")
+    with pytest.raises(ConfigError, match="RETAIN_ID_KEY is not set"):
+        read_bank(parse_mapping(data, base=tmp_path, name="bank.yaml"))
+
+
+def test_text_where_ids_are_integers_says_how_to_take_strings(tmp_path: Path):
+    with pytest.raises(
+        DataError, match="'7590-VHVEG' is not an integer .*set customer_ids: string"
+    ):
+        _read(tmp_path, _bank(tmp_path, TEXT_CUSTOMERS, TEXT_MONTHLY))
+
+
+def test_numbers_in_a_parquet_file_are_string_ids_by_their_digits(tmp_path: Path):
+    """With string ids, a numeric id column (a Parquet file's own type) is read as its digits,
+    so that ``12345`` in one file and ``"12345"`` in another are the same customer."""
+    from retain.core.ids import pseudonym
+
+    data = _bank(tmp_path, customer_ids="string")
+    pd.DataFrame(
+        {"id": [1.0, 2.0, 3.0], "opened": ["2020-01-15"] * 3, "consent": ["y"] * 3, "channel": ""}
+    ).to_parquet(tmp_path / "customers.parquet")
+    data["tables"]["customers"] = {**data["tables"]["customers"], "path": "customers.parquet"}
+    bank = read_bank(parse_mapping(data, base=tmp_path, name="bank.yaml"), ID_KEY)
+    assert bank.tables["customers"]["customer_id"].tolist() == [
+        pseudonym(b, ID_KEY) for b in ("1", "2", "3")
+    ]
+    assert bank.id_map is not None and sorted(bank.id_map["bank_customer_id"]) == ["1", "2", "3"]
