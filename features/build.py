@@ -32,7 +32,7 @@ from retain.core.tables import RAW_TABLES
 
 _CUSTOMER_COLUMNS = [f.name for f in RAW_TABLES["customers"] if f.name != "gender"]
 """Everything of the customer table but gender, which never becomes a feature."""
-_CAMPAIGN_COLUMNS = ["customer_id", "sent_at", "kind", "outcome"]
+_CAMPAIGN_COLUMNS = ["customer_id", "sent_at", "kind", "holdout", "outcome"]
 
 
 @dataclass(frozen=True)
@@ -118,9 +118,13 @@ def _read_for(folder: Path, ids: pa.Array, columns: list[str]) -> pd.DataFrame:
 
 
 def derive_part(
-    monthly: pd.DataFrame, customers: pd.DataFrame, campaigns: pd.DataFrame
+    monthly: pd.DataFrame,
+    customers: pd.DataFrame,
+    campaigns: pd.DataFrame,
+    contacts_known: bool = True,
 ) -> dict[str, pd.DataFrame]:
-    """All sources of one set of customers, from their raw rows.
+    """All sources of one set of customers, from their raw rows; ``contacts_known``: whether the
+    raw campaigns table has any row at all (see ``signals.contact_history``).
 
     Raises:
         DataError: a monthly row belongs to a customer missing from ``customers``.
@@ -137,7 +141,7 @@ def derive_part(
         "engagement_channels": signals.engagement_channels(monthly),
         "service_complaints": signals.service_complaints(monthly),
         "product_holdings": signals.product_holdings(monthly, join_date),
-        "contact_history": signals.contact_history(monthly, campaigns),
+        "contact_history": signals.contact_history(monthly, campaigns, contacts_known),
     }
 
 
@@ -186,6 +190,10 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
         DataError: a raw table is missing, a file is corrupt or a column is missing.
     """
     monthly_parts = check_raw_tables(settings)
+    # No campaign row at all (a bank that did not map the table): contact history unknown, not 0.
+    contacts_known = any(
+        pq.read_metadata(p).num_rows for p in raw_parts(settings.raw_dir, "campaigns")
+    )
     target = settings.sources_dir
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -204,7 +212,8 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
             ids = pa.array(monthly["customer_id"].unique(), type=pa.int64())
             customers = _read_for(settings.raw_dir / "customers", ids, _CUSTOMER_COLUMNS)
             campaigns = _read_for(settings.raw_dir / "campaigns", ids, _CAMPAIGN_COLUMNS)
-            for name, frame in derive_part(monthly, customers, campaigns).items():
+            derived = derive_part(monthly, customers, campaigns, contacts_known)
+            for name, frame in derived.items():
                 table = pa.Table.from_pandas(
                     frame, schema=source_schema(name), preserve_index=False
                 )

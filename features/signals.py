@@ -238,17 +238,24 @@ def product_holdings(monthly: pd.DataFrame, join_date: pd.Series) -> pd.DataFram
     return _frame(monthly, cols)
 
 
-def contact_history(monthly: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+def contact_history(
+    monthly: pd.DataFrame, campaigns: pd.DataFrame, known: bool = True
+) -> pd.DataFrame:
     """Contacts and responses in the last 3 and 6 months and months since the last contact.
 
-    A contact counts from the end of the month it was sent in, with its recorded outcome.
+    A contact counts from the end of the month it was sent in, with its recorded outcome; a
+    holdout row (held out of a campaign at random, not contacted) is no contact.
 
     Args:
         monthly: monthly rows (the customer-month grid).
         campaigns: campaign rows of the same customers (``retain.core.tables.CAMPAIGNS``).
+        known: whether the bank gave a contact history at all (its campaigns table has rows);
+            without one every feature is null, since "no contacts" would be made up.
     """
     m = _Months(monthly)
     grid = pd.DataFrame({KEY: monthly[KEY].to_numpy(), "_m": m.month})
+    if "holdout" in campaigns:
+        campaigns = campaigns[~campaigns["holdout"].eq(True).to_numpy()]
     c = pd.DataFrame(
         {
             KEY: campaigns[KEY].to_numpy(),
@@ -273,6 +280,9 @@ def contact_history(monthly: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFr
         for what, name in names.items():
             cols[name.format(k=k)] = m.sum_last(counts[what], k).astype("int64")
     cols["months_since_contact"] = _f32(m.months_since(counts["contacts"].to_numpy() > 0))
+    if not known:
+        unknown = {"months_since_contact": "float32"}
+        cols = {c: pd.Series(None, v.index, unknown.get(c, "Int64")) for c, v in cols.items()}
     return _frame(monthly, cols)
 
 

@@ -22,7 +22,8 @@ out = Console()
 """Results go to stdout; progress and messages to stderr."""
 
 evaluate_app = typer.Typer(
-    help="Evaluations: next-best-action policies, public real data sets against published results.",
+    help="Evaluations: the churn model on the bank's own data, next-best-action policies, public "
+    "real data sets against published results.",
     no_args_is_help=True,
 )
 
@@ -148,6 +149,100 @@ def public(
         console.print(f"logged to MLflow experiment retain-public, run {run_id}")
 
 
+@evaluate_app.command("churn")
+def churn(
+    service: Annotated[
+        str,
+        typer.Option(
+            help="Feature service the frame comes through: churn_v1, or churn_bank_v1 (with the "
+            "bank's own columns, after an ingest with extras)."
+        ),
+    ] = "churn_v1",
+    folds: Annotated[int, typer.Option(help="Folds of the cross-validation (at least 2).")] = 5,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="auto: time folds (later blocks of months) when the labelled months leave room "
+            "for a split by time, as for train churn, else stratified folds of customers; or "
+            "time, or snapshot (folds of customers, also on a monthly history)."
+        ),
+    ] = "auto",
+    test_months: Annotated[
+        int, typer.Option(help="Time folds: labelled months in each fold's test block.")
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the folds and the models.")] = 7,
+    num_threads: Annotated[int, typer.Option(help="LightGBM threads (fixed for determinism).")] = 2,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the report's files (default: reports/ in the home folder)."),
+    ] = None,
+    mlflow: Annotated[
+        bool, typer.Option(help="Log the figures and files to MLflow (retain-churn-evaluation).")
+    ] = True,
+) -> None:
+    """Cross-validated ROC AUC, calibration and lift of the churn model on the data in the home
+    folder (the bank's own, or a simulated bank), beside a logistic regression: the model
+    retain train churn would fit, refitted in every fold."""
+    from evaluation.churn import (
+        FOLD_METRICS,
+        METRIC_NAMES,
+        SCORER_NAMES,
+        evaluate_churn,
+        plan_folds,
+        write_report,
+    )
+    from features.frames import feature_names, label_table
+    from retain.core.errors import ConfigError
+    from training.churn.data import load_dataset
+    from training.config import TrainConfig
+
+    if test_months < 1:
+        raise ConfigError(f"--test-months must be at least 1, got {test_months}")
+    quiet_mlflow(feast=True)
+    settings = load_settings()
+    config = TrainConfig(
+        seed=seed, num_threads=num_threads, test_months=test_months, split=split, cv_folds=folds
+    )
+    # Decided and checked from the label table and the registry alone, before the frame build.
+    plan = plan_folds(label_table(settings), config)
+    feature_names(settings, service)
+    if plan.reason:
+        console.print(f"{plan.reason}: folds of customers instead", markup=False)
+    console.print(
+        f"{plan.describe()}; validation {'out-of-time' if plan.mode == 'time' else 'in-time'}"
+    )
+    with progress_bar(f"training frame ({service})") as progress:
+        data = load_dataset(settings, service, progress)
+    with progress_bar("cross-validating (folds)", plan.folds) as progress:
+        evaluation, scored = evaluate_churn(data, plan, config, progress)
+
+    table = Table(
+        title=f"churn on {evaluation.rows:,} rows of {evaluation.customers:,} customers "
+        f"({evaluation.churn_rate:.1%} churn), {plan.folds} "
+        f"{'time folds' if plan.mode == 'time' else 'folds of customers'}, mean ± sd"
+    )
+    table.add_column("metric")
+    for name in SCORER_NAMES.values():
+        table.add_column(name, justify="right")
+    for key in FOLD_METRICS:
+        table.add_row(
+            METRIC_NAMES[key],
+            *(
+                f"{_f(v['mean'])} ± {_f(v['sd'])}"
+                for v in (evaluation.summary[s][key] for s in SCORER_NAMES)
+            ),
+        )
+    out.print(table)
+    out.print(f"validation: {evaluation.validation}", markup=False)
+    paths = write_report(evaluation, scored, (output or settings.reports_dir).expanduser())
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    if mlflow:
+        from evaluation.churn import EXPERIMENT, log_evaluation
+
+        run_id = log_evaluation(settings, evaluation, paths)
+        console.print(f"logged to MLflow experiment {EXPERIMENT}, run {run_id}")
+
+
 @evaluate_app.command("nba")
 def nba(
     customers: Annotated[
@@ -159,8 +254,10 @@ def nba(
     ] = True,
 ) -> None:
     """retain's next-best-action policy against random, most-popular, propensity-only and
-    churn-only policies: ground truth of the simulated bank, and off-policy estimates (IPS, DR)
-    from its randomised campaign log."""
+    churn-only policies and the oracle (the same rules, choosing by the true effects): ground
+    truth of the simulated bank, each as a share of the oracle's, and off-policy estimates (IPS,
+    DR) from its randomised campaign log; and what each campaign audience's offer changed,
+    measured from its holdout, beside the truth."""
     from evaluation.nba import evaluate_nba, log_evaluation, write_report
     from retain.core.errors import ConfigError
     from simulator.truth import ground_truth
@@ -174,21 +271,100 @@ def nba(
     table = Table(
         title=f"next best action, {evaluation.customers:,} customers at "
         f"{evaluation.month_end:%Y-%m-%d}; {evaluation.logged_contacts:,} randomised contacts "
-        "in the log (value per customer vs doing nothing)"
+        "and holdouts in the log (value per customer vs doing nothing)"
     )
-    for column in ("policy", "truth", "acts on", "IPS (log)", "DR (log)"):
+    columns = ("policy", "truth", "of oracle's", "acts on", "IPS (log)", "DR (log)")
+    for column in columns:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for policy, row in evaluation.table.iterrows():
         table.add_row(
             str(policy),
             f"{row['truth']:.2f}",
+            "-" if math.isnan(row["oracle_share"]) else f"{row['oracle_share']:.0%}",
             f"{row['acting']:.0%}",
             f"{row['ips']:.2f} ± {row['ips_se']:.2f}",
             f"{row['dr']:.2f} ± {row['dr_se']:.2f}",
         )
     out.print(table)
+    arms = Table(
+        title="what each campaign audience's offer changed: churn within the horizon, contacted "
+        "minus held out"
+    )
+    for column in ("part", "offer", "contacted", "held out", "measured", "true"):
+        arms.add_column(column, justify="left" if column in ("part", "offer") else "right")
+    for (part, action), row in evaluation.arms.iterrows():
+        arms.add_row(
+            str(part),
+            str(action),
+            f"{row['contacted']:,}",
+            f"{row['held_out']:,}",
+            f"{row['effect']:+.4f} ± {row['se']:.4f}",
+            f"{row['true_effect']:+.4f}",
+        )
+    out.print(arms)
     paths = write_report(evaluation, settings.reports_dir)
     console.print(f"wrote {', '.join(str(p) for p in paths)}")
     if mlflow:
         run_id = log_evaluation(settings, evaluation, paths)
         console.print(f"logged to MLflow experiment retain-nba-evaluation, run {run_id}")
+
+
+@evaluate_app.command("uplift-ceiling")
+def uplift_ceiling(
+    test_months: Annotated[
+        int, typer.Option(help="Latest months of labelled rows in the test window.")
+    ] = 6,
+    max_controls: Annotated[
+        int, typer.Option(help="No-contact customer-months kept at most (a seeded sample).")
+    ] = 300_000,
+    seed: Annotated[int, typer.Option(help="Seed of the control sample and the models.")] = 7,
+    num_threads: Annotated[int, typer.Option(help="LightGBM threads.")] = 2,
+) -> None:
+    """The observable ceiling of uplift on a simulated bank: a model fitted to the true offer
+    effects (not to churn outcomes) from the served features, on the uplift model's rows and time
+    split; its correlation with the true effects on the test window bounds what an uplift model
+    can reach with these features and this much data."""
+    from evaluation.ceiling import observable_ceiling
+    from retain.core.churn import ChurnDefinition
+    from retain.core.errors import ConfigError, NotReadyError
+    from retain.core.tables import RETENTION_ACTIONS
+    from simulator.truth import ground_truth
+    from training.uplift.data import load_frame, time_split
+
+    if test_months < 1 or max_controls < 1:
+        raise ConfigError("--test-months and --max-controls must be positive numbers")
+    quiet_mlflow(feast=True)
+    settings = load_settings()
+    truth = ground_truth(settings)
+    if truth is None:
+        raise NotReadyError(
+            f"no simulated ground truth under {settings.data_dir}: the ceiling is measured on a "
+            "simulated bank's truth; run `retain simulate` and `retain features` first"
+        )
+    definition = ChurnDefinition()
+    with progress_bar("building the uplift rows") as progress:
+        frame, features = load_frame(
+            settings,
+            definition=definition,
+            seed=seed,
+            max_controls=max_controls,
+            progress=progress,
+        )
+    masks = time_split(frame, definition.horizon_days, test_months).masks(frame)
+    figures = observable_ceiling(
+        frame, features, truth, masks["train"], masks["test"], seed=seed, num_threads=num_threads
+    )
+    table = Table(
+        title=f"observable ceiling of uplift: {int(figures['train_rows']):,} train rows, "
+        f"{int(figures['test_rows']):,} test rows"
+    )
+    for column in ("offer", "correlation with the true effects", "variance explained"):
+        table.add_column(column, justify="left" if column == "offer" else "right")
+    for action in (*RETENTION_ACTIONS, "mean"):
+        corr, r2 = figures[f"ceiling_corr_{action}"], figures[f"ceiling_r2_{action}"]
+        table.add_row(action, f"{corr:.3f}", f"{r2:.3f}")
+    out.print(table)
+    path = settings.reports_dir / "uplift_ceiling.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2))
+    console.print(f"wrote {path}")

@@ -6,6 +6,11 @@ and ``t``'s whole horizon inside the data). For each product not held at ``t``,
 else 0; for a product held at ``t`` it is NaN: not a candidate. A customer who leaves within the
 horizon keeps the snapshots it had, so an opening before leaving still counts.
 
+A holding the bank did not give (null: the field is not mapped, or the cell is blank) is not
+"not held": a row whose holding of a product is unknown at ``t`` is not labelled for it (NaN),
+nor is one whose snapshots in the horizon show no opening but leave the holding unknown in some
+month (it may have opened there). A known opening in the horizon is 1 whatever the other months.
+
 ``product_labels`` is pure (frames in, frame out); ``propensity_labels`` reads the raw tables.
 """
 
@@ -52,7 +57,8 @@ def product_labels(
 
     Returns:
         ``rows`` with one float32 ``label_<product>`` column per product (1, 0, or NaN when the
-        product is held at ``t`` or the row has no snapshot at ``t``), in the rows' order.
+        product is held at ``t``, the row has no snapshot at ``t``, or the holding is unknown:
+        see the module's docstring), in the rows' order.
 
     Raises:
         DataError: ``holdings`` lacks a ``has_<product>`` column.
@@ -69,31 +75,43 @@ def product_labels(
             "_at": pd.to_datetime(holdings["month_end"], utc=True).to_numpy(),
         }
     )
-    snap[flags] = _flags(holdings, flags)
+    snap[flags] = _holdings(holdings, flags)
     snap = snap.drop_duplicates([KEY, "_m"], keep="last")
     as_of = pd.to_datetime(rows[AS_OF], utc=True)
     keys = pd.DataFrame({KEY: rows[KEY].to_numpy(dtype=np.int64), "_m": _month_index(as_of)})
     now = keys.merge(snap, on=[KEY, "_m"], how="left")
-    has_now = _flags(now, flags)
-    known = now["_at"].notna().to_numpy()
+    held_now = _holdings(now, flags)  # UNKNOWN: no snapshot at t, or the holding unknown
     opened = np.zeros((len(rows), len(flags)), dtype=bool)
+    unknown_later = np.zeros_like(opened)
     deadline = (as_of + horizon).to_numpy()
     # Month ends k = 1, 2, ... after t, as far as a horizon of this many days can reach.
     for k in range(1, horizon_days // 28 + 2):
         later = keys.assign(_m=keys["_m"] + k).merge(snap, on=[KEY, "_m"], how="left")
         within = (later["_at"].notna() & (later["_at"].to_numpy() <= deadline)).to_numpy()
-        opened |= _flags(later, flags) & within[:, None]
+        held = _holdings(later, flags)
+        opened |= (held == 1) & within[:, None]
+        unknown_later |= (held == UNKNOWN) & within[:, None]
     label = opened.astype(np.float32)
-    label[~known[:, None] | has_now] = np.nan
+    label[(held_now != 0) | (~opened & unknown_later)] = np.nan
     out = rows.copy()
     for j, p in enumerate(products):
         out[label_column(p)] = label[:, j]
     return out
 
 
-def _flags(frame: pd.DataFrame, flags: list[str]) -> np.ndarray:
-    """Boolean matrix of flag columns that a left merge filled with NaN where no row matched."""
-    return np.nan_to_num(frame[flags].to_numpy(dtype=np.float64, na_value=np.nan)) > 0
+UNKNOWN = -1
+"""A holding in ``_holdings``'s matrix that the data does not give."""
+
+
+def _holdings(frame: pd.DataFrame, flags: list[str]) -> np.ndarray:
+    """int8 matrix of the flag columns: 1 held, 0 not held, ``UNKNOWN`` (a null flag, an
+    ``UNKNOWN`` already, or no row where a left merge found none). Column by column: no float
+    copy of the whole table."""
+    out = np.empty((len(frame), len(flags)), dtype=np.int8)
+    for j, c in enumerate(flags):
+        values = frame[c].to_numpy(dtype=np.float32, na_value=np.nan)
+        out[:, j] = np.where(np.isnan(values) | (values < 0), UNKNOWN, values > 0)
+    return out
 
 
 def read_holdings(settings: Settings, products: Sequence[str] = PRODUCTS) -> pd.DataFrame:

@@ -202,6 +202,23 @@ def test_contact_history_counts_offers_and_responses_in_windows():
     assert nan_equal(out["months_since_contact"], [0, 1, 0, 1, 2, 3, 4])
 
 
+def test_a_holdout_row_is_no_contact():
+    """A customer held out of a campaign at random was not contacted: the row counts nowhere."""
+    rows = monthly_rows(3)
+    campaigns = pd.DataFrame(
+        {
+            "customer_id": [1, 1],
+            "sent_at": [month_end(0) - pd.Timedelta(days=5), month_end(1) - pd.Timedelta(days=5)],
+            "kind": ["retention", "retention"],
+            "holdout": [False, True],
+            "outcome": ["declined", None],
+        }
+    )
+    out = signals.contact_history(rows, campaigns)
+    assert list(out["contacts_3m"]) == [1, 1, 1]
+    assert nan_equal(out["months_since_contact"], [0, 1, 2])
+
+
 def test_profile_leaves_gender_out_and_is_stamped_at_joining():
     customers = pd.DataFrame(
         {
