@@ -8,6 +8,7 @@ Defaults are below; a bank overrides them in ``$RETAIN_HOME/serving.toml``, for 
     decision_past_days = 400     # decision and feedback times accepted: 400 days back ...
     decision_future_days = 1     # ... to 1 day ahead of the service's clock
     max_body_bytes = 1048576     # larger request bodies are answered 413
+    model_poll_s = 30            # how often the champions are checked (0: never, restart)
 
     [bands]            # lower bounds of the calibrated churn probability, ascending
     medium = 0.05
@@ -66,6 +67,9 @@ class ServingConfig:
             than written into the append-only log. Widen it to replay a simulated bank's
             calendar or to backfill.
         max_body_bytes: the largest request body the service reads; a larger one is 413.
+        model_poll_s: seconds between checks of the registry's champion aliases; a promotion or
+            rollback is loaded beside the served models and swapped in without a restart. 0
+            turns the check off.
     """
 
     model_name: str = "retain-churn"
@@ -81,6 +85,7 @@ class ServingConfig:
     decision_past_days: float = 400.0
     decision_future_days: float = 1.0
     max_body_bytes: int = 1_048_576
+    model_poll_s: float = 30.0
 
     def band(self, probability: float) -> str:
         """The risk band of a calibrated probability."""
@@ -155,10 +160,11 @@ class ServingConfig:
         timeout = values.get("store_timeout_s", 1.0)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise ConfigError(f"{source}: store_timeout_s must be a positive number of seconds")
-        for key in ("decision_past_days", "decision_future_days"):
+        for key in ("decision_past_days", "decision_future_days", "model_poll_s"):
             days = values.get(key, 1.0)
             if not isinstance(days, int | float) or isinstance(days, bool) or not days >= 0:
-                raise ConfigError(f"{source}: {key} must be a number of days >= 0")
+                unit = "seconds" if key == "model_poll_s" else "days"
+                raise ConfigError(f"{source}: {key} must be a number of {unit} >= 0")
             if key in values:
                 values[key] = float(days)
         size = values.get("max_body_bytes", 1024)

@@ -28,11 +28,14 @@ API_PATHS = ("/churn_score", "/recommend", "/feedback")
 """The POST endpoints: JSON bodies only."""
 
 SPEC_PATH = "/docs.json"
+SECURITY_SCHEME = "apiKey"
 ERROR_SCHEMA = "ErrorBody"
 
 _ERRORS = {
     400: "The request is malformed; `field` names the field at fault.",
     404: "No such customer (or decision, for /feedback).",
+    401: "No API key, or an unknown or revoked one (once the project has keys).",
+    403: "The API key lacks the scope this endpoint needs.",
     413: "The request body is larger than the service accepts.",
     415: "The body is not declared as JSON (Content-Type: application/json).",
     422: "The customer left the bank: nothing to recommend.",
@@ -41,10 +44,10 @@ _ERRORS = {
 """What each error answer means."""
 
 _ANSWERS = {
-    "/churn_score": (400, 413, 415, 503),
-    "/recommend": (400, 404, 413, 415, 422, 503),
-    "/feedback": (400, 404, 413, 415, 503),
-    "/customers/": (400, 404, 503),
+    "/churn_score": (400, 401, 403, 413, 415, 503),
+    "/recommend": (400, 401, 403, 404, 413, 415, 422, 503),
+    "/feedback": (400, 401, 403, 404, 413, 415, 503),
+    "/customers/": (400, 401, 403, 404, 503),
 }
 """The error answers of each data endpoint (``/customers/`` is the prefix of the view)."""
 
@@ -105,18 +108,25 @@ def route_of(path: str) -> str:
 
 
 def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI spec with retain's error answers on every data endpoint, JSON request bodies
-    required, and no error schema but ``ErrorBody``."""
+    """The OpenAPI spec with retain's error answers and the API key scheme on every data
+    endpoint, JSON request bodies required, and no error schema but ``ErrorBody``."""
     from serving.schemas import ErrorBody
 
-    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    components = spec.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
     schemas[ERROR_SCHEMA] = ErrorBody.model_json_schema()
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key from `retain keys add` (required once the project has keys).",
+    }
     ref = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
     for path, item in spec.get("paths", {}).items():
         key = "/customers/" if path.startswith("/customers/") else path
         for method, operation in item.items():
             if key not in _ANSWERS or not isinstance(operation, dict):
                 continue
+            operation["security"] = [{SECURITY_SCHEME: []}]
             responses = operation.setdefault("responses", {})
             for code in list(responses):
                 if str(code) != "200":

@@ -33,6 +33,7 @@ from retain.core.errors import DataError, OnlineStoreError, RetainError
 from retain.core.ids import MAX_ID_CHARS
 from retain.core.settings import Settings
 from serving.auth import ApiKeys, key_ring
+from serving.champions import model_states, needs_swap, registered_versions
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
 from serving.decision_log import UnknownDecisionError
@@ -72,6 +73,7 @@ customers_app = FastAPI(
     title="retain customer view",
     description="One view of a customer for a relationship manager.",
 )
+models_app = FastAPI(title="retain served models")
 
 scored_customers = bentoml.metrics.Counter(
     name="retain_scored_customers",
@@ -98,6 +100,12 @@ served_model = bentoml.metrics.Gauge(
     documentation="1 for each registered model version this service answers with",
     labelnames=["model", "version"],
     multiprocess_mode="max",
+)
+model_current = bentoml.metrics.Gauge(
+    name="retain_model_current",
+    documentation="1 when every worker serves the version the model's alias points at, else 0",
+    labelnames=["model"],
+    multiprocess_mode="min",
 )
 
 T = TypeVar("T")
@@ -139,6 +147,7 @@ a worker thread, so health checks and small calls are not held up behind them.""
     http={"cors": {"enabled": False}},
 )
 @bentoml.asgi_app(customers_app, path="/customers")
+@bentoml.asgi_app(models_app, path="/models")
 class ChurnService:
     """Churn scores with reasons, and a customer view, from the champion model."""
 
@@ -151,7 +160,11 @@ class ChurnService:
         self._tried = 0.0
         self.settings: Settings | None = None
         self.config = ServingConfig()
+        self._registered: dict[str, str | None] = {}
+        self._checked_at: datetime | None = None
         self._load()
+        watcher = threading.Thread(target=self._watch, name="retain-champions", daemon=True)
+        watcher.start()
 
     def _load(self) -> None:
         self._tried = time.monotonic()
@@ -191,6 +204,71 @@ class ChurnService:
             for name, version in self._recommender.models.items():
                 served_model.labels(name, version).set(1)
 
+    def _watch(self) -> None:
+        """Check the registry every ``model_poll_s`` seconds for the life of the worker."""
+        while True:
+            time.sleep(self.config.model_poll_s or RETRY_S)
+            if self.config.model_poll_s and self._scorer is not None:
+                try:
+                    self.refresh_models()
+                except Exception:  # the registry unreachable: keep serving, say so, retry
+                    logger.warning("cannot check the champions", exc_info=True)
+
+    def served_versions(self) -> dict[str, str]:
+        served = {self._scorer.model_name: self._scorer.model_version} if self._scorer else {}
+        return {**served, **(self._recommender.models if self._recommender else {})}
+
+    def refresh_models(self) -> bool:
+        """Load the champions the registry points at now when they differ from the served
+        ones, beside them, and swap them in at once; returns whether it swapped.
+
+        Requests in flight finish on the models they started with; a new champion that fails
+        to load leaves the served ones in place (reported as not current) until the next check.
+        """
+        assert self.settings is not None
+        registered = registered_versions(self.settings, self.config)
+        self._registered, self._checked_at = registered, datetime.now(UTC)
+        before = self.served_versions()
+        self._report_current(registered)
+        if needs_swap(model_states(before, registered)):
+            scorer = load_scorer(self.settings, self.config)
+            try:
+                recommender: Recommender | None = load_recommender(self.settings, scorer)
+                problem = ""
+            except (RetainError, ServingError) as e:
+                if self._recommender is not None:  # keep the whole served set rather than lose it
+                    raise
+                recommender, problem = None, str(e)
+            with self._lock:  # one assignment each: a request sees the old pair or the new one
+                self._recommender, self._nba_problem = recommender, problem
+                self._scorer = scorer
+            after = self.served_versions()
+            for name, version in before.items():
+                if after.get(name) != version:
+                    served_model.labels(name, version).set(0)
+            for name, version in after.items():
+                served_model.labels(name, version).set(1)
+            logger.warning("champions swapped in without a restart: %s -> %s", before, after)
+            self._report_current(registered)
+        return self.served_versions() != before
+
+    def _report_current(self, registered: dict[str, str | None]) -> None:
+        for state in model_states(self.served_versions(), registered):
+            model_current.labels(state.name).set(1 if state.current else 0)
+
+    @models_app.get("/")
+    def models(self) -> dict[str, Any]:
+        """The versions this worker answers with, against the registry's aliases at the last
+        check (every ``model_poll_s`` seconds)."""
+        states = model_states(self.served_versions(), self._registered)
+        return {
+            "models": [
+                {**vars(s), "current": s.current if self._checked_at else None} for s in states
+            ],
+            "checked_at": self._checked_at.isoformat() if self._checked_at else None,
+            "poll_s": self.config.model_poll_s,
+        }
+
     def scorer(self) -> Scorer:
         """The loaded scorer.
 
@@ -211,15 +289,16 @@ class ChurnService:
         Raises:
             UnavailableError: they have not loaded (retried every ``RETRY_S`` seconds).
         """
-        scorer = self.scorer()
+        self.scorer()
         if self._recommender is None:
             with self._lock:
                 if self._recommender is None and time.monotonic() - self._tried > RETRY_S:
                     self._tried = time.monotonic()
                     self._load_recommender()
-        if self._recommender is None or self._recommender.scorer is not scorer:
+        recommender = self._recommender  # read once: it carries the scorer it was built with
+        if recommender is None:
             raise UnavailableError(f"next best action is not ready: {self._nba_problem}")
-        return self._recommender
+        return recommender
 
     def __is_ready__(self) -> bool:
         """Ready when the model, the explainer and the feature store are, and the store answers."""

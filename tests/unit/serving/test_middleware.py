@@ -162,14 +162,19 @@ def test_error_bodies_of_every_origin_become_one_shape():
 def test_the_spec_declares_the_error_answers_and_requires_a_body(client):
     spec = client.get("/docs.json").json()
     post = spec["paths"]["/recommend"]["post"]
-    assert sorted(post["responses"]) == ["200", "400", "404", "413", "415", "422", "503"]
+    assert sorted(post["responses"]) == [
+        "200", "400", "401", "403", "404", "413", "415", "422", "503"
+    ]  # fmt: skip
+    assert post["security"] == [{"apiKey": []}]
+    assert spec["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert post["responses"]["413"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"
     }
     assert post["requestBody"]["required"] is True
     view = spec["paths"]["/customers/{customer_id}"]["get"]["responses"]
-    assert sorted(view) == ["200", "400", "404", "503"]
+    assert sorted(view) == ["200", "400", "401", "403", "404", "503"]
     assert spec["paths"]["/livez"]["get"]["responses"] == {"200": {}}
+    assert "security" not in spec["paths"]["/livez"]["get"]
     schemas = spec["components"]["schemas"]
     assert "HTTPValidationError" not in schemas
     assert set(schemas["ErrorBody"]["properties"]) == {"error", "field"}
