@@ -5,11 +5,14 @@
     python -m benchmarks --only training --customers 65000
     python -m benchmarks --only serving
     python -m benchmarks --only monitoring --monitoring-rows 1000000
+    python -m benchmarks --only materialize --materialize-customers 1000000
 
-Sections: pipeline (simulate, build, frame, materialize into SQLite and Redis), training
+Sections: pipeline (simulate, build, frame), materialize (retain's writer against Feast's own
+``materialize``, into SQLite and Redis: full, nothing new, a new month), training
 (``retain train churn`` by stage against a bare ``lightgbm.train``, on the pipeline's bank),
 serving (the service against the in-process floor) and monitoring (feature drift over every churn_v1
-feature on a synthetic reference and current frame, against scipy's tests per feature). Each makes
+feature on a synthetic reference and current frame, against scipy's tests per feature; then drift
+per segment, fairness rates and the data quality checks on as many rows). Each makes
 its data in a temporary folder or in memory.
 """
 
@@ -24,10 +27,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import monitoring, pipeline, serving, training
+from benchmarks import materialize, monitoring, pipeline, serving, training
 from benchmarks.measure import Measurement
 
-SECTIONS = ("pipeline", "training", "serving", "monitoring")
+SECTIONS = ("pipeline", "materialize", "training", "serving", "monitoring")
 
 
 def main() -> None:
@@ -39,7 +42,13 @@ def main() -> None:
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these")
     parser.add_argument("--customers", type=int, default=100_000, help="bank for pipeline/training")
     parser.add_argument(
-        "--materialize-customers", type=int, default=10_000, help="bank materialized per store"
+        "--materialize-customers", type=int, default=100_000, help="bank materialized per store"
+    )
+    parser.add_argument(
+        "--materialize-reference-customers",
+        type=int,
+        default=0,
+        help="bank for Feast's own materialize (0: the same bank)",
     )
     parser.add_argument("--serving-customers", type=int, default=2_000, help="bank for serving")
     parser.add_argument(
@@ -54,16 +63,22 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="retain-bench-"))
     try:
         if only & {"pipeline", "training"}:
-            materialize = args.materialize_customers if "pipeline" in only else 0
-            rows = pipeline.run(root, args.customers, materialize)
+            rows = pipeline.run(root, args.customers)
             if "pipeline" in only:
                 _print("data pipeline", rows)
+        if "materialize" in only:
+            figures = materialize.run(
+                root / "materialize",
+                args.materialize_customers,
+                args.materialize_reference_customers,
+            )
+            _print("retain features materialize", figures)
         if "training" in only:
             _print("retain train churn, by stage", training.run(root / "big"))
         if "serving" in only:
             _print("serving /churn_score", serving.run(root / "serving", args.serving_customers))
         if "monitoring" in only:
-            _print("monitoring: feature drift", monitoring.run(args.monitoring_rows))
+            _print("monitoring", monitoring.run(args.monitoring_rows))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -1,2 +1,3 @@
-"""Monitoring jobs: drift, decay, freshness, skew and fairness, read from features, training and
-the decision log as data. Nothing here imports serving."""
+"""Monitoring jobs: drift (overall, per segment, of the decision log's actions), decay,
+freshness, skew, data quality and fairness, read from the raw tables, features, training and the
+decision log (through serving's table definitions) as data."""

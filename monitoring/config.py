@@ -5,16 +5,24 @@
     psi_alert = 0.25
     ndcg_alert = 0.9
     current_months = 3
+    segments = ["region", "age_band", "n_products"]
+
+    [features.market_rate]        # one value for everyone each month: judge the move's size
+    psi_warn = 1000.0
+    psi_alert = 1000.0
+    wasserstein_warn = 3.0
+    wasserstein_alert = 5.0
 
 Each measure has a warn and an alert threshold. For PSI and the distances a value at or above the
 threshold crosses it; for nDCG (a similarity) a value below it does; for AUC the threshold is the
-drop below the reference's AUC.
+drop below the reference's AUC; for the four-fifths ratios of fairness a value below it does.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +30,22 @@ from retain.core.errors import ConfigError
 from retain.core.settings import Settings, read_toml
 
 CONFIG_FILE = "monitoring.toml"
+
+AGE_BAND = "age_band"
+"""A segment derived from the ``age`` feature (``monitoring.segments.AGE_BANDS``)."""
+
+DEFAULT_SEGMENTS = ("region", "city_tier", "income_band", AGE_BAND, "n_products")
+"""Segments of the default feature service; those a service lacks are left out."""
+
+FEATURE_MEASURES = (
+    "psi_warn",
+    "psi_alert",
+    "wasserstein_warn",
+    "wasserstein_alert",
+    "jensen_shannon_warn",
+    "jensen_shannon_alert",
+)
+"""The thresholds a feature may override in its own ``[features.<name>]`` table."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +60,8 @@ class MonitoringConfig:
         jensen_shannon_warn, jensen_shannon_alert: Jensen-Shannon distance, base 2 (categorical
             features, risk bands).
         p_value: a test's p-value below this alerts, judged instead of the distance where either
-            sample has fewer than ``test_below_rows`` rows (as Evidently does at 1,000).
+            sample has fewer than ``test_below_rows`` values present (as Evidently does at
+            1,000 rows).
         test_below_rows: see ``p_value``.
         ndcg_warn, ndcg_alert: nDCG of the current ranking of features by mean |SHAP| against
             the reference's; below the threshold crosses it (SageMaker Clarify alerts below 0.9).
@@ -56,6 +81,21 @@ class MonitoringConfig:
         skew_tolerance: relative tolerance within which an online and an offline number agree.
         skew_alert_share: a feature whose online and offline values differ for more than this
             share of the sampled customers alerts (0: any difference).
+        segments: features whose levels split both windows for drift per segment (numeric
+            ones with few levels, or ``age_band``, bands of ``age``).
+        segment_min_rows: a segment level is judged only where both windows hold this many
+            rows (PSI on small samples is noise).
+        segment_top: rows of the segment drift table kept (the worst segment-feature pairs).
+        fairness_ratio_warn, fairness_ratio_alert: the four-fifths rule: a group's high-risk
+            flag rate or offer rate over the highest group's; below the threshold crosses it.
+        fairness_min_rows: a group is judged only with this many rows.
+        missing_warn, missing_alert: the rise of a raw column's missing share from the reference
+            window to the current one.
+        invalid_alert_share: a data quality check failing for more than this share of a raw
+            table's rows alerts (any failure warns).
+        volume_drop_alert: a month of the current window with this share fewer customers than
+            the month before it alerts (a partial load).
+        features: per feature, thresholds overriding the ones above (``FEATURE_MEASURES``).
     """
 
     psi_warn: float = 0.1
@@ -79,9 +119,20 @@ class MonitoringConfig:
     skew_rows: int = 300
     skew_tolerance: float = 1e-6
     skew_alert_share: float = 0.0
+    segments: tuple[str, ...] = DEFAULT_SEGMENTS
+    segment_min_rows: int = 1000
+    segment_top: int = 20
+    fairness_ratio_warn: float = 0.9
+    fairness_ratio_alert: float = 0.8
+    fairness_min_rows: int = 100
+    missing_warn: float = 0.02
+    missing_alert: float = 0.05
+    invalid_alert_share: float = 0.001
+    volume_drop_alert: float = 0.2
+    features: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for measure in ("psi", "wasserstein", "jensen_shannon", "auc_drop"):
+        for measure in ("psi", "wasserstein", "jensen_shannon", "auc_drop", "missing"):
             warn, alert = getattr(self, f"{measure}_warn"), getattr(self, f"{measure}_alert")
             if not 0 <= warn <= alert:
                 raise ConfigError(
@@ -92,6 +143,21 @@ class MonitoringConfig:
             raise ConfigError(
                 f"need 0 <= ndcg_alert ({self.ndcg_alert}) <= ndcg_warn ({self.ndcg_warn}) <= 1"
             )
+        if not 0 <= self.fairness_ratio_alert <= self.fairness_ratio_warn <= 1:
+            raise ConfigError(
+                f"need 0 <= fairness_ratio_alert ({self.fairness_ratio_alert}) <= "
+                f"fairness_ratio_warn ({self.fairness_ratio_warn}) <= 1"
+            )
+        for name in ("invalid_alert_share", "volume_drop_alert"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(
+                    f"{name} must be at least 0 and below 1, got {getattr(self, name)}"
+                )
+        for feature, own in self.features.items():
+            try:
+                replace(self, features={}, **dict[str, Any](own))
+            except ConfigError as e:
+                raise ConfigError(f"[features.{feature}]: {e}") from e
         if not 0 <= self.skew_alert_share < 1:
             raise ConfigError(
                 f"skew_alert_share must be at least 0 and below 1, got {self.skew_alert_share}"
@@ -108,20 +174,56 @@ class MonitoringConfig:
             ("test_below_rows", 0),
             ("ndcg_top", 0),
             ("skew_rows", 1),
+            ("segment_min_rows", 1),
+            ("segment_top", 1),
+            ("fairness_min_rows", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be at least {low}, got {getattr(self, name)}")
 
     def level(self, measure: str, value: float) -> str:
         """``ok``, ``warn`` or ``alert`` for a distance-like ``measure`` (``psi``,
-        ``wasserstein``, ``jensen_shannon``, ``auc_drop``; larger is worse) or ``ndcg``
-        (smaller is worse). NaN is ``ok``: nothing measured is nothing to alert on."""
+        ``wasserstein``, ``jensen_shannon``, ``auc_drop``, ``missing``; larger is worse) or
+        ``ndcg``, ``fairness_ratio`` (smaller is worse). NaN is ``ok``: nothing measured is
+        nothing to alert on."""
         if math.isnan(value):
             return "ok"
         warn, alert = getattr(self, f"{measure}_warn"), getattr(self, f"{measure}_alert")
-        if measure == "ndcg":
+        if measure in ("ndcg", "fairness_ratio"):
             return "alert" if value < alert else "warn" if value < warn else "ok"
         return "alert" if value >= alert else "warn" if value >= warn else "ok"
+
+    def for_feature(self, feature: str) -> MonitoringConfig:
+        """These thresholds with ``feature``'s own overrides, if it has any."""
+        own = self.features.get(feature)
+        return replace(self, features={}, **dict[str, Any](own)) if own else self
+
+    def check_features(self, features: Sequence[str], source: str = "monitoring config") -> None:
+        """Refuse a feature override or a chosen segment that names none of ``features`` (the
+        champion's); default segments the service lacks are left out, not refused.
+
+        Raises:
+            ConfigError: naming the unknown features and how to fix them.
+        """
+        from difflib import get_close_matches
+
+        known = set(features)
+        unknown = sorted(set(self.features) - known)
+        if unknown:
+            close = [m for u in unknown for m in get_close_matches(u, known, 1)]
+            hint = f"did you mean {', '.join(close)}?" if close else "see the report's features"
+            raise ConfigError(
+                f"{source}: unknown feature(s) in [features]: {', '.join(unknown)} (the "
+                f"champion's feature service has no such feature; {hint})"
+            )
+        segmentable = known | ({AGE_BAND} if "age" in known else set())
+        chosen = self.segments != DEFAULT_SEGMENTS  # the defaults adapt to the service
+        bad = [s for s in self.segments if s not in segmentable] if chosen else []
+        if bad:
+            raise ConfigError(
+                f"{source}: unknown segment(s) {', '.join(bad)}: a segment is one of the "
+                f"champion's features, or {AGE_BAND} (bands of age)"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "monitoring config") -> MonitoringConfig:
@@ -137,6 +239,9 @@ class MonitoringConfig:
                 f"{source}: unknown setting(s) {', '.join(unknown)}; known: "
                 f"{', '.join(sorted(known))}"
             )
+        data = dict(data)
+        segments = data.pop("segments", None)
+        overrides = data.pop("features", None)
         for key, value in data.items():
             want_int = known[key].type in ("int", int)
             ok = isinstance(value, int) if want_int else isinstance(value, int | float)
@@ -146,6 +251,12 @@ class MonitoringConfig:
         values: dict[str, Any] = {
             k: float(v) if known[k].type in ("float", float) else v for k, v in data.items()
         }
+        if segments is not None:
+            if not isinstance(segments, list) or not all(isinstance(v, str) for v in segments):
+                raise ConfigError(f"{source}: segments must be a list of feature names")
+            values["segments"] = tuple(segments)
+        if overrides is not None:
+            values["features"] = _feature_overrides(overrides, source)
         try:
             return cls(**values)
         except ConfigError as e:
@@ -163,3 +274,24 @@ class MonitoringConfig:
         if data is None:
             return cls()
         return cls.from_dict(data, str(path))
+
+
+def _feature_overrides(data: Any, source: str) -> dict[str, dict[str, float]]:
+    """``[features.<name>]`` tables, each with some of ``FEATURE_MEASURES``."""
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(
+            f"{source}: features must hold one table per feature, e.g. [features.market_rate]"
+        )
+    out: dict[str, dict[str, float]] = {}
+    for feature, table in data.items():
+        unknown = sorted(set(table) - set(FEATURE_MEASURES))
+        if unknown:
+            raise ConfigError(
+                f"{source}: [features.{feature}]: unknown setting(s) {', '.join(unknown)}; "
+                f"known: {', '.join(FEATURE_MEASURES)}"
+            )
+        for key, value in table.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"{source}: [features.{feature}] {key} must be a number")
+        out[str(feature)] = {k: float(v) for k, v in table.items()}
+    return out

@@ -284,11 +284,16 @@ def _as_float(s: pd.Series) -> NDArray[np.float64]:
 
 def judge(drift: FeatureDrift, config: MonitoringConfig) -> FeatureDrift:
     """``drift`` with its status under ``config``: the worse of the PSI's and the distance's;
-    where either sample has fewer than ``config.test_below_rows`` rows the test's p-value is
-    judged instead of the distance (distances are noisy on small samples, and on large ones
-    every test rejects)."""
+    where either sample has fewer than ``config.test_below_rows`` values present the test's
+    p-value is judged instead of the distance (distances are noisy on small samples, and on
+    large ones every test rejects). The distance and the test compare the values present, so a
+    mostly missing feature (a rare life event) is a small sample however many rows hold it."""
     levels = [config.level("psi", drift.psi)]
-    small = min(drift.rows_reference, drift.rows_current) < config.test_below_rows
+    present = min(
+        drift.rows_reference * (1 - drift.missing_reference),
+        drift.rows_current * (1 - drift.missing_current),
+    )
+    small = present < config.test_below_rows
     if small:
         levels.append("alert" if drift.p_value < config.p_value else "ok")
     else:
@@ -316,7 +321,8 @@ def feature_drift(
     Args:
         reference, current: frames holding at least ``features``.
         features: the features to compare, in the order of the result.
-        config: thresholds and number of bins (default: ``MonitoringConfig()``).
+        config: thresholds (a feature's own where it has some) and number of bins (default:
+            ``MonitoringConfig()``).
         threads: features compared at once (numpy's sorts release the GIL).
 
     Returns:
@@ -337,7 +343,7 @@ def feature_drift(
             d = numeric_drift(_as_float(r), _as_float(c), config.psi_bins, feature)
         else:
             d = categorical_drift(r, c, feature)
-        return judge(d, config)
+        return judge(d, config.for_feature(feature))
 
     if threads > 1 and len(features) > 1:
         with ThreadPoolExecutor(threads) as pool:

@@ -384,13 +384,16 @@ def run_monitor(
     )
     progress(8, STEPS)
     actions = _action_mix(settings, config, ref_window, cur_window)
-    labelled_frame, labelled_p, auc_rows = (
-        (cur, p_cur, f"current {cur_window.describe()}")
-        if labelled.any()
-        else (mid, p_mid, f"between {recent}")
-        if mid is not None and p_mid is not None
-        else (ref, p_ref, f"reference {ref_window.describe()} (in sample)")
-    )
+    # AUC by slice on the latest rows with outcomes: the current window's, else the labelled
+    # months between the windows, else the reference's (in sample where it is the training's).
+    if labelled.any():
+        labelled_frame, labelled_p, auc_rows = cur, p_cur, f"current {cur_window.describe()}"
+    elif mid is not None and p_mid is not None:
+        span = f"{month_period(between[0])}..{month_period(between[-1])}"
+        labelled_frame, labelled_p, auc_rows = mid, p_mid, f"between {span}"
+    else:
+        labelled_frame, labelled_p = ref, p_ref
+        auc_rows = f"reference {ref_window.describe()}"
     fair = _fairness(
         settings, config, cur, p_cur >= model.threshold, labelled_frame, labelled_p, actions
     )

@@ -69,9 +69,45 @@ def summary_json(result: MonitorResult) -> dict[str, Any]:
                 "freshness": result.freshness.to_dict("records"),
                 "skew": result.skew.to_dict("records"),
             },
+            "data_quality": _quality_json(result),
+            "segments": {
+                "levels": result.segments.to_dict("records"),
+                "worst_pairs": result.segment_pairs.to_dict("records"),
+            },
+            "actions": _actions_json(result),
+            "fairness": {
+                **result.fairness_info,
+                "rates": result.fairness.to_dict("records"),
+                "auc": result.fairness_auc.to_dict("records"),
+            },
             "thresholds": asdict(result.config),
         }
     )
+
+
+def _quality_json(result: MonitorResult) -> dict[str, Any]:
+    q = result.quality
+    if q is None:
+        return {}
+    return {
+        "rows": q.rows,
+        "checks": q.checks.to_dict("records"),
+        "missing": q.missing.to_dict("records"),
+        "volume": q.volume.to_dict("records"),
+    }
+
+
+def _actions_json(result: MonitorResult) -> dict[str, Any]:
+    a = result.actions
+    if a is None:
+        return {}
+    return {
+        "reference": a.reference,
+        "current": a.current,
+        "basis": a.basis,
+        "shares": a.shares.to_dict("records"),
+        "drift": a.drift.__dict__ if a.drift else None,
+    }
 
 
 def _png(fig: Any) -> str:
@@ -236,6 +272,74 @@ on both sides. More than {cfg.skew_alert_share:.0%} alerts.</p>
 """
 
 
+def _quality_html(result: MonitorResult) -> str:
+    q, cfg = result.quality, result.config
+    if q is None:
+        return "<p>Not measured.</p>"
+    rows = ", ".join(f"{t} {n:,}" for t, n in q.rows.items())
+    moved = q.missing[q.missing["change"].abs() >= 0.001]
+    checks = _table(q.checks) if len(q.checks) else "<p>Every check passes.</p>"
+    return f"""<p>The raw tables as they arrived (rows checked: {rows}): the columns and types
+against the contract (<code>retain.core.tables</code>); with pandera, every value in its range or
+among its levels, keys present and unique, monthly snapshots stamped at month end. A check failing
+for more than {cfg.invalid_alert_share:.1%} of a table's rows alerts, any failure warns.</p>
+{checks}
+<p><b>Missing shares</b> of the columns that moved, reference against current window (a rise of
+{cfg.missing_warn:.0%} warns, {cfg.missing_alert:.0%} alerts):</p>
+{_table(moved) if len(moved) else "<p>No column's missing share moved by 0.1% or more.</p>"}
+<p><b>Customers per month</b> (a drop of {cfg.volume_drop_alert:.0%} on the month before
+alerts):</p>
+{_table(q.volume)}
+"""
+
+
+def _segments_html(result: MonitorResult) -> str:
+    cfg = result.config
+    if result.segments.empty:
+        return "<p>No segment level holds enough rows to judge.</p>"
+    shown = result.segments.head(cfg.segment_top)
+    return f"""<p>The PSI of every feature within each level of {", ".join(cfg.segments)}, on
+the reference's bins over the whole window; a level is judged where both windows hold
+{cfg.segment_min_rows:,} rows or more. One row per level, its worst feature, worst first; a level
+whose worst feature drifts more there than overall (<i>hidden</i>) is an alert line.</p>
+{_table(shown)}
+<p>The worst segment-feature pairs (those worse than the feature overall first, then by how
+far the PSI there exceeds the PSI overall):</p>
+{_table(result.segment_pairs)}
+"""
+
+
+def _actions_html(result: MonitorResult) -> str:
+    a = result.actions
+    if a is None or a.shares.empty:
+        return "<p>The decision log holds no decisions.</p>"
+    drift = (
+        _table(pd.DataFrame([a.drift.__dict__]).drop(columns=["distance_name", "test_name"]))
+        if a.drift
+        else "<p>Not compared: a window holds no decisions.</p>"
+    )
+    return f"""<p>The action each decision ranked first (<code>no_action</code> when none was
+delivered), reference {html.escape(a.reference or "none")} against current
+{html.escape(a.current or "none")} of decision time ({html.escape(a.basis)}).</p>
+{_table(a.shares, None)}
+{drift}
+"""
+
+
+def _fairness_html(result: MonitorResult) -> str:
+    cfg, info = result.config, result.fairness_info
+    note = f"<p>{html.escape(info['note'])}</p>" if info.get("note") else ""
+    return f"""<p>The share of each group flagged at risk (score at or above the operating
+threshold, current window) and offered an action (the current window's decisions), and its ratio
+to the highest group's: below {cfg.fairness_ratio_warn} warns, below
+{cfg.fairness_ratio_alert} alerts (the four-fifths rule); groups under
+{cfg.fairness_min_rows:,} rows are not judged. Gender is read for these checks only.</p>{note}
+{_table(result.fairness)}
+<p>ROC AUC by group on the rows with outcomes: {html.escape(str(info.get("auc_rows", "")))}.</p>
+{_table(result.fairness_auc, None)}
+"""
+
+
 def render_html(result: MonitorResult, images: dict[str, str]) -> str:
     """The report as one self-contained HTML page."""
     m, s = result.model, result.summary
@@ -295,6 +399,14 @@ realised figures are in-sample.</p>
 {_table(result.performance, None)}
 <h2>Online store: freshness and online/offline skew</h2>
 {_online_html(result)}
+<h2>Data quality of the raw tables</h2>
+{_quality_html(result)}
+<h2>Feature drift per segment</h2>
+{_segments_html(result)}
+<h2>Actions in the decision log</h2>
+{_actions_html(result)}
+<h2>Fairness</h2>
+{_fairness_html(result)}
 </body></html>
 """
 

@@ -1,8 +1,9 @@
 """``retain monitor``: drift, attribution and estimated performance of the churn champion, and
 the freshness and online/offline skew of its features.
 
-Alerts are information, not errors: the command exits 0 when it ran, whatever it found, and 2
-with one line on a user's mistake (no champion, a bad window, a window without data).
+Alerts are information, not errors: the command exits 0 when it ran, whatever it found (1 with
+``--fail-on warn|alert`` when the status reaches it, for a scheduler), and 2 with one line on a
+user's mistake (no champion, a bad window, a window without data, an unknown feature).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
+from retain.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from monitoring.monitor import MonitorResult
@@ -23,6 +25,9 @@ out = Console()
 """Results go to stdout; progress and messages to stderr."""
 
 _STYLE = {"alert": "bold red", "warn": "yellow", "ok": "green"}
+
+FAIL_ON = ("never", "warn", "alert")
+"""``--fail-on`` levels."""
 
 
 def register(app: typer.Typer) -> None:
@@ -76,6 +81,38 @@ def _print_online(result: MonitorResult) -> None:
     )
 
 
+def _print_around(result: MonitorResult) -> None:
+    """One line each: data quality, segments, the decision log's action mix, fairness."""
+    s, q, a = result.summary, result.quality, result.actions
+    if q is not None:
+        rows = ", ".join(f"{t} {n:,}" for t, n in q.rows.items())
+        out.print(
+            f"data quality ({rows} rows): {s['quality_checks_failed']} failed check(s), "
+            f"largest rise of a missing share {s['quality_max_missing_rise']:.1%}"
+        )
+    seg = result.segments
+    worst = ""
+    if len(seg):
+        w = seg.iloc[0]
+        worst = f", worst {w['segment']} = {w['level']}: {w['feature']} PSI {w['psi']:.2f}"
+    out.print(
+        f"segments: {s['segment_levels_drifted']} of {s['segment_levels_judged']} levels drift, "
+        f"{s['segment_levels_hidden']} more than overall{worst}"
+    )
+    if a is None or a.shares.empty:
+        out.print("decision log: no decisions")
+    else:
+        mix = f"action mix PSI {_f(a.drift.psi)}" if a.drift else "no reference to compare"
+        out.print(
+            f"decision log ({a.basis}): {a.reference or 'none'} ({s['decisions_reference']:,}) "
+            f"against {a.current} ({s['decisions_current']:,} decisions): {mix}"
+        )
+    out.print(
+        f"fairness (four-fifths ratio, lowest group): high-risk flag "
+        f"{_f(s['fairness_min_ratio_high_risk'], 2)}, offer {_f(s['fairness_min_ratio_offer'], 2)}"
+    )
+
+
 def monitor(
     reference: Annotated[
         str | None,
@@ -95,17 +132,28 @@ def monitor(
         bool, typer.Option(help="Log the key figures to MLflow (experiment retain-monitoring).")
     ] = True,
     top: Annotated[int, typer.Option(help="Alert lines to print (all are in the report).")] = 15,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            help="Exit 1 when the overall status is at least this: warn, alert, or never "
+            "(alerts are information: exit 0)."
+        ),
+    ] = "never",
 ) -> None:
-    """Compare the current window with the reference: feature drift, prediction drift,
-    attribution drift, estimated and realised performance; and check the online store's
-    freshness and its skew against the offline features. Writes an HTML report and a JSON
-    summary under $RETAIN_HOME/reports/monitoring/<timestamp>/."""
+    """Compare the current window with the reference: feature drift (overall and per
+    segment), prediction drift (scores, risk bands, the decision log's actions), attribution
+    drift, estimated and realised performance, fairness; check the raw tables' data quality and
+    the online store's freshness and its skew against the offline features. Writes an HTML
+    report and a JSON summary under $RETAIN_HOME/reports/monitoring/<timestamp>/."""
     from monitoring.config import MonitoringConfig
-    from monitoring.monitor import require_tracking_store, run_monitor
+    from monitoring.drift import STATUS_ORDER
+    from monitoring.monitor import STEPS, require_tracking_store, run_monitor
     from monitoring.report import log_to_mlflow, write_report
     from monitoring.windows import parse_window
 
     # Bad syntax is answered before anything heavy is loaded.
+    if fail_on not in FAIL_ON:
+        raise ConfigError(f"bad --fail-on {fail_on!r}: use one of {', '.join(FAIL_ON)}")
     for text, what in ((reference, "--reference"), (current, "--current")):
         if text is not None:
             parse_window(text, what)
@@ -113,7 +161,7 @@ def monitor(
     config = MonitoringConfig.load(settings)
     require_tracking_store(settings)
     quiet_mlflow(feast=True)
-    with progress_bar("monitoring retain-churn", 7) as progress:
+    with progress_bar("monitoring retain-churn", STEPS) as progress:
         result = run_monitor(settings, config, reference, current, progress)
     path = write_report(settings, result)
     run_id = log_to_mlflow(settings, result, path.parent) if mlflow else None
@@ -149,7 +197,10 @@ def monitor(
         f"against the champion's test AUC {_f(s['champion_test_auc'])}"
     )
     _print_online(result)
+    _print_around(result)
     out.print(f"status: [{_STYLE[s['status']]}]{s['status']}[/]")
     out.print(f"report: {path}", soft_wrap=True, highlight=False)  # one line, for scripts
     if run_id:
         console.print(f"MLflow: experiment retain-monitoring, run {run_id}")
+    if fail_on != "never" and STATUS_ORDER[s["status"]] >= STATUS_ORDER[fail_on]:
+        raise typer.Exit(1)

@@ -22,7 +22,10 @@ def test_it_compares_the_training_window_with_the_latest_months(
     without data is one line and exit status 2. The freshly materialized online store is fresh
     and agrees with the offline frames; in a copy whose online values are 61 days old in one view
     and gone from another, freshness alerts (past the TTL Feast ignores) and warns, skew alerts
-    on the lost view's features, and the exit status stays 0."""
+    on the lost view's features, and the exit status stays 0. The raw tables pass their data
+    quality checks; segments, the decision log's actions (the demo's decisions, made at the wall
+    clock) and fairness slices are in the summary. A threshold for a feature the champion does
+    not have is one line and exit status 2."""
 
     def monitor(*args: str, at: Path = home.home) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -75,6 +78,26 @@ def test_it_compares_the_training_window_with_the_latest_months(
     assert "online/offline skew at 2024-12-31: 0 of " in done.stdout
     assert "Online store: freshness and online/offline skew" in html
 
+    quality = summary["data_quality"]
+    assert quality["rows"]["monthly"] > 0 and quality["checks"] == []
+    assert {r["table"] for r in quality["missing"]} == {"monthly", "customers"}
+    assert all(r["status"] == "ok" for r in quality["volume"])
+    levels = summary["segments"]["levels"]
+    assert levels and {r["segment"] for r in levels} <= set(summary["thresholds"]["segments"])
+    actions = summary["actions"]
+    assert actions["basis"] == "the log's latest months"
+    assert summary["summary"]["decisions_current"] > 0
+    assert sum(r["current_decisions"] for r in actions["shares"]) > 0
+    rates = summary["fairness"]["rates"]
+    assert {(r["measure"], r["attribute"]) for r in rates} == {
+        (m, a) for m in ("high-risk flag", "offer") for a in ("gender", "age band")
+    }
+    assert {r["attribute"] for r in summary["fairness"]["auc"]} == {"gender", "age band"}
+    for line in ("data quality (", "segments: ", "decision log (", "fairness (four-fifths"):
+        assert line in done.stdout
+    for title in ("Data quality of the raw tables", "Feature drift per segment", "Fairness"):
+        assert f"<h2>{title}</h2>" in html
+
     from training.tracking import client
 
     c = client(home)
@@ -105,3 +128,10 @@ def test_it_compares_the_training_window_with_the_latest_months(
     alerts = {(a["kind"], a["subject"], a["status"]) for a in summary["alerts"]}
     assert ("freshness", "balances_flows", "alert") in alerts
     assert ("skew", "tx_branch", "alert") in alerts
+
+    (copy / "monitoring.toml").write_text("[features.market_rat]\npsi_alert = 1.0\n")
+    unknown = monitor("--no-mlflow", at=copy)
+    assert unknown.returncode == 2
+    last = unknown.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "unknown feature(s) in [features]: market_rat" in last
+    assert "did you mean market_rate?" in last and "Traceback" not in unknown.stderr

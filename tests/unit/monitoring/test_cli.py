@@ -20,3 +20,12 @@ def test_no_champion_is_one_line_and_exit_2(run_cli, settings: Settings) -> None
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error: no retain-churn@champion: run `retain train churn`")
     assert "Traceback" not in result.stderr
+
+
+def test_a_bad_fail_on_is_one_line_and_exit_2(run_cli, settings: Settings) -> None:
+    result = run_cli("monitor", "--fail-on", "sometimes")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: bad --fail-on 'sometimes': use one of never, warn, alert"
+    )
+    assert not settings.home.exists()

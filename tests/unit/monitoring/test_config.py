@@ -66,6 +66,16 @@ def test_the_file_overrides_the_defaults(settings: Settings):
         ("skew_rows = 0", "skew_rows must be at least 1"),
         ("skew_alert_share = 1", "skew_alert_share must be at least 0 and below 1"),
         ("freshness_warn_days = -1", "freshness_warn_days must be at least 0"),
+        ("segments = 'region'", "segments must be a list of feature names"),
+        ("fairness_ratio_alert = 0.95", "fairness_ratio_alert .* <= fairness_ratio_warn"),
+        ("missing_warn = 0.5", "missing_warn .* at most missing_alert"),
+        ("features = 1", r"features must hold one table per feature"),
+        (
+            "[features.bal_total]\npsi_alrt = 1",
+            r"\[features.bal_total\]: unknown setting.*psi_alrt",
+        ),
+        ("[features.bal_total]\npsi_warn = 0.5", r"\[features.bal_total\]: psi_warn .* at most"),
+        ("[features.bal_total]\npsi_alert = 'x'", r"\[features.bal_total\] psi_alert must be"),
     ],
 )
 def test_a_bad_file_is_one_clear_error(settings: Settings, text, message):
@@ -74,3 +84,39 @@ def test_a_bad_file_is_one_clear_error(settings: Settings, text, message):
     with pytest.raises(ConfigError, match=message) as error:
         MonitoringConfig.load(settings)
     assert "\n" not in str(error.value) and CONFIG_FILE in str(error.value)
+
+
+def test_segments_and_a_features_own_thresholds_read_from_the_file(settings: Settings):
+    settings.home.mkdir(parents=True)
+    (settings.home / CONFIG_FILE).write_text(
+        'segments = ["region", "age_band"]\n[features.market_rate]\npsi_warn = 0.5\n'
+        "psi_alert = 1.0\n"
+    )
+    c = MonitoringConfig.load(settings)
+    assert c.segments == ("region", "age_band")
+    assert (c.for_feature("market_rate").psi_alert, c.for_feature("bal_total").psi_alert) == (
+        1.0,
+        0.25,
+    )
+    c.check_features(["region", "age", "market_rate"])
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            MonitoringConfig(features={"market_rat": {"psi_alert": 1.0}}),
+            "unknown feature.* in \\[features\\]: market_rat",
+        ),
+        (MonitoringConfig(segments=("branch",)), "unknown segment.*branch"),
+        (MonitoringConfig(segments=("age_band",)), "unknown segment.*age_band"),  # no age
+    ],
+)
+def test_a_feature_the_champion_does_not_have_is_one_clear_error(config, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        config.check_features(["region", "market_rate"], "monitoring.toml")
+    assert "\n" not in str(error.value) and str(error.value).startswith("monitoring.toml: ")
+
+
+def test_default_segments_a_service_lacks_are_left_out_not_refused():
+    MonitoringConfig().check_features(["bal_total", "region"])

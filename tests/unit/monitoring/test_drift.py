@@ -183,6 +183,17 @@ def test_judge_uses_the_p_value_on_small_samples():
     assert judge(numeric_drift(r, c), big).status == "ok"
 
 
+def test_a_mostly_missing_feature_is_a_small_sample():
+    """20 values present in 2,000 rows: their distance is noise, the test is judged (and a
+    test that does not reject does not alert)."""
+    config = MonitoringConfig(psi_warn=10, psi_alert=10)
+    r = pd.Series(["a", "b"] * 10 + [None] * 1980)
+    c = pd.Series(["a"] * 15 + ["b"] * 5 + [None] * 1980)
+    d = categorical_drift(r, c)
+    assert d.distance > config.jensen_shannon_alert and d.p_value > 0.05
+    assert judge(d, config).status == "ok"
+
+
 def test_feature_drift_covers_every_feature_most_severe_first(rng):
     """A frame of mixed types: one row per feature, the drifted ones first, with statuses."""
     n = 4000

@@ -87,3 +87,53 @@ def test_write_report_writes_html_and_json_with_null_for_nan(result: MonitorResu
 
 def test_summary_json_is_plain_json(result: MonitorResult):
     json.dumps(summary_json(result), allow_nan=False)
+
+
+def test_quality_segments_actions_and_fairness_reach_the_page_and_the_json(
+    result: MonitorResult,
+):
+    """Each of the four has its section, and its tables are in the JSON."""
+    from dataclasses import replace
+
+    from monitoring.decisions import action_mix
+    from monitoring.fairness import rate_ratios
+    from monitoring.quality import QualityResult, missing_shares, volume
+
+    config = MonitoringConfig()
+    frame = pd.DataFrame({"a": [1.0, np.nan]})
+    quality = QualityResult(
+        checks=pd.DataFrame(
+            [["monthly", "age", "in_range(0, 120)", 10, 1, 0.1, "140", "alert"]],
+            columns=[
+                "table",
+                "column",
+                "check",
+                "rows",
+                "failed",
+                "failed_share",
+                "example",
+                "status",
+            ],
+        ),
+        missing=missing_shares("monthly", frame, frame, config),
+        volume=volume(pd.Series([10, 9], index=["2024-11", "2024-12"]), config),
+        rows={"monthly": 10},
+    )
+    decisions = pd.DataFrame(
+        {"at": pd.to_datetime(["2024-11-02"] * 4, utc=True), "action": ["x", "x", "y", "no_action"]}
+    )
+    rates = rate_ratios("offer", {"gender": pd.Series(["f", "m"] * 100)}, np.ones(200), config)
+    full = replace(
+        result,
+        quality=quality,
+        actions=action_mix(decisions, decisions, config, "as-of windows"),
+        fairness=rates,
+    )
+    page = render_html(full, {})
+    for title in ("Data quality of the raw tables", "Feature drift per segment", "Fairness"):
+        assert f"<h2>{title}</h2>" in page
+    assert "in_range(0, 120)" in page and "as-of windows" in page
+    data = json.loads(json.dumps(summary_json(full), allow_nan=False))
+    assert data["data_quality"]["checks"][0]["column"] == "age"
+    assert data["actions"]["drift"]["status"] == "ok"
+    assert {r["group"] for r in data["fairness"]["rates"]} == {"f", "m"}
