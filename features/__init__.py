@@ -8,7 +8,8 @@ Modules, in the order data flows through them:
 - ``schema``: the columns of every source and view (no Feast import).
 - ``request_time``: the request-time (on-demand) features, one pure function over columns.
 - ``definitions``: ``build_definitions`` returns the Feast objects (entity, views, services).
-- ``store``: store configuration by profile, ``apply`` and ``materialize``.
+- ``store``: store configuration by profile, ``apply``.
+- ``materialize``: the latest values into the online store, incremental, in Feast's format.
 - ``plan``: ``read_plan``, which columns of which views a FeatureService reads, offline and online.
 - ``frames``: churn labels and point-in-time training frames through a FeatureService.
 - ``online``: one online read of a FeatureService for a batch of customers (the service's).

@@ -1,4 +1,5 @@
-"""The Feast store by configuration alone, and the two jobs that change it: apply and materialize.
+"""The Feast store by configuration alone, and the job that registers the repo: apply
+(``features.materialize`` loads the online store).
 
 Profiles (``Settings.profile``):
 
@@ -21,12 +22,11 @@ module builds the objects from ``Settings.load()``.
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -36,11 +36,9 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.build import read_schema
-from features.extras import SOURCE as EXTRAS
 from features.schema import SOURCES, source_schema
 from retain.core.columns import AS_OF
 from retain.core.errors import ConfigError, DataError, NotReadyError
-from retain.core.progress import Progress, silent
 from retain.core.settings import Settings, sqlalchemy_postgres_url
 
 if TYPE_CHECKING:
@@ -282,58 +280,6 @@ def apply(settings: Settings) -> ApplySummary:
         feature_services=list(definitions.services),
         store_yaml=path,
     )
-
-
-@dataclass(frozen=True)
-class MaterializeSummary:
-    end: datetime
-    customers: int
-    seconds: float
-
-
-def materialize(settings: Settings, progress: Progress = silent) -> MaterializeSummary:
-    """Load the latest values of every feature view into the online store.
-
-    Each view is materialized over its TTL window up to the latest month end in the sources (the
-    profile, which never expires, from the epoch on).
-
-    Args:
-        settings: which store and sources.
-        progress: called as ``progress(views_done, views_total)``.
-
-    Raises:
-        NotReadyError: ``apply`` has not been run for this project.
-        DataError: the sources are missing or corrupt.
-    """
-    import time
-
-    store = applied_store(settings)
-    check_sources(settings)
-    end = latest_month_end(settings)
-    write_store_yaml(settings)
-    registered = {v.name for v in store.list_feature_views()}
-    views = [*SOURCES, *([EXTRAS] if EXTRAS in registered else [])]
-    started = time.perf_counter()
-    progress(0, len(views))
-    for i, name in enumerate(views):
-        ttl = store.get_feature_view(name).ttl or timedelta(0)
-        start = EPOCH if ttl == timedelta(0) else end - ttl
-        try:
-            # Feast prints a banner per view; the caller's progress callback replaces it.
-            with reachable(settings), contextlib.redirect_stdout(io.StringIO()):
-                store.materialize(start_date=start, end_date=end, feature_views=[name])
-        except (pa.ArrowException, OSError) as e:
-            raise DataError(
-                f"cannot read source {name!r} at {settings.sources_dir / name}: {_short(e)}; "
-                "run `retain features build` again"
-            ) from e
-        progress(i + 1, len(views))
-    customers = (
-        pq.ParquetDataset(settings.sources_dir / "customer_profile")
-        .read(columns=["customer_id"])
-        .num_rows
-    )
-    return MaterializeSummary(end=end, customers=customers, seconds=time.perf_counter() - started)
 
 
 def teardown(settings: Settings) -> None:

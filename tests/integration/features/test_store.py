@@ -13,7 +13,8 @@ import pytest
 
 from features.build import build_sources
 from features.frames import feature_names, label_table, training_frame
-from features.store import apply, materialize, open_store, teardown
+from features.materialize import materialize
+from features.store import apply, open_store, teardown
 from retain.core.settings import Settings
 from retain.core.tables import MONTHLY
 from tests.integration.conftest import FIRST_MONTH, month_ends, write_raw_tables

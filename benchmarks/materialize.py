@@ -1,0 +1,141 @@
+"""Materialization: retain's writer against Feast's own ``materialize``, into SQLite and Redis.
+
+On one simulated bank, per store: a full load into an empty store, the same run again with nothing
+new (incremental: nothing read), and a new month on top of the month before (incremental: only the
+new month's rows); then Feast's own ``materialize`` of the same views and windows into another empty
+store, on the same bank or, with ``reference_customers``, on a smaller one (its rate per customer
+hardly depends on the size; at about 550 customers/s a 100k bank takes minutes). Rates are
+customers of the bank per second of the run, as ``retain features materialize`` reports them. The
+Redis projects are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks.measure import retain
+from features.materialize import MaterializeSummary
+from retain.core.settings import Settings
+
+
+def _bank(home: Path, customers: int) -> None:
+    env = {"RETAIN_HOME": str(home)}
+    retain("simulate", "simulate", "--customers", str(customers), env=env)
+    retain("build", "features", "build", env=env)
+
+
+def _settings(home: Path, data: Path, redis: bool) -> Settings:
+    settings = (
+        Settings(home=home, profile="production", project=f"bench_{uuid.uuid4().hex[:8]}")
+        if redis
+        else Settings(home=home)
+    )
+    settings.home.mkdir(parents=True)
+    settings.data_dir.symlink_to(data)
+    return settings
+
+
+def _cpu(settings: Settings) -> tuple[float, float]:
+    """CPU seconds used so far by this process and by the Redis server (0 for SQLite)."""
+    server = 0.0
+    if settings.profile == "production":
+        import redis
+
+        info: dict[str, Any] = redis.Redis.from_url(settings.redis_url).info("cpu")  # type: ignore[assignment]
+        server = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return time.process_time(), server
+
+
+def _since(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
+    return after[0] - before[0], after[1] - before[1]
+
+
+def _per_cpu(summary: MaterializeSummary, cpu: tuple[float, float]) -> str:
+    """CPU seconds of the run (this process, then Redis) and customers per CPU second: a figure
+    that holds on a shared machine, where wall time waits for the cores."""
+    process, server = cpu
+    text = f"CPU {process:,.1f} s"
+    if server:
+        text += f" + Redis {server:,.1f} s"
+    return f"{text} ({summary.customers / (process + server):,.0f} customers per CPU second)"
+
+
+def _previous_month_end(end: datetime) -> datetime:
+    month = pd.Timestamp(end).tz_convert(None).to_period("M") - 1
+    return month.end_time.floor("s").tz_localize("UTC").to_pydatetime()
+
+
+def run(root: Path, customers: int, reference_customers: int = 0) -> list[tuple[str, str]]:
+    """Measure on a bank of ``customers`` (Feast's own on ``reference_customers``, 0: the same).
+
+    Returns:
+        Figures (label, text).
+    """
+    from features.materialize import materialize
+    from features.store import apply, teardown
+
+    bank = root / "bank"
+    _bank(bank, customers)
+    reference = bank
+    if reference_customers and reference_customers != customers:
+        reference = root / "reference"
+        _bank(reference, reference_customers)
+    rows: list[tuple[str, str]] = []
+    created: list[Settings] = []
+    try:
+        for store in ("SQLite", "Redis"):
+            redis = store == "Redis"
+
+            def fresh(name: str, data: Path, store: str = store, redis: bool = redis) -> Settings:
+                s = _settings(root / f"{store}-{name}", data / "data", redis)
+                created.append(s)
+                apply(s)
+                return s
+
+            fast = fresh("fast", bank)
+            cpu = _cpu(fast)
+            full = materialize(fast)
+            full_cpu = _since(cpu, _cpu(fast))
+            again = materialize(fast)
+            monthly = fresh("month", bank)
+            before = _previous_month_end(full.end)
+            materialize(monthly, end=before)
+            started = time.perf_counter()
+            month = materialize(monthly)
+            month_s = time.perf_counter() - started
+            reference_home = fresh("feast", reference)
+            cpu = _cpu(reference_home)
+            feast = materialize(reference_home, engine="feast")
+            feast_cpu = _since(cpu, _cpu(reference_home))
+            fast_rate = full.customers / full.seconds
+            feast_rate = feast.customers / feast.seconds
+            written = max(v.rows for v in month.views)
+            rows += [
+                (
+                    f"{store}: retain, full load of {full.customers:,} customers",
+                    f"{full.seconds:,.1f} s, {fast_rate:,.0f} customers/s; "
+                    + _per_cpu(full, full_cpu),
+                ),
+                (
+                    f"{store}: Feast's own materialize, {feast.customers:,} customers",
+                    f"{feast.seconds:,.1f} s, {feast_rate:,.0f} customers/s; "
+                    + _per_cpu(feast, feast_cpu),
+                ),
+                (f"{store}: retain / Feast's own", f"{fast_rate / feast_rate:,.1f}x"),
+                (f"{store}: again, nothing new", f"{again.seconds:,.2f} s"),
+                (
+                    f"{store}: a new month ({written:,} customers written)",
+                    f"{month_s:,.1f} s, {month.customers / month_s:,.0f} customers/s",
+                ),
+            ]
+    finally:
+        for s in created:
+            if s.profile == "production":
+                teardown(s)
+    return rows
