@@ -1,6 +1,6 @@
 """``retain evaluate nba``: what retain's next-best-action policy is worth against simpler policies.
 
-Five policies choose one action (or nothing) per customer, all through the same rules
+Six policies choose one action (or nothing) per customer, all through the same rules
 (eligibility, suitability, consent, channel; ``serving.decide``):
 
 - ``retain``: the top action by expected value, or nothing when nothing is worth doing;
@@ -9,7 +9,11 @@ Five policies choose one action (or nothing) per customer, all through the same 
 - ``propensity_only``: the allowed cross-sell with the highest P(open) (what propensity-ranking
   decisioning suites do: value, cost and churn ignored);
 - ``churn_only``: the cheapest allowed retention action for the top decile by churn score,
-  nothing for the rest (the classic early-warning campaign).
+  nothing for the rest (the classic early-warning campaign: a retention offer to the top churn
+  decile);
+- ``oracle``: the allowed action (or nothing) with the highest true value: the same rules,
+  choosing by the simulator's true effects. No policy under these rules can earn more, so each
+  policy's value is also reported as a share of the oracle's.
 
 Two yardsticks, in currency per customer, relative to doing nothing:
 
@@ -18,14 +22,12 @@ Two yardsticks, in currency per customer, relative to doing nothing:
    ``effect_xsell x value - cost`` plus the churn a contact causes (``-effect_contact x customer
    value``); a retention action ``-effect x customer value - cost``.
 2. **off-policy estimates from the campaign log** (with standard errors), what a bank without a
-   simulator has: over the randomised experiment's contacts, each weighed by its logged
-   ``assignment_prob`` (the experiment's design probability of the action it got), with the
-   realised reward ``customer value x (stayed) + value x (accepted a cross-sell) - cost`` minus
-   the churn model's estimate of
-   the no-contact reward: inverse propensity scoring (IPS) and doubly robust (DR, with the models'
-   expected values as the direct method). The experiment never leaves a customer uncontacted, so
-   doing nothing is valued by the churn model alone; a bank that wants it measured adds a
-   randomised no-contact arm to its experiments.
+   simulator has: over the randomised experiment's rows, its contacts and its holdout (the
+   no-contact arm), each weighed by its logged ``assignment_prob`` (the experiment's design
+   probability of the action it got, or of being held out), with the realised reward
+   ``customer value x (stayed) + value x (accepted a cross-sell) - cost`` minus the churn
+   model's estimate of the no-contact reward: inverse propensity scoring (IPS) and doubly robust
+   (DR, with the models' expected values as the direct method).
 
 Service actions are left out of both: the simulator has no ground truth for them.
 """
@@ -43,6 +45,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from evaluation.campaigns import audience_rows, measured_against_truth
 from retain.core.churn import ChurnDefinition
 from retain.core.columns import AS_OF, KEY, LABEL
 from retain.core.errors import DataError, NotReadyError
@@ -60,6 +63,7 @@ POLICIES: tuple[str, ...] = (
     "most_popular",
     "propensity_only",
     "churn_only",
+    "oracle",
 )
 CHURN_ONLY_SHARE = 0.10
 """The churn-only policy targets this top share of customers by churn score."""
@@ -109,14 +113,22 @@ def choices(
     channels: Sequence[str],
     at: Sequence[datetime],
     popularity: Mapping[str, float],
+    values: pd.DataFrame,
     seed: int = 7,
 ) -> dict[str, list[str]]:
-    """Each policy's action per customer (``no_action`` for nothing)."""
+    """Each policy's action per customer (``no_action`` for nothing).
+
+    Args:
+        values: the true value of every action for every customer, aligned with ``scored``
+            (``true_values``): the oracle's choice.
+    """
     rng = np.random.default_rng(seed)
     churn_cut = (
         float(np.quantile(scored.p_churn, 1 - CHURN_ONLY_SHARE)) if len(scored.p_churn) else 1
     )
     out: dict[str, list[str]] = {p: [] for p in POLICIES}
+    true = values.to_numpy(dtype=np.float64)
+    column = {a: j for j, a in enumerate(values.columns)}
     for i, customer in enumerate(scored.records):
         scores = scored.scores(catalogue, i)
         decision = decide(
@@ -144,6 +156,9 @@ def choices(
         )
         targeted = retention and scored.p_churn[i] >= churn_cut
         out["churn_only"].append(min(retention, key=lambda a: a.cost).id if targeted else NO_ACTION)
+        out["oracle"].append(
+            max([NO_ACTION, *(a.id for a in allowed)], key=lambda a: true[i, column[a]])
+        )
     return out
 
 
@@ -195,9 +210,10 @@ def off_policy(
     """IPS and DR value per customer-month of each policy on the logged experiment.
 
     Args:
-        logged: one row per randomised contact, aligned with ``scored``: ``action_id``,
-            ``assignment_prob`` (the experiment's probability of that action for the customer,
-            in (0, 1]), ``accepted`` (bool) and ``churned`` (left within the horizon, bool).
+        logged: one row per row of the randomised experiment, aligned with ``scored``:
+            ``action_id`` (``no_action`` for a holdout), ``assignment_prob`` (the experiment's
+            probability of that action, or of the holdout, for the customer, in (0, 1]),
+            ``accepted`` (bool) and ``churned`` (left within the horizon, bool).
     """
     n = len(logged)
     ips = {p: np.zeros(n) for p in chosen}
@@ -206,14 +222,16 @@ def off_policy(
         scores = scored.scores(catalogue, i)
         context = Context(channels[i], at[i])
         logged_action = str(logged["action_id"].iat[i])
-        if logged_action not in catalogue:
+        if logged_action != NO_ACTION and logged_action not in catalogue:
             continue
-        action = catalogue[logged_action]
         mu = float(logged["assignment_prob"].iat[i])
         baseline = scores.customer_value * (1 - (scores.p_churn or 0.0))
         stayed = 0.0 if bool(logged["churned"].iat[i]) else 1.0
-        took = 1.0 if action.kind == "cross_sell" and bool(logged["accepted"].iat[i]) else 0.0
-        reward = scores.customer_value * stayed + action.value * took - action.cost - baseline
+        reward = scores.customer_value * stayed - baseline
+        if logged_action != NO_ACTION:
+            action = catalogue[logged_action]
+            took = action.kind == "cross_sell" and bool(logged["accepted"].iat[i])
+            reward += action.value * float(took) - action.cost
 
         logged_model = model_value(catalogue, logged_action, scores, context)
         for policy, actions in chosen.items():
@@ -242,15 +260,34 @@ class NbaEvaluation:
     month_end: pd.Timestamp
     customers: int
     logged_contacts: int
-    table: pd.DataFrame  # index: policy; truth, acting share, ips, dr and their standard errors
+    # index: policy; truth, share of the oracle's, acting share, ips, dr and their standard errors
+    table: pd.DataFrame
+    # index: (part, action_id); the campaign log's measured effects beside the true ones
+    # (``evaluation.campaigns.measured_against_truth``)
+    arms: pd.DataFrame
 
     def markdown(self) -> str:
-        header = "| policy | value per customer (truth) | acts on | IPS (log) | DR (log) |"
-        rows = [header, "|---|---:|---:|---:|---:|"]
+        header = (
+            "| policy | value per customer (truth) | share of the oracle's | acts on "
+            "| IPS (log) | DR (log) |"
+        )
+        rows = [header, "|---|---:|---:|---:|---:|---:|"]
         for policy, r in self.table.iterrows():
             rows.append(
-                f"| {policy} | {r['truth']:.2f} | {r['acting']:.1%} "
+                f"| {policy} | {r['truth']:.2f} | {r['oracle_share']:.0%} | {r['acting']:.1%} "
                 f"| {r['ips']:.2f} ± {r['ips_se']:.2f} | {r['dr']:.2f} ± {r['dr_se']:.2f} |"
+            )
+        return "\n".join(rows)
+
+    def arms_markdown(self) -> str:
+        rows = [
+            "| part | offer | contacted | held out | measured effect | true effect |",
+            "|---|---|---:|---:|---:|---:|",
+        ]
+        for (part, action), r in self.arms.iterrows():
+            rows.append(
+                f"| {part} | {action} | {int(r['contacted']):,} | {int(r['held_out']):,} "
+                f"| {r['effect']:+.4f} ± {r['se']:.4f} | {r['true_effect']:+.4f} |"
             )
         return "\n".join(rows)
 
@@ -285,8 +322,8 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
 
 
 def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
-    """The randomised contacts whose horizon lies in the data, with their assignment
-    probability, acceptance and churn.
+    """The randomised experiment's contacts and holdouts (``action_id`` ``no_action``) whose
+    horizon lies in the data, with their assignment probability, acceptance and churn.
 
     Raises:
         DataError: a randomised contact has no assignment probability in (0, 1].
@@ -301,11 +338,12 @@ def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.Data
         "action_id",
         "channel",
         "randomized",
+        "holdout",
         "assignment_prob",
         "outcome",
     ]
     contacts = read_raw_table(raw, "campaigns", columns)
-    contacts = contacts[contacts["randomized"]]
+    contacts = contacts[contacts["randomized"].eq(True)]
     prob = contacts["assignment_prob"].to_numpy(dtype=np.float64, na_value=np.nan)
     bad = int((~((prob > 0) & (prob <= 1))).sum())
     if bad:
@@ -317,7 +355,9 @@ def _logged_contacts(settings: Settings, definition: ChurnDefinition) -> pd.Data
         {
             KEY: contacts["customer_id"].astype("int64").to_numpy(),
             AS_OF: pd.to_datetime(contacts["sent_at"], utc=True).to_numpy(),
-            "action_id": contacts["action_id"].to_numpy(),
+            "action_id": np.where(
+                contacts["holdout"].eq(True), NO_ACTION, contacts["action_id"].astype(str)
+            ),
             "channel": contacts["channel"].to_numpy(),
             "assignment_prob": prob,
             "accepted": (contacts["outcome"] == "accepted").to_numpy(),
@@ -337,7 +377,8 @@ def evaluate_nba(
     progress: Progress = silent,
     truth: GroundTruth | None = None,
 ) -> NbaEvaluation:
-    """Evaluate the five policies on the simulated bank's ground truth and on its campaign log.
+    """Evaluate the six policies on the simulated bank's ground truth and on its campaign log,
+    and measure each campaign audience's effect from its holdout against the truth.
 
     Args:
         settings: where the data, the feature store and the models are.
@@ -359,7 +400,7 @@ def evaluate_nba(
         )
     definition = ChurnDefinition()
     catalogue = evaluation_catalogue(ActionCatalogue.load())
-    progress(0, 4)
+    progress(0, 5)
     labels = label_table(settings, definition=definition)
     month_end = labels["event_timestamp"].max()
     at_month = labels[labels["event_timestamp"] == month_end]
@@ -369,36 +410,70 @@ def evaluate_nba(
     popularity = {p: float(frame[f"has_{p}"].astype("float64").mean()) for p in PRODUCTS}
     channels = [r.get("preferred_channel") or "mobile" for r in scored.records]
     at = [month_end.to_pydatetime()] * len(frame)
-    chosen = choices(catalogue, scored, channels, at, popularity, seed)
-    progress(1, 4)
+    values = _true_values(catalogue, truth, frame, scored)
+    chosen = choices(catalogue, scored, channels, at, popularity, values, seed)
+    progress(1, 5)
 
-    actions = [*RETENTION_ACTIONS, "contact", *(f"xsell_{p}" for p in PRODUCTS)]
-    effects = pd.DataFrame(truth.offer_effects(frame, actions), columns=actions)
-    cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
-    values = true_values(catalogue, effects, cv)
     true_value = {p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES}
     acting = {p: float(np.mean([a != NO_ACTION for a in chosen[p]])) for p in POLICIES}
-    progress(2, 4)
+    progress(2, 5)
 
     logged = _logged_contacts(settings, definition)
     logged_frame = entity_frame(settings, logged)
     logged_scored = _score(settings, logged_frame)
     logged_at = [t.to_pydatetime() for t in logged_frame["event_timestamp"]]
     logged_channels = logged_frame["channel"].tolist()
-    logged_chosen = choices(catalogue, logged_scored, logged_channels, logged_at, popularity, seed)
+    logged_values = _true_values(catalogue, truth, logged_frame, logged_scored)
+    logged_chosen = choices(
+        catalogue, logged_scored, logged_channels, logged_at, popularity, logged_values, seed
+    )
     ope = off_policy(
         catalogue, logged_scored, logged_frame, logged_chosen, logged_channels, logged_at
     )
-    progress(3, 4)
+    progress(3, 5)
+    arms = measured_against_truth(_labelled_audiences(settings, definition), truth)
+    progress(4, 5)
     table = pd.DataFrame(
         {
             "truth": true_value,
+            "oracle_share": oracle_shares(true_value),
             "acting": acting,
             **{k: {p: ope[p][k] for p in POLICIES} for k in ("ips", "ips_se", "dr", "dr_se")},
         }
     ).loc[list(POLICIES)]
-    progress(4, 4)
-    return NbaEvaluation(month_end, len(frame), len(logged_frame), table)
+    progress(5, 5)
+    return NbaEvaluation(month_end, len(frame), len(logged_frame), table, arms)
+
+
+def oracle_shares(value: Mapping[str, float]) -> dict[str, float]:
+    """Each policy's value as a share of the oracle's (NaN when the oracle earns nothing)."""
+    best = value["oracle"]
+    return {p: v / best if best > 0 else float("nan") for p, v in value.items()}
+
+
+def _true_values(
+    catalogue: ActionCatalogue, truth: GroundTruth, frame: pd.DataFrame, scored: Scored
+) -> pd.DataFrame:
+    """``true_values`` of the rows of ``frame`` (each customer's value from the models)."""
+    actions = [*RETENTION_ACTIONS, "contact", *(f"xsell_{p}" for p in PRODUCTS)]
+    effects = pd.DataFrame(truth.offer_effects(frame, actions), columns=actions)
+    cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
+    return true_values(catalogue, effects.fillna(0.0), cv)
+
+
+def _labelled_audiences(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:
+    """Every audience row of the campaign log (contacted or held out) with churn within the
+    horizon."""
+    from features.build import read_raw_table
+    from training.uplift.data import label_rows
+
+    raw = settings.raw_dir
+    columns = ["customer_id", "sent_at", "action_id", "randomized", "holdout"]
+    rows = audience_rows(read_raw_table(raw, "campaigns", columns))
+    churned_at = read_raw_table(raw, "churn", ["customer_id", "churned_at"])
+    churned_at = churned_at.groupby("customer_id")["churned_at"].min()
+    data_end = pd.to_datetime(read_raw_table(raw, "monthly", ["month_end"])["month_end"]).max()
+    return label_rows(rows, churned_at, data_end, definition)
 
 
 def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
@@ -413,6 +488,10 @@ def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
         "customers": evaluation.customers,
         "logged_contacts": evaluation.logged_contacts,
         "policies": evaluation.table.to_dict(orient="index"),
+        "campaign_arms": [
+            {"part": part, "action_id": action, **row}
+            for (part, action), row in evaluation.arms.to_dict(orient="index").items()
+        ],
     }
     paths = [
         folder / "nba_evaluation.json",
@@ -422,9 +501,12 @@ def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
     paths[0].write_text(json.dumps(data, indent=2))
     paths[1].write_text(
         f"# Next best action: policies compared\n\nCustomers with the bank at "
-        f"{evaluation.month_end:%Y-%m-%d}: {evaluation.customers}; randomised contacts in the log: "
-        f"{evaluation.logged_contacts}. Values in currency per customer, relative to doing "
-        f"nothing.\n\n{evaluation.markdown()}\n"
+        f"{evaluation.month_end:%Y-%m-%d}: {evaluation.customers}; randomised contacts and "
+        f"holdouts in the log: {evaluation.logged_contacts}. Values in currency per customer, "
+        f"relative to doing nothing; the oracle chooses by the true effects under the same "
+        f"rules.\n\n{evaluation.markdown()}\n\n## What each campaign audience's offer "
+        f"changed\n\nChurn within the horizon, contacted minus held out (± 1 s.e.), beside "
+        f"the true average effect over the audience.\n\n{evaluation.arms_markdown()}\n"
     )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     t = evaluation.table

@@ -1,21 +1,34 @@
-"""The bank's past contacts: a logging policy mixing a randomised experiment with targeting rules.
+"""The bank's past contacts: a logging policy mixing a randomised experiment with targeting rules,
+each with a randomised no-contact holdout.
 
-Each month every consenting customer not contacted in the last COOLDOWN_MONTHS months is eligible
-for at most one contact:
+Each month every consenting customer not contacted (nor held out) in the last COOLDOWN_MONTHS
+months is eligible for at most one audience:
 
 - with probability EXPERIMENT_RATE the month is part of a randomised experiment: half the time a
   retention action (each of the 4 equally likely), half the time a cross-sell offer for a product
   the customer may open (each equally likely); the channel is drawn at random;
 - otherwise the bank's rules apply: a customer showing a risk sign (salary paid elsewhere, an open
-  complaint, deposits falling, a fee shock, a low survey score) gets a retention offer with
-  probability RULE_RETENTION_RATE, the action chosen by the sign; a customer without one gets the
-  rule's next product with probability RULE_XSELL_RATE; the channel is the preferred one.
+  complaint, deposits falling, a fee shock, a low survey score) joins a retention audience with
+  probability RULE_RETENTION_RATE, the action chosen by the sign; a customer without one joins the
+  rule's next product audience with probability RULE_XSELL_RATE; the channel is the preferred one.
 
-``randomized`` says which part chose a contact, and ``assignment_prob`` is the probability of its
-action under that part, as a bank's campaign system logs it: for a randomised contact the
-experiment's design probability P(action | customer, month, in the experiment), the propensity
-that off-policy estimates over the experiment's contacts need; for a rule contact the rules'
-P(action | customer, month).
+Inside every audience, experiment and rules alike, HOLDOUT_SHARE of the customers are held out at
+random: not contacted, and logged as a ``holdout`` row with the offer their audience got, as a
+bank's campaign system logs its control cells. A holdout counts as a contact for the cool-down
+(held-out customers are kept out of other campaigns while the campaign is measured), so the
+holdout and the contacted customers of an audience differ only by the coin. That makes the effect
+of every offer identifiable from the log alone: within an audience, contacted minus held out.
+
+``randomized`` says which part chose a row, and ``assignment_prob`` the probability of what the
+row records under that part, given what the bank knew at the month end before, as a bank's
+campaign system logs it:
+
+- a contact: P(this action, contacted) = P(audience of this action) x (1 - HOLDOUT_SHARE); for a
+  randomised contact this is the experiment's design probability that off-policy estimates need;
+- a holdout: P(held out) = P(in an audience) x HOLDOUT_SHARE; the experiment puts every customer
+  it draws in an audience, so its holdout rows log HOLDOUT_SHARE itself (the experiment's
+  no-contact arm); a customer belongs to at most one rule audience, so a rule holdout row logs
+  that audience's probability x HOLDOUT_SHARE.
 """
 
 from __future__ import annotations
@@ -33,6 +46,8 @@ EXPERIMENT_RATE = 0.04
 RULE_RETENTION_RATE = 0.5
 RULE_XSELL_RATE = 0.04
 COOLDOWN_MONTHS = 2
+HOLDOUT_SHARE = 0.15
+"""Share of every audience held out of the contact at random (banks keep 10-20%)."""
 ACTIONS: tuple[str, ...] = (*RETENTION_ACTIONS, *(f"xsell_{p}" for p in PRODUCTS))
 """Action codes: 0..3 retention, 4 + product index for cross-sell."""
 N_RETENTION = len(RETENTION_ACTIONS)
@@ -43,16 +58,22 @@ CH = {c: i for i, c in enumerate(CHANNELS)}
 
 @dataclass(frozen=True)
 class Contacts:
-    """One entry per customer of the chunk; ``action`` is -1 where nobody was contacted."""
+    """One entry per customer of the chunk; ``action`` is the offer of the customer's audience,
+    -1 where the customer is in none; ``holdout`` marks the audience members held out."""
 
     action: np.ndarray
     randomized: np.ndarray
+    holdout: np.ndarray
     assignment_prob: np.ndarray
     channel: np.ndarray
 
     @property
-    def contacted(self) -> np.ndarray:
+    def in_audience(self) -> np.ndarray:
         return self.action >= 0
+
+    @property
+    def contacted(self) -> np.ndarray:
+        return (self.action >= 0) & ~self.holdout
 
 
 def risk_signs(s: State) -> np.ndarray:
@@ -94,8 +115,9 @@ def choose_contacts(
     rate_gap: float,
     rng: np.random.Generator,
 ) -> Contacts:
-    """Who the bank contacts in month ``t``, with what, on which channel, and how likely that was
-    under the part of the policy that chose it (the experiment or the rules).
+    """Who the bank puts in which audience in month ``t``, who of them it holds out, on which
+    channel the others are contacted, and how likely that was under the part of the policy that
+    chose it (the experiment or the rules).
 
     Args:
         s: state at the end of month ``t-1`` (what the bank knows when it plans the month).
@@ -132,8 +154,14 @@ def choose_contacts(
     rule_cum = np.cumsum(p_rule, 1)
     pick_rule = np.where(u < rule_cum[:, -1], (u[:, None] > rule_cum).sum(1), -1)
     action = np.where(randomized, pick_rand, np.where(can, pick_rule, -1))
+    holdout = (action >= 0) & (rng.random(n) < HOLDOUT_SHARE)
     safe = np.maximum(action, 0)
-    prob = np.where(randomized, p_rand[rows, safe], p_rule[rows, safe])
+    audience = np.where(randomized, 1.0, p_rule[rows, safe])
+    prob = np.where(
+        holdout,
+        audience * HOLDOUT_SHARE,
+        np.where(randomized, p_rand[rows, safe], p_rule[rows, safe]) * (1 - HOLDOUT_SHARE),
+    )
 
     rm_call = action == R["rm_call"]
     rule_channel = np.where(
@@ -146,6 +174,7 @@ def choose_contacts(
     return Contacts(
         action=action.astype(np.int16),
         randomized=randomized & (action >= 0),
+        holdout=holdout,
         assignment_prob=np.where(action >= 0, prob, np.nan),
         channel=channel.astype(np.int8),
     )

@@ -172,7 +172,9 @@ def draw_profiles(
             0.9 * (0.6 + rate_sensitivity + fee_sensitivity),  # persuadable
             1.3 * (1.6 - frailty.clip(0, 1.5) / 1.5),  # sure thing
             0.55 * frailty.clip(0.2, 3),  # lost cause
-            0.5 * (0.5 + digital) * (1 + (join_month < -60)),  # sleeping dog
+            # sleeping dog: inert, long-standing customers who rarely deal with the bank, whom
+            # a contact wakes (Ascarza, Iyengar and Schleicher 2016)
+            0.4 * (1.5 - digital) * (1 + 2 * (join_month < -60)),
         ],
         1,
     )

@@ -19,6 +19,7 @@ class Counts:
     cross_sell_contacts: int = 0
     cross_sell_accepted: int = 0
     randomized_contacts: int = 0
+    held_out: int = 0  # audience members held out of the contact (logged, not contacted)
 
     def __add__(self, other: Counts) -> Counts:
         return Counts(
@@ -37,6 +38,7 @@ class HeadlineRates:
         retention_response: accepted retention offers per retention contact.
         cross_sell_response: accepted cross-sell offers per cross-sell contact.
         randomized_share: share of contacts assigned by the randomised experiment.
+        holdout_share: share of the campaigns' audiences held out of the contact at random.
     """
 
     monthly_churn: float
@@ -45,6 +47,7 @@ class HeadlineRates:
     retention_response: float
     cross_sell_response: float
     randomized_share: float
+    holdout_share: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
@@ -65,4 +68,5 @@ def headline_rates(counts: Counts) -> HeadlineRates:
         retention_response=_ratio(counts.retention_accepted, counts.retention_contacts),
         cross_sell_response=_ratio(counts.cross_sell_accepted, counts.cross_sell_contacts),
         randomized_share=_ratio(counts.randomized_contacts, contacts),
+        holdout_share=_ratio(counts.held_out, contacts + counts.held_out),
     )

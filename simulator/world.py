@@ -112,7 +112,7 @@ def simulate_chunk(
     factor = np.ones((n, n_steps + 2))  # factor from the contact in month t at [:, t + 2]
     accept_ret = np.zeros((n, m, N_RETENTION), np.float32)  # for a contact in month t + 1
     effect_ret = np.ones((n, m, N_RETENTION), np.float32)
-    contact_eff = response.contact_effect(profile)
+    contact_ret = np.ones((n, m), np.float32)  # contact effect for a contact in month t + 1
     churn_month = np.full(n, NEVER, np.int32)
     churned_at = np.zeros(n, np.int64)
     dormant = np.zeros(n, bool)
@@ -132,8 +132,10 @@ def simulate_chunk(
             acc_r = response.retention_acceptance(s, profile, month.rate_gap)
             eff_r = response.retention_effect(s, profile, month.rate_gap)
             acc_x = response.cross_sell_acceptance(s, profile)
+            contact_eff = response.contact_effect(s, profile, month.rate_gap)
             if t - 1 < m:
                 accept_ret[:, t - 1], effect_ret[:, t - 1] = acc_r, eff_r
+                contact_ret[:, t - 1] = contact_eff
                 rows = (profile.join_month <= t - 1) & (churn_month > t - 1)
                 truth_now.append(
                     {
@@ -161,7 +163,7 @@ def simulate_chunk(
             opened_by_offer[np.flatnonzero(xsell_accepted), safe[xsell_accepted] - N_RETENTION] = (
                 True
             )
-            last_contact = np.where(contacted, t, last_contact)
+            last_contact = np.where(c.in_audience, t, last_contact)
 
             # Leaving: drawn against the hazard, the path goes on either way (unwritten).
             at_risk = (profile.join_month <= t - 1) & (churn_month == NEVER)
@@ -178,12 +180,12 @@ def simulate_chunk(
             churn_month = np.where(leaves, t, churn_month).astype(np.int32)
             if t < m:
                 at_risk_months += int(at_risk.sum())
-                write = contacted & (churn_month >= t)
+                write = c.in_audience & (churn_month >= t)
                 until = np.where(churn_month == t, churned_at, month.end)
                 sent = month.start + ((until - month.start) * rng.random(n)).astype(np.int64)
                 sent = sent // US_PER_SECOND * US_PER_SECOND
                 ignored = rng.random(n) < np.where(c.channel >= 1, 0.7, 0.3)
-                outcome = np.where(accepted, 0, np.where(ignored, 2, 1))
+                outcome = np.where(c.holdout, -1, np.where(accepted, 0, np.where(ignored, 2, 1)))
                 i = np.flatnonzero(write)
                 contacts_out.append(
                     {
@@ -192,6 +194,7 @@ def simulate_chunk(
                         "action": act[i],
                         "channel": c.channel[i],
                         "randomized": c.randomized[i],
+                        "holdout": c.holdout[i],
                         "prob": c.assignment_prob[i],
                         "outcome": outcome[i],
                     }
@@ -203,7 +206,7 @@ def simulate_chunk(
         on_month()
 
     truth = _truth_rows(
-        truth_now, intensity, factor, accept_ret, effect_ret, contact_eff, calendar, m
+        truth_now, intensity, factor, accept_ret, effect_ret, contact_ret, calendar, m
     )
     tables = _assemble(
         profile,
@@ -224,15 +227,20 @@ def simulate_chunk(
         churned=int((churn_month < m).sum()),
         active_at_end=len(last["i"]),
         products_at_end=int(last["has"].sum()),
-        retention_contacts=sum(int((c["action"] < N_RETENTION).sum()) for c in contacts_out),
+        retention_contacts=sum(
+            int(((c["action"] < N_RETENTION) & ~c["holdout"]).sum()) for c in contacts_out
+        ),
         retention_accepted=sum(
             int(((c["action"] < N_RETENTION) & (c["outcome"] == 0)).sum()) for c in contacts_out
         ),
-        cross_sell_contacts=sum(int((c["action"] >= N_RETENTION).sum()) for c in contacts_out),
+        cross_sell_contacts=sum(
+            int(((c["action"] >= N_RETENTION) & ~c["holdout"]).sum()) for c in contacts_out
+        ),
         cross_sell_accepted=sum(
             int(((c["action"] >= N_RETENTION) & (c["outcome"] == 0)).sum()) for c in contacts_out
         ),
-        randomized_contacts=sum(int(c["randomized"].sum()) for c in contacts_out),
+        randomized_contacts=sum(int((c["randomized"] & ~c["holdout"]).sum()) for c in contacts_out),
+        held_out=sum(int(c["holdout"].sum()) for c in contacts_out),
     )
     return ChunkTables(tables, counts)
 
@@ -276,7 +284,7 @@ def _truth_rows(
     factor: np.ndarray,
     accept_ret: np.ndarray,
     effect_ret: np.ndarray,
-    contact_eff: np.ndarray,
+    contact_ret: np.ndarray,
     calendar: Calendar,
     m: int,
 ) -> dict[str, np.ndarray]:
@@ -296,7 +304,7 @@ def _truth_rows(
         source = months - lag
         past *= np.where(source <= t[:, None], factor[i[:, None], source + 2], 1.0)
     window = (k <= response.EFFECT_MONTHS).astype(float)
-    contact = 1 + (contact_eff[i][:, None] - 1) * window
+    contact = 1 + (contact_ret[i, t].astype(float)[:, None] - 1) * window
     p0 = horizon_probability(lam, past, f)
     p_contact = horizon_probability(lam, past * contact, f)
     out: dict[str, np.ndarray] = {
@@ -446,7 +454,7 @@ def _assemble(
 
     con = {
         k: np.concatenate([x[k] for x in contacts]) if contacts else np.zeros(0)
-        for k in ("i", "sent_at", "action", "channel", "randomized", "prob", "outcome")
+        for k in ("i", "sent_at", "action", "channel", "randomized", "holdout", "prob", "outcome")
     }
     con["i"] = con["i"].astype(np.int64)
     corder = np.lexsort((con["sent_at"], ids[con["i"]])) if len(con["i"]) else np.zeros(0, int)
@@ -461,6 +469,7 @@ def _assemble(
             "kind": _strings((action >= N_RETENTION).astype(np.int32), ("retention", "cross_sell")),
             "channel": _strings(con["channel"], CHANNELS),
             "randomized": con["randomized"].astype(bool),
+            "holdout": con["holdout"].astype(bool),
             "assignment_prob": con["prob"].astype(np.float32),
             "outcome": _strings(con["outcome"], OUTCOMES),
         },

@@ -296,8 +296,8 @@ def nba(
         arms.add_row(
             str(part),
             str(action),
-            f"{row['contacted']:,}",
-            f"{row['held_out']:,}",
+            f"{int(row['contacted']):,}",
+            f"{int(row['held_out']):,}",
             f"{row['effect']:+.4f} ± {row['se']:.4f}",
             f"{row['true_effect']:+.4f}",
         )

@@ -60,6 +60,7 @@ def simulate(
     table.add_row("retention offer response", f"{rates.retention_response:.1%}")
     table.add_row("cross-sell response", f"{rates.cross_sell_response:.1%}")
     table.add_row("randomised share of contacts", f"{rates.randomized_share:.1%}")
+    table.add_row("audiences held out (not contacted)", f"{rates.holdout_share:.1%}")
     table.add_row("drift", ", ".join(manifest.drift) or "none")
     table.add_row("written to", manifest.data_dir)
     Console().print(table)

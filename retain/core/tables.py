@@ -110,14 +110,18 @@ CAMPAIGNS = pa.schema(
         ("kind", pa.string()),  # "retention" or "cross_sell"
         ("channel", pa.string()),  # one of CHANNELS
         ("randomized", pa.bool_()),  # assigned at random with a known probability
-        # P(this action | customer) under the part of the policy that chose it: the experiment's
-        # design probability for a randomised contact (what off-policy estimates need), else the
-        # targeting rules'
+        # held out of the contact at random (a control cell): not contacted, no outcome;
+        # action_id is the offer the customer's audience got
+        ("holdout", pa.bool_()),
+        # P(what the row records | customer) under the part of the policy that chose it: for a
+        # contact, P(this action): the experiment's design probability for a randomised contact
+        # (what off-policy estimates need), else the targeting rules'; for a holdout, P(held out)
         ("assignment_prob", pa.float32()),
-        ("outcome", pa.string()),  # one of OUTCOMES
+        ("outcome", pa.string()),  # one of OUTCOMES; null on a holdout row
     ]
 )
-"""One row per past contact with an offer, and its response."""
+"""One row per past contact with an offer, and its response; and one per customer held out of a
+campaign's audience at random (``holdout``), the control that measures what the campaign changed."""
 
 RAW_TABLES: dict[str, pa.Schema] = {
     "customers": CUSTOMERS,
@@ -146,7 +150,11 @@ FIELD_NOTES: dict[str, str] = {
     "churn.churned_at": "when the relationship closed or went dormant",
     "campaigns.action_id": "one of RETENTION_ACTIONS or xsell_<product>",
     "campaigns.randomized": "assigned at random with a known probability",
-    "campaigns.assignment_prob": "P(this action | customer) under the part of the policy that "
-    "chose it (a randomised contact: the experiment's design probability)",
+    "campaigns.holdout": "held out of the contact at random (a control cell): not contacted, no "
+    "outcome; action_id is the offer the customer's audience got",
+    "campaigns.assignment_prob": "P(what the row records | customer) under the part of the policy "
+    "that chose it: a contact, P(this action) (a randomised contact: the experiment's design "
+    "probability); a holdout, P(held out)",
+    "campaigns.outcome": "empty on a holdout row",
 }
 """What a field means, where its name and type do not say it all (the README's table of fields)."""

@@ -141,6 +141,7 @@ def write_raw_tables(
                 ),
                 "channel": rng.choice(list(CHANNELS), len(contacted)),
                 "randomized": rng.random(len(contacted)) < 0.5,
+                "holdout": np.zeros(len(contacted), dtype=bool),
                 "assignment_prob": rng.uniform(0.1, 0.9, len(contacted)),
                 "outcome": rng.choice(["accepted", "declined", "ignored"], len(contacted)),
             }

@@ -229,8 +229,12 @@ def test_evaluate_nba_compares_the_policies(home):
         "most_popular",
         "propensity_only",
         "churn_only",
+        "oracle",
     ]
     for row in policies.values():
         assert all(math.isfinite(v) for v in row.values())
     assert policies["retain"]["truth"] > policies["random_eligible"]["truth"]
+    assert all(policies["oracle"]["truth"] >= row["truth"] for row in policies.values())
+    assert policies["oracle"]["oracle_share"] == 1.0
+    assert {a["part"] for a in report["campaign_arms"]} == {"experiment", "rules"}
     assert (home.reports_dir / "nba_evaluation.png").stat().st_size > 10_000

@@ -20,6 +20,7 @@ from evaluation.nba import (
     evaluate_nba,
     evaluation_catalogue,
     off_policy,
+    oracle_shares,
     policy_values,
     true_values,
 )
@@ -60,6 +61,19 @@ def test_true_values_follow_the_effects() -> None:
     assert chosen.tolist() == pytest.approx([100 - fee.cost, 0.0])
 
 
+def _random_values(catalogue: ActionCatalogue, n: int, seed: int) -> pd.DataFrame:
+    """True values of every action from random effects, a fifth of customers sleeping dogs."""
+    rng = np.random.default_rng(seed)
+    effects = pd.DataFrame(
+        {
+            "contact": np.where(rng.random(n) < 0.2, rng.uniform(0, 0.05, n), 0.0),
+            **{a: rng.normal(-0.01, 0.03, n) for a in RETENTION_ACTIONS},
+            **{f"xsell_{p}": rng.uniform(0, 0.2, n) for p in PRODUCTS},
+        }
+    )
+    return true_values(catalogue, effects, rng.uniform(200, 3000, n))
+
+
 def test_policies_choose_within_the_rules() -> None:
     catalogue = evaluation_catalogue(ActionCatalogue.load())
     n = 40
@@ -73,7 +87,8 @@ def test_policies_choose_within_the_rules() -> None:
         actions=(),
     )
     at = [datetime(2024, 9, 30, tzinfo=UTC)] * n
-    chosen = choices(catalogue, scored, ["mobile"] * n, at, {"credit_card": 0.9}, seed=1)
+    values = _random_values(catalogue, n, seed=2)
+    chosen = choices(catalogue, scored, ["mobile"] * n, at, {"credit_card": 0.9}, values, seed=1)
     assert set(chosen) == set(POLICIES)
     assert not any(catalogue[a].kind == "retention" for a in chosen["retain"])
     assert all(a in ("xsell_credit_card", NO_ACTION) for a in chosen["most_popular"])
@@ -83,6 +98,36 @@ def test_policies_choose_within_the_rules() -> None:
         for a in chosen[policy]:
             assert a == NO_ACTION or "mobile" in catalogue[a].channels
             assert a not in ("xsell_current_account", "xsell_savings")  # already held
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_oracle_earns_at_least_every_policy_on_the_truth(seed: int) -> None:
+    """Choosing by the true values under the same rules, the oracle earns at least what any
+    other policy earns, customer by customer (so on average too), and never less than doing
+    nothing; some of its choices are retention offers, some cross-sells, some nothing."""
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
+    n = 60
+    rng = np.random.default_rng(seed)
+    effects = rng.normal(-0.02, 0.02, (n, len(RETENTION_ACTIONS)))
+    scored = Scored(
+        records=[dict(CUSTOMER, age=int(a)) for a in rng.integers(20, 80, n)],
+        p_churn=rng.uniform(0, 0.5, n),
+        p_open=rng.uniform(0, 0.6, (n, len(PRODUCTS))),
+        products=PRODUCTS,
+        effects=effects,
+        actions=RETENTION_ACTIONS,
+    )
+    at = [datetime(2024, 9, 30, tzinfo=UTC)] * n
+    values = _random_values(catalogue, n, seed)
+    chosen = choices(catalogue, scored, ["mobile"] * n, at, {"credit_card": 0.9}, values, seed)
+    best = policy_values(values, chosen["oracle"])
+    assert (best >= 0).all()
+    for policy in POLICIES:
+        assert (best >= policy_values(values, chosen[policy]) - 1e-9).all(), policy
+    kinds = {catalogue[a].kind if a != NO_ACTION else a for a in chosen["oracle"]}
+    assert kinds == {"retention", "cross_sell", NO_ACTION}
+    shares = oracle_shares({p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES})
+    assert shares["oracle"] == 1.0 and all(v <= 1.0 + 1e-9 for v in shares.values())
 
 
 def _scored(n: int) -> Scored:
@@ -126,6 +171,22 @@ def test_off_policy_weighs_each_matching_contact_by_its_logged_probability() -> 
     assert again["first"]["ips"] == pytest.approx(2 * got["first"]["ips"])
 
 
+def test_a_holdout_values_doing_nothing() -> None:
+    """The experiment's holdout is its no-contact arm: a policy that does nothing matches it, and
+    its reward is the customer's value if they stayed minus the model's no-contact value."""
+    catalogue = evaluation_catalogue(ActionCatalogue.load())
+    scored = _scored(1)
+    logged = pd.DataFrame(
+        {"action_id": [NO_ACTION], "assignment_prob": [0.15], "accepted": [False]}
+    ).assign(churned=[False])
+    chosen = {"nothing": [NO_ACTION], "offer": ["fee_waiver"]}
+    at = [datetime(2024, 9, 30, tzinfo=UTC)]
+    got = off_policy(catalogue, scored, logged, chosen, ["mobile"], at)
+    value = scored.scores(catalogue, 0).customer_value
+    assert got["nothing"]["ips"] == pytest.approx(value * 0.1 / 0.15)  # stayed; p_churn 0.1
+    assert got["offer"]["ips"] == 0.0
+
+
 def _write_campaigns(home: Path, prob: list[float | None]) -> Settings:
     settings = Settings(home=home)
     n = len(prob)
@@ -139,6 +200,7 @@ def _write_campaigns(home: Path, prob: list[float | None]) -> Settings:
             "kind": ["retention"] * n,
             "channel": ["mobile"] * n,
             "randomized": [True] * n,
+            "holdout": [False] * n,
             "assignment_prob": prob,
             "outcome": ["declined"] * n,
         },

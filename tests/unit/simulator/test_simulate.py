@@ -20,7 +20,7 @@ from retain.core.truth import GroundTruth
 from simulator import Drift, WorldConfig, headline_rates, simulate, world
 from simulator.adoption import eligible
 from simulator.calendar import US_PER_SECOND, horizon_fractions, month_bounds
-from simulator.campaigns import RULE_RETENTION_RATE, RULE_XSELL_RATE
+from simulator.campaigns import HOLDOUT_SHARE, RULE_RETENTION_RATE, RULE_XSELL_RATE
 from simulator.rates import Counts
 from simulator.truth import (
     TRUTH_CUSTOMERS,
@@ -250,8 +250,22 @@ def test_contacts_go_to_consenting_customers_with_known_probabilities(bank: dict
     retention = c.action_id.isin(tables.RETENTION_ACTIONS)
     assert (c.kind == np.where(retention, "retention", "cross_sell")).all()
     assert c.action_id[~retention].str.removeprefix("xsell_").isin(tables.PRODUCTS).all()
-    assert set(c.channel) <= set(tables.CHANNELS) and set(c.outcome) <= set(tables.OUTCOMES)
+    assert set(c.channel) <= set(tables.CHANNELS)
+    assert set(c.outcome[~c.holdout]) <= set(tables.OUTCOMES) and c.outcome[c.holdout].isna().all()
     assert c.contact_id.is_unique
+
+
+def test_every_audience_keeps_a_random_holdout(bank: dict) -> None:
+    """About HOLDOUT_SHARE of each part's audiences are held out, logged with no outcome; a
+    held-out customer is not contacted again within the cool-down, like a contacted one."""
+    c = bank["campaigns"]
+    for randomized in (True, False):
+        part = c[c.randomized == randomized]
+        share = part.holdout.mean()
+        assert abs(share - HOLDOUT_SHARE) < 3 * np.sqrt(HOLDOUT_SHARE * 0.85 / len(part))
+    month = c.sent_at.dt.tz_localize(None).dt.to_period("M")
+    gaps = c.assign(m=month).sort_values(["customer_id", "sent_at"]).groupby("customer_id").m
+    assert (gaps.diff().dropna().map(lambda d: d.n) > 2).all()
 
 
 def test_an_accepted_cross_sell_opens_the_product(bank: dict) -> None:
@@ -267,15 +281,21 @@ def test_an_accepted_cross_sell_opens_the_product(bank: dict) -> None:
 
 
 def test_sleeping_dogs_churn_more_when_contacted_and_persuadables_less(bank: dict) -> None:
+    """A contact pushes sleeping dogs away, and anyone with a grievance it recalls; a customer
+    without a grievance who is no sleeping dog is unmoved by a bare contact. Persuadables are
+    helped on average; lost causes never are."""
     t = bank["truth"].merge(bank["latent"], on="customer_id")
     dogs = t.response_type == "sleeping_dog"
     assert (t.effect_contact[dogs] > 0).all()
-    assert (t.effect_contact[~dogs] == 0).all()
+    assert (t.effect_contact[~dogs] >= -1e-7).all()
+    assert (t.effect_contact[~dogs] == 0).any() and (t.effect_contact[~dogs] > 0).any()
+    assert t.effect_contact[~dogs].mean() < t.effect_contact[dogs].mean() / 2
     persuadable = t.response_type == "persuadable"
     assert t.effect_rm_call[persuadable].mean() < 0
-    assert t.effect_loyalty_bonus[t.response_type == "lost_cause"].max() <= 1e-6
+    assert t.effect_loyalty_bonus[t.response_type == "lost_cause"].min() >= -1e-6
     # In the realised path, contacted sleeping dogs' churn probability goes up.
     c = bank["campaigns"]
+    c = c[~c.holdout]
     contacted = set(
         zip(c.customer_id, c.sent_at.dt.tz_localize(None).dt.to_period("M"), strict=True)
     )
@@ -385,9 +405,20 @@ def test_latent_traits_are_read_per_customer(bank: dict) -> None:
 def test_a_contact_logs_its_probability_under_the_arm_that_chose_it(bank: dict) -> None:
     """A randomised contact logs the experiment's design probability of its action given what
     the bank knew at the month end before: each retention action 1/8 (1/4 when no product may be
-    offered), a cross-sell 1/2 over the products the customer may open. A rule contact logs the
-    rules' probability."""
+    offered), a cross-sell 1/2 over the products the customer may open, times the share not held
+    out; its holdout rows log the holdout share. A rule contact logs the rules' probability times
+    the share not held out, a rule holdout that probability times the holdout share."""
     c = bank["campaigns"]
+    held = c[c.holdout]
+    np.testing.assert_allclose(
+        held.assignment_prob[held.randomized].to_numpy(np.float64), HOLDOUT_SHARE, rtol=1e-6
+    )
+    held = held[~held.randomized]
+    expected = np.where(held.kind == "retention", RULE_RETENTION_RATE, RULE_XSELL_RATE)
+    np.testing.assert_allclose(
+        held.assignment_prob.to_numpy(np.float64), expected * HOLDOUT_SHARE, rtol=1e-6
+    )
+    c = c[~c.holdout]
     rand = c[c.randomized].assign(month_end=lambda d: month_end_at_or_before(d.sent_at))
     snap = rand.merge(bank["monthly"], on=["customer_id", "month_end"], how="left").merge(
         bank["customers"][["customer_id", "income_band"]], on="customer_id"
@@ -408,11 +439,13 @@ def test_a_contact_logs_its_probability_under_the_arm_that_chose_it(bank: dict) 
     assert allowed[xsell, product.to_numpy()[xsell].astype(int)].all()
     design = np.where(
         retention, np.where(n_allowed > 0, 0.5, 1.0) / 4, 0.5 / np.maximum(n_allowed, 1)
-    )
+    ) * (1 - HOLDOUT_SHARE)
     np.testing.assert_allclose(snap.assignment_prob.to_numpy(np.float64), design, rtol=1e-6)
     rules = c[~c.randomized]
     expected = np.where(rules.kind == "retention", RULE_RETENTION_RATE, RULE_XSELL_RATE)
-    np.testing.assert_allclose(rules.assignment_prob.to_numpy(np.float64), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        rules.assignment_prob.to_numpy(np.float64), expected * (1 - HOLDOUT_SHARE), rtol=1e-6
+    )
 
 
 def test_a_failed_run_leaves_the_previous_data_intact(

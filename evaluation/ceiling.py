@@ -1,0 +1,109 @@
+"""The observable ceiling of uplift: how well the served features can tell the true effects apart.
+
+An uplift model learns each offer's effect from noisy churn outcomes of a few randomised
+contacts. A model fitted to the simulator's **true** effects themselves, from the same served
+features, on the same rows, is as good as any uplift model can get with these features and this
+much data: the correlation it reaches with the true effects on the test window is the ceiling for
+the uplift model's ``truth_corr``. What it cannot reach is what hidden traits decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from retain.core.columns import KEY
+from retain.core.tables import RETENTION_ACTIONS
+from retain.core.truth import GroundTruth
+from training.config import lightgbm_params
+from training.encode import encode, fit_spec
+
+ROUNDS = 2000
+"""Boosting rounds at most; boosting stops when a fifth of the training customers, set aside,
+stop improving for STOP rounds."""
+STOP = 50
+VALID_SHARE = 0.2
+
+
+def _corr(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def observable_ceiling(
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    truth: GroundTruth,
+    train: NDArray[np.bool_],
+    test: NDArray[np.bool_],
+    actions: Sequence[str] = RETENTION_ACTIONS,
+    seed: int = 7,
+    num_threads: int = 2,
+) -> dict[str, float]:
+    """Fit each action's true effect from the features on the rows before the test window and
+    measure the fit on the test window.
+
+    Args:
+        frame: rows (``customer_id``, ``event_timestamp``) with the served features.
+        features: the feature service's features, in order.
+        truth: the simulated bank's ground truth.
+        train, test: the rows to fit on and to measure on (a time split, as the uplift
+            model's: ``training.uplift.data.time_split``).
+        actions: the retention actions.
+        seed, num_threads: LightGBM's.
+
+    Returns:
+        ``ceiling_corr_<action>`` (Pearson, test rows), ``ceiling_r2_<action>`` (the share of
+        the true effects' variance the fit explains on the test rows), their ``_mean`` over
+        actions, ``train_rows`` and ``test_rows``.
+    """
+    train, test = np.asarray(train, dtype=bool), np.asarray(test, dtype=bool)
+    true = truth.offer_effects(frame, list(actions))
+    spec = fit_spec(frame[train], list(features))
+    x = encode(frame, spec).to_numpy()
+    ids = frame[KEY].to_numpy()
+    customers = np.unique(ids[train])
+    rng = np.random.default_rng(seed)
+    stop_on = np.isin(ids, rng.choice(customers, int(len(customers) * VALID_SHARE), replace=False))
+    params = lightgbm_params(
+        "regression",
+        seed=seed,
+        num_threads=num_threads,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_data_in_leaf=50,
+        lambda_l2=1.0,
+    )
+    out: dict[str, float] = {}
+    for j, action in enumerate(actions):
+        y = true[:, j]
+        known = np.isfinite(y)
+        fit, stop, check = train & known & ~stop_on, train & known & stop_on, test & known
+        names, categorical = list(spec.features), list(spec.categorical)
+        data = lgb.Dataset(x[fit], y[fit], feature_name=names, categorical_feature=categorical)
+        valid = lgb.Dataset(
+            x[stop], y[stop], reference=data, feature_name=names, categorical_feature=categorical
+        )
+        booster = lgb.train(
+            params,
+            data,
+            num_boost_round=ROUNDS,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(STOP, verbose=False)],
+        )
+        predicted = np.asarray(booster.predict(x[check]), dtype=np.float64)
+        out[f"ceiling_corr_{action}"] = _corr(predicted, y[check])
+        residual = np.mean((y[check] - predicted) ** 2)
+        variance = np.var(y[check])
+        out[f"ceiling_r2_{action}"] = float(1 - residual / variance) if variance > 0 else np.nan
+    for key in ("ceiling_corr", "ceiling_r2"):
+        values = [out[f"{key}_{a}"] for a in actions if np.isfinite(out[f"{key}_{a}"])]
+        out[f"{key}_mean"] = float(np.mean(values)) if values else float("nan")
+    out["train_rows"] = float(train.sum())
+    out["test_rows"] = float(test.sum())
+    return out

@@ -1,0 +1,35 @@
+"""``retain evaluate uplift-ceiling``: the observable ceiling of uplift on a simulated bank."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+
+from retain.core.settings import Settings
+from tests.conftest import RETAIN, CliRunner
+
+
+def test_the_ceiling_is_measured_on_the_simulated_bank(home: Settings) -> None:
+    """It fits the true effects from the served features and writes each offer's correlation
+    with them on the test window, and the share of their variance it explains."""
+    done = subprocess.run(
+        [RETAIN, "evaluate", "uplift-ceiling", "--test-months", "3", "--num-threads", "1"],
+        env={**os.environ, "RETAIN_HOME": str(home.home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads((home.reports_dir / "uplift_ceiling.json").read_text())
+    assert -1 <= figures["ceiling_corr_mean"] <= 1 and math.isfinite(figures["ceiling_r2_mean"])
+    assert figures["train_rows"] > 0 and figures["test_rows"] > 0
+    assert "ceiling_corr_rate_boost" in figures and "rate_boost" in done.stdout
+
+
+def test_without_a_simulated_bank_it_says_what_to_run(run_cli: CliRunner) -> None:
+    """On a home without ground truth it stops with one line, exit status 2."""
+    done = run_cli("evaluate", "uplift-ceiling")
+    assert done.returncode == 2
+    assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
