@@ -48,6 +48,7 @@ _ANSWERS = {
     "/recommend": (400, 401, 403, 404, 413, 415, 422, 503),
     "/feedback": (400, 401, 403, 404, 413, 415, 503),
     "/customers/": (400, 401, 403, 404, 503),
+    "/at_risk/": (400, 401, 403, 503),
 }
 """The error answers of each data endpoint (``/customers/`` is the prefix of the view)."""
 
@@ -138,6 +139,9 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
                 }
             if method == "post" and "requestBody" in operation:
                 operation["requestBody"]["required"] = True
+                body = _request_schema(path, schemas)
+                if body is not None:
+                    operation["requestBody"]["content"] = {"application/json": {"schema": body}}
     for unused in (
         "HTTPValidationError",
         "ValidationError",
@@ -149,6 +153,19 @@ def complete_spec(spec: dict[str, Any]) -> dict[str, Any]:
         if not _referenced(spec, unused):
             schemas.pop(unused, None)
     return spec
+
+
+def _request_schema(path: str, schemas: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema the service validates ``path``'s body against (BentoML's own rendering
+    drops constraints such as a customer id's range), its nested models put in ``schemas``."""
+    from serving.schemas import REQUEST_MODELS
+
+    model = REQUEST_MODELS.get(path)
+    if model is None:
+        return None
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    return schema
 
 
 def _referenced(spec: dict[str, Any], name: str) -> bool:

@@ -315,3 +315,11 @@ class FeedbackResponse(BaseModel):
     duplicate: bool = Field(
         description="Feedback on this action had arrived before; the first answer is kept."
     )
+
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "/churn_score": ChurnScoreRequest,
+    "/recommend": RecommendRequest,
+    "/feedback": FeedbackRequest,
+}
+"""Each POST endpoint's body, as validated: what the OpenAPI spec declares."""
