@@ -19,7 +19,11 @@ bank's own tables are.
 - hillstrom.csv: a T-learner (one LightGBM model per group) predicts each e-mail's uplift on visit
   and on spend; on a 30% held-out share, the Qini coefficient (normalised as scikit-uplift's
   ``qini_auc_score``: 0 random, 1 perfect) and the AUUC (area under the uplift curve per customer,
-  in the outcome's units, beside random targeting's), from ``training.uplift.metrics``.
+  in the outcome's units, beside random targeting's), from ``training.uplift.metrics``. Beside it,
+  on the same split, the other learners retain compares (``UPLIFT_LEARNERS``): one model with the
+  group as a feature (the idea of retain's pooled models), a DR-learner and scikit-uplift's
+  transformed outcome, both given the design's propensity; and the 95th percentile of random
+  rankings' Qini and AUUC on the same rows.
 
 Bank Marketing and Hillstrom are not churn data: their model frames are built from the ingested
 tables directly (``snapshot_frame``), not through a feature service.
@@ -78,6 +82,10 @@ PUBLISHED_SHORT: dict[str, str] = {
 CONTROL = "no_email"
 TREATMENTS: tuple[str, ...] = ("mens_email", "womens_email")
 UPLIFT_OUTCOMES: dict[str, str] = {"visit": "binary", "spend": "regression"}
+UPLIFT_LEARNERS: tuple[str, ...] = ("t", "s", "dr", "sklift_ct")
+"""Learners compared on Hillstrom: T-learner (the headline ``qini``/``auuc``), one model with the
+group as a feature, DR-learner, scikit-uplift's ``ClassTransformationReg``."""
+RANDOM_DRAWS = 200
 
 
 @dataclass(frozen=True)
@@ -318,12 +326,124 @@ def t_learner_uplift(
     return {arm: pred[arm] - pred[CONTROL] for arm in TREATMENTS}
 
 
-def _random_qini_sd(
-    y: NDArray[np.float64], treated: NDArray[np.bool_], rng: np.random.Generator, draws: int = 30
-) -> float:
-    """Spread of the Qini coefficient of random rankings (mean 0): the noise floor a model's
-    Qini must clear to mean anything on these rows."""
-    return float(np.std([qini_coefficient(y, rng.random(len(y)), treated) for _ in range(draws)]))
+def s_learner_uplift(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    features: list[str],
+    treatment: str,
+    outcome: str,
+    kind: str,
+    p: PublicParams,
+) -> dict[str, NDArray[np.float64]]:
+    """One model of the outcome with the group as a feature; the uplift of an arm is its
+    prediction with the arm minus with the control."""
+    objective = "binary" if kind == "binary" else "regression"
+    rounds = p.rounds if kind == "binary" else p.spend_rounds
+    spec = fit_spec(train, [*features, treatment])
+    booster = _fit(
+        encode(train, spec), train[outcome].to_numpy(np.float64), spec, p.lgb(objective), rounds
+    )
+    pred = {
+        g: np.asarray(booster.predict(encode(test.assign(**{treatment: g}), spec)), np.float64)
+        for g in (CONTROL, *TREATMENTS)
+    }
+    return {arm: pred[arm] - pred[CONTROL] for arm in TREATMENTS}
+
+
+def propensity_uplift(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    features: list[str],
+    treatment: str,
+    outcome: str,
+    kind: str,
+    p: PublicParams,
+    learner: str,
+) -> dict[str, NDArray[np.float64]]:
+    """The DR-learner (``dr``: the doubly robust pseudo-outcome, group models cross-fitted over
+    two folds) or scikit-uplift's ``ClassTransformationReg`` (``sklift_ct``), per arm against the
+    control, given the design's propensity (the arm's share of the arm and control rows: the
+    e-mails were assigned at random)."""
+    from lightgbm import LGBMRegressor
+    from sklift.models import ClassTransformationReg
+
+    from training.uplift.model import dr_pseudo_outcome
+
+    objective = "binary" if kind == "binary" else "regression"
+    rounds = p.rounds if kind == "binary" else p.spend_rounds
+    out = {}
+    for arm in TREATMENTS:
+        rows = train[train[treatment].isin([arm, CONTROL])].reset_index(drop=True)
+        treated = (rows[treatment] == arm).to_numpy(np.float64)
+        y = rows[outcome].to_numpy(np.float64)
+        e = float(treated.mean())
+        if learner == "sklift_ct":
+            spec = fit_spec(rows, features)
+            estimator = LGBMRegressor(n_estimators=p.spend_rounds, **p.lgb("regression"))
+            model = ClassTransformationReg(estimator=estimator, propensity_val=e)
+            model.fit(
+                encode(rows, spec),
+                y,
+                treated.astype(int),
+                estimator_fit_params={"categorical_feature": list(spec.categorical) or "auto"},
+            )
+            out[arm] = np.asarray(model.predict(encode(test, spec)), dtype=np.float64)
+            continue
+        fold = np.random.default_rng(p.seed).permutation(len(rows)) % 2
+        m = {g: np.zeros(len(rows)) for g in (0, 1)}
+        for f in (0, 1):
+            for g in (0, 1):
+                fit_on = rows[(fold != f) & (treated == g)]
+                m[g][fold == f] = _score(
+                    fit_on, rows[fold == f], features, outcome, p.lgb(objective), rounds
+                )
+        pseudo = dr_pseudo_outcome(y, treated, m[0], m[1], e)
+        out[arm] = _score(
+            rows.assign(_pseudo=pseudo),
+            test,
+            features,
+            "_pseudo",
+            p.lgb("regression"),
+            p.spend_rounds,
+        )
+    return out
+
+
+def hillstrom_learners(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    features: list[str],
+    treatment: str,
+    outcome: str,
+    kind: str,
+    p: PublicParams,
+) -> dict[str, dict[str, NDArray[np.float64]]]:
+    """Learner of ``UPLIFT_LEARNERS`` -> arm -> predicted uplift of the ``test`` rows."""
+    args = (train, test, features, treatment, outcome, kind, p)
+    return {
+        "t": t_learner_uplift(*args),
+        "s": s_learner_uplift(*args),
+        "dr": propensity_uplift(*args, "dr"),
+        "sklift_ct": propensity_uplift(*args, "sklift_ct"),
+    }
+
+
+def _random_spread(
+    y: NDArray[np.float64],
+    treated: NDArray[np.bool_],
+    rng: np.random.Generator,
+    draws: int = RANDOM_DRAWS,
+) -> dict[str, float]:
+    """Random rankings of these rows: the spread of their Qini coefficient (mean 0) and the 95th
+    percentiles of their Qini and AUUC, the noise floor a model must clear to mean anything."""
+    scores = [rng.random(len(y)) for _ in range(draws)]
+    qini = np.array([qini_coefficient(y, s, treated) for s in scores])
+    area = np.array([uplift_area(y, s, treated) for s in scores])
+    return {
+        "qini_random_sd": float(np.std(qini)),
+        "qini_random_p95": float(np.quantile(qini, 0.95)),
+        "auuc_random_p95": float(np.quantile(area, 0.95)),
+    }
 
 
 def uplift_report(
@@ -333,8 +453,9 @@ def uplift_report(
     p: PublicParams,
     progress: Progress = silent,
 ) -> list[dict[str, Any]]:
-    """Qini coefficient and AUUC of a T-learner for each arm and outcome, on a held-out share
-    drawn at random within each group."""
+    """Qini coefficient and AUUC of a T-learner (``qini``, ``auuc``) and of every learner of
+    ``UPLIFT_LEARNERS`` (``learners``) for each arm and outcome, on a held-out share drawn at
+    random within each group, beside random rankings of the same rows."""
     rng = np.random.default_rng(p.seed)
     is_test = np.zeros(len(frame), dtype=bool)
     for _, idx in frame.groupby(treatment).indices.items():
@@ -344,7 +465,7 @@ def uplift_report(
     train, test = frame[~is_test], frame[is_test]
     uplift = {}
     for i, (outcome, kind) in enumerate(UPLIFT_OUTCOMES.items()):
-        uplift[outcome] = t_learner_uplift(train, test, features, treatment, outcome, kind, p)
+        uplift[outcome] = hillstrom_learners(train, test, features, treatment, outcome, kind, p)
         progress(i + 1, len(UPLIFT_OUTCOMES))
     rows: list[dict[str, Any]] = []
     for arm in TREATMENTS:
@@ -352,7 +473,14 @@ def uplift_report(
         treated = (test[treatment] == arm).to_numpy()[in_arm]
         for outcome in UPLIFT_OUTCOMES:
             y = test[outcome].to_numpy(np.float64)[in_arm]
-            score = uplift[outcome][arm][in_arm]
+            score = uplift[outcome]["t"][arm][in_arm]
+            learners = {
+                name: {
+                    "qini": qini_coefficient(y, by_arm[arm][in_arm], treated),
+                    "auuc": uplift_area(y, by_arm[arm][in_arm], treated),
+                }
+                for name, by_arm in uplift[outcome].items()
+            }
             rows.append(
                 {
                     "treatment": arm,
@@ -362,9 +490,10 @@ def uplift_report(
                     "control_mean": float(y[~treated].mean()),
                     "effect": float(y[treated].mean() - y[~treated].mean()),
                     "qini": qini_coefficient(y, score, treated),
-                    "qini_random_sd": _random_qini_sd(y, treated, rng),
                     "auuc": uplift_area(y, score, treated),
                     "auuc_random": uplift_area_random(y, treated),
+                    **_random_spread(y, treated, rng),
+                    "learners": learners,
                 }
             )
     return rows
@@ -593,6 +722,13 @@ def markdown(report: PublicReport) -> str:
             f"(± {r['qini_random_sd']:.3f}) / {r['auuc']:.4f} ({r['auuc_random']:.4f}); "
             f"observed effect {r['effect']:.4f} | {PUBLISHED['hillstrom']} |"
         )
+        others = "; ".join(
+            f"{name} {v['qini']:.3f} / {v['auuc']:.4f}" for name, v in r["learners"].items()
+        )
+        lines.append(
+            f"| hillstrom.csv | the same, every learner: Qini / AUUC (random p95 "
+            f"{r['qini_random_p95']:.3f} / {r['auuc_random_p95']:.4f}) | {others} | |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -619,6 +755,9 @@ def log_public(settings: Settings, report: PublicReport, experiment: str = EXPER
         key = f"hillstrom_{r['treatment']}_{r['outcome']}"
         metrics.update({f"{key}_qini": r["qini"], f"{key}_auuc": r["auuc"]})
         metrics[f"{key}_auuc_random"] = r["auuc_random"]
+        metrics[f"{key}_qini_random_p95"] = r["qini_random_p95"]
+        for name, v in r["learners"].items():
+            metrics.update({f"{key}_{name}_qini": v["qini"], f"{key}_{name}_auuc": v["auuc"]})
     with tracking(settings):
         with mlflow.start_run(experiment_id=experiment_id(settings, experiment)) as run:
             mlflow.log_params({k: v for k, v in report.params.items()})

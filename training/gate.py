@@ -189,3 +189,54 @@ def decide_headline(
             )
         )
     return Decision(all(c.passed for c in checks), tuple(checks))
+
+
+UPLIFT_METRICS: tuple[str, ...] = ("qini", "auuc")
+"""The uplift figures gated against random rankings of the same test window."""
+
+
+def decide_uplift(
+    figures: dict[str, float],
+    champion: float | None,
+    tolerance: float,
+    quantile_tag: str = "p95",
+) -> Decision:
+    """The uplift model's gate: its mean Qini coefficient and AUUC over the actions must each
+    beat the ``quantile_tag`` percentile of random rankings of the same test window
+    (``random_test_<metric>_p95_mean``, from ``training.uplift.metrics.random_metrics``), not
+    merely zero: on a few hundred contacts per action, random rankings spread widely around
+    zero. Against a champion the Qini must also stay within ``tolerance`` of the champion's.
+
+    Args:
+        figures: the challenger's run metrics (``test_qini_mean``, ``random_test_qini_p95_mean``,
+            ...); a missing figure fails its check.
+        champion: the champion's ``test_qini_mean`` (None: no champion).
+        tolerance: most Qini lost to the champion.
+    """
+    checks = []
+    for metric in UPLIFT_METRICS:
+        value = float(figures.get(f"test_{metric}_mean", math.nan))
+        floor = float(figures.get(f"random_test_{metric}_{quantile_tag}_mean", math.nan))
+        checks.append(
+            Check(
+                f"{metric}_above_random",
+                _gt(value, floor) and not math.isnan(floor),
+                value,
+                floor,
+                f"test {metric} {value:.4f} is not above the {quantile_tag} of random rankings "
+                f"of the same window ({floor:.4f})",
+            )
+        )
+    if champion is not None:
+        value = float(figures.get("test_qini_mean", math.nan))
+        limit = champion - tolerance
+        checks.append(
+            Check(
+                "qini_vs_champion",
+                _ge(value, limit),
+                value,
+                limit,
+                f"test qini {value:.4f} is below the champion's {champion:.4f} minus {tolerance}",
+            )
+        )
+    return Decision(all(c.passed for c in checks), tuple(checks))

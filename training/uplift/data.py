@@ -8,10 +8,24 @@ Rows (one per customer and time ``event_timestamp``) and their ``arm``:
   no contact in the month nor in the ``COOLDOWN_MONTHS`` before it, as the bank's policy requires)
   and was not; its time is drawn uniformly in the month, like a send time.
 
-Contacts chosen by the bank's targeting rules are left out: who got them depends on the
-customer's risk signs, so they are no experiment. No-contact months are not an experiment either
-(the rules contact half the customers showing a risk sign), but the rules read only the month-end
-snapshot that the features also hold, so a model conditioned on the features is not confounded.
+Contacts chosen by the bank's targeting rules are left out of a log without holdouts: who got
+them depends on the customer's risk signs, so they are no experiment. No-contact months are not an
+experiment either (the rules contact half the customers showing a risk sign), but the rules read
+only the month-end snapshot that the features also hold, so a model conditioned on the features is
+not confounded.
+
+A log with randomised holdouts (``campaigns.holdout``: audience members held out of the contact at
+random, logged with their ``assignment_prob``) adds, per ``design`` cell:
+
+- ``experiment``: its held-out members, as ``none`` rows (the experiment's no-contact arm);
+- ``rules``: the rules' retention contacts, as their action's rows, and the rules' held-out
+  members, as ``none`` rows: inside a rule audience, contacted and held out differ only by a coin.
+
+Every row carries a ``weight``: in a randomised cell (the experiment; each rule audience, i.e. the
+rules' action), the inverse of its logged ``assignment_prob``, normalised to mean 1 over the cell's
+rows of the log, so that the contacted and the held-out rows of an audience each stand for the
+whole audience (inverse propensity weighting); 1 for no-contact months and in a log without
+holdouts. ``design`` is ``experiment``, ``rules`` or ``months`` (the no-contact months).
 
 ``label`` is 1 when the customer churned within ``(event_timestamp, event_timestamp + horizon]``;
 rows whose horizon ends after the data, and rows of customers gone by ``event_timestamp``, are
@@ -21,6 +35,7 @@ dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,6 +49,11 @@ from retain.core.tables import RETENTION_ACTIONS
 
 TIME = "event_timestamp"
 ARM = "arm"
+WEIGHT = "weight"
+DESIGN = "design"
+HOLDOUT = "holdout"
+HELD_OUT = "held_out"
+"""The experiment's holdouts in ``evaluation_arms``: its randomised no-contact arm."""
 NONE = "none"
 CROSS_SELL = "cross_sell"
 COOLDOWN_MONTHS = 2
@@ -52,19 +72,45 @@ def _keys(ids: np.ndarray, month: np.ndarray) -> np.ndarray:
     return ids * 1_000_000 + month
 
 
+def _design_weights(campaigns: pd.DataFrame) -> np.ndarray:
+    """Inverse logged assignment probabilities, normalised to mean 1 within each randomised cell
+    (the experiment; the rules' audience of each action)."""
+    randomized = campaigns["randomized"].fillna(False).astype(bool).to_numpy()
+    cell = np.where(randomized, "experiment", "rules:" + campaigns["action_id"].astype(str))
+    prob = pd.to_numeric(campaigns["assignment_prob"], errors="coerce").to_numpy(np.float64)
+    inverse = pd.Series(np.where(prob > 0, 1.0 / prob, np.nan))
+    mean = inverse.groupby(cell).transform("mean").to_numpy()
+    return np.asarray(np.nan_to_num(inverse.to_numpy() / mean, nan=1.0), dtype=np.float64)
+
+
 def randomised_contacts(campaigns: pd.DataFrame) -> pd.DataFrame:
-    """The experiment's contacts as rows: ``customer_id``, ``event_timestamp`` (sent), ``arm``."""
-    rand = campaigns[campaigns["randomized"].fillna(False).astype(bool)]
-    arm = np.where(rand["kind"] == "retention", rand["action_id"], CROSS_SELL)
+    """The rows the campaign log gives: ``customer_id``, ``event_timestamp`` (sent), ``arm``,
+    ``design`` and ``weight``.
+
+    Without a ``holdout`` column (a log with no holdouts): the experiment's contacts, weight 1.
+    With it: the experiment's contacts and holdouts, and the rules' retention contacts and
+    holdouts, weighted by their logged assignment probabilities (see the module's docstring).
+    """
+    randomized = campaigns["randomized"].fillna(False).astype(bool).to_numpy()
+    if HOLDOUT in campaigns:
+        held = campaigns[HOLDOUT].fillna(False).astype(bool).to_numpy()
+        weight = _design_weights(campaigns)
+    else:
+        held, weight = np.zeros(len(campaigns), bool), np.ones(len(campaigns))
+    retention = (campaigns["kind"] == "retention").to_numpy()
+    arm = np.where(held, NONE, np.where(retention, campaigns["action_id"], CROSS_SELL))
+    keep = randomized | ((HOLDOUT in campaigns) & (held | retention))
     out = pd.DataFrame(
         {
-            KEY: rand[KEY].astype("int64").to_numpy(),
-            TIME: pd.to_datetime(rand["sent_at"], utc=True).to_numpy(),
+            KEY: campaigns[KEY].astype("int64").to_numpy(),
+            TIME: pd.to_datetime(campaigns["sent_at"], utc=True).to_numpy(),
             ARM: arm,
+            DESIGN: np.where(randomized, "experiment", "rules"),
+            WEIGHT: weight,
         }
-    )
+    )[keep]
     out[TIME] = pd.to_datetime(out[TIME], utc=True)
-    return out[out[ARM].isin([*RETENTION_ACTIONS, CROSS_SELL])].reset_index(drop=True)
+    return out[out[ARM].isin([*RETENTION_ACTIONS, CROSS_SELL, NONE])].reset_index(drop=True)
 
 
 def control_months(
@@ -80,12 +126,13 @@ def control_months(
         monthly: ``customer_id``, ``month_end`` of the raw monthly table (the customer is with the
             bank at the end of the month before the candidate month).
         customers: ``customer_id``, ``marketing_consent``.
-        campaigns: ``customer_id``, ``sent_at`` of every contact (randomised or not).
+        campaigns: ``customer_id``, ``sent_at`` of every contact (randomised or not) and holdout.
         seed: draws the time inside the month.
         cooldown_months: months before the candidate month that must be free of contacts.
 
     Returns:
-        ``customer_id``, ``event_timestamp`` (uniform in the month after the snapshot), ``arm``.
+        ``customer_id``, ``event_timestamp`` (uniform in the month after the snapshot), ``arm``,
+        ``design`` (``months``), ``weight`` (1).
     """
     consent = customers.drop_duplicates(KEY).set_index(KEY)["marketing_consent"]
     rows = monthly[monthly[KEY].map(consent).fillna(False).astype(bool).to_numpy()]
@@ -102,7 +149,7 @@ def control_months(
     days = start.dt.days_in_month.to_numpy()
     rng = np.random.default_rng(seed)
     offset = pd.to_timedelta(np.floor(rng.random(len(ids)) * days * 86400), unit="s")
-    out = pd.DataFrame({KEY: ids, TIME: start + offset, ARM: NONE})
+    out = pd.DataFrame({KEY: ids, TIME: start + offset, ARM: NONE, DESIGN: "months", WEIGHT: 1.0})
     return out.reset_index(drop=True)
 
 
@@ -142,8 +189,13 @@ def uplift_rows(
     seed: int = 7,
     max_controls: int = MAX_CONTROLS,
 ) -> pd.DataFrame:
-    """Labelled randomised contacts plus (a sample of) no-contact months, sorted by time and
-    customer. The data ends at the latest monthly snapshot."""
+    """Labelled rows of the campaign log (``randomised_contacts``) plus (a sample of) no-contact
+    months, sorted by time and customer. The data ends at the latest monthly snapshot.
+
+    Args:
+        campaigns: ``customer_id``, ``sent_at``, ``action_id``, ``kind``, ``randomized``, and,
+            in a log with holdouts, ``holdout`` and ``assignment_prob``.
+    """
     if monthly.empty:
         raise DataError("the raw monthly table has no rows")
     data_end = pd.to_datetime(monthly["month_end"], utc=True).max()
@@ -156,6 +208,17 @@ def uplift_rows(
         controls = controls.sample(max_controls, random_state=seed)
     rows = pd.concat([contacts, controls], ignore_index=True)
     return rows.sort_values([TIME, KEY, ARM], kind="stable", ignore_index=True)
+
+
+def evaluation_arms(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's arm for the Qini and AUUC, which compare randomised rows only: the rules' rows
+    become ``rules`` (no metric's arm) and the experiment's holdouts ``held_out``."""
+    arm = rows[ARM].to_numpy().astype(str).copy()
+    if DESIGN in rows:
+        design = rows[DESIGN].to_numpy().astype(str)
+        arm[design == "rules"] = "rules"
+        arm[(design == "experiment") & (arm == NONE)] = HELD_OUT
+    return arm
 
 
 def arm_counts(rows: pd.DataFrame) -> dict[str, int]:
@@ -222,10 +285,11 @@ def load_rows(
     from features.build import read_raw_table
 
     raw = settings.raw_dir
+    columns = ["customer_id", "sent_at", "action_id", "kind", "randomized"]
+    if _has_holdouts(raw):
+        columns += [HOLDOUT, "assignment_prob"]
     return uplift_rows(
-        campaigns=read_raw_table(
-            raw, "campaigns", ["customer_id", "sent_at", "action_id", "kind", "randomized"]
-        ),
+        campaigns=read_raw_table(raw, "campaigns", columns),
         monthly=read_raw_table(raw, "monthly", ["customer_id", "month_end"]),
         customers=read_raw_table(raw, "customers", ["customer_id", "marketing_consent"]),
         churn=read_raw_table(raw, "churn", ["customer_id", "churned_at"]),
@@ -233,6 +297,14 @@ def load_rows(
         seed=seed,
         max_controls=max_controls,
     )
+
+
+def _has_holdouts(raw: Path) -> bool:
+    """Whether the raw campaign log records holdouts (a log written before them does not)."""
+    from features.build import read_schema
+
+    parts = sorted((raw / "campaigns").glob("*.parquet"))
+    return bool(parts) and HOLDOUT in read_schema(parts[0]).names
 
 
 def load_frame(

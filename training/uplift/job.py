@@ -21,9 +21,23 @@ churn score (the churn model given, ``retain-churn@champion`` from the command l
 control model) and, on simulated data, the true effects; treated = the randomised contacts with
 the action. The headline ``test_qini_<action>``/``test_qini_mean`` uses the randomised cross-sell
 contacts as control, the only comparison that is randomised on both sides (it measures the
-action's effect beyond a bare contact); ``..._vs_none_...`` uses the no-contact months. With the
-truth at hand it also logs the correlation of predicted and true effects and the true effect of
+action's effect beyond a bare contact); ``..._vs_none_...`` uses the no-contact months and
+``..._vs_holdout_...`` the experiment's randomised holdout (offer vs nothing, randomised; only a
+log with holdouts has one). The metrics compare randomised rows only: the rules' contacts and
+holdouts, which the learners train on, are left out of them (``evaluation_arms``). Random
+rankings of the same window give the noise floor (``random_test_<metric>_p95...``, the 95th
+percentile of 200) that the gate (``training.gate.decide_uplift``) asks the model to clear. With
+the truth at hand it also logs the correlation of predicted and true effects and the true effect of
 each ranker's top 10%.
+
+Which learner: ``training.uplift.model.KINDS`` (the pooled models, a T-learner, a DR-learner and
+scikit-uplift's transformed outcome) are each fitted on the training window less its last
+``valid_months`` months (and a horizon's gap) and scored on those months; the one with the best
+validation Qini (``valid_qini_mean``, the headline's definition) is kept, a tie (within
+``tie``) going to the simpler learner (earlier in ``KINDS``). The rule is fixed before any test
+figure is computed; then every learner is refitted on the whole training window and measured on
+the test window, and all their figures are logged (``learner_<kind>_...``) beside the kept
+learner's headline figures, so the selection can be audited.
 
 What to expect: the experiment is 4% of eligible customer-months, so a 10k-customer bank holds
 about 260 randomised contacts per action to train on (5-10 churners each) and 100 to test on. The
@@ -31,11 +45,12 @@ test Qini is then noise (``random_test_qini_sd_mean`` says how much): even ranki
 effects scores only 1-2 standard deviations above random at 10k to 200k customers. On the
 simulator most of the true effects' spread is the latent "sleeping dog" type, which the features
 barely reveal (a booster fitted to the true effects themselves reaches a correlation of 0.17).
+A log with holdouts adds the rules' audiences (thousands of contacts with randomised controls).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,19 +72,29 @@ from training.tracking import experiment_id, log_boosters, log_lineage, run_info
 from training.uplift.data import (
     ARM,
     CROSS_SELL,
+    HELD_OUT,
     MAX_CONTROLS,
     NONE,
+    WEIGHT,
     arm_counts,
+    evaluation_arms,
     load_frame,
     time_split,
 )
 from training.uplift.metrics import qini_curve, random_metrics, ranker_metrics, truth_metrics
-from training.uplift.model import ARTIFACT_DIR, Kind, LearnerConfig, UpliftModel, fit_uplift
+from training.uplift.model import (
+    ARTIFACT_DIR,
+    KINDS,
+    Kind,
+    LearnerConfig,
+    UpliftModel,
+    fit_uplift,
+)
 
 EXPERIMENT = "retain-uplift"
 MODEL_NAME = MODEL_NAMES["uplift"]
-CONTROLS = {"": CROSS_SELL, "_vs_none": NONE}
-"""Metric-name suffix -> the arm the Qini and AUUC use as control."""
+CONTROLS = {"": CROSS_SELL, "_vs_none": NONE, "_vs_holdout": HELD_OUT}
+"""Metric-name suffix -> the arm the Qini and AUUC use as control (``evaluation_arms``)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +103,11 @@ class UpliftConfig:
 
     Attributes:
         seed, num_threads: LightGBM's (fixed: the same data gives the same model).
-        kind: ``pooled_offset`` (default), ``pooled_x`` or ``t``, see ``training.uplift.model``.
+        kind: one learner of ``training.uplift.model.KINDS``, or None (default) to select one
+            of ``learners`` on the validation window.
+        learners: the learners compared when ``kind`` is None, simplest first.
+        valid_months: latest months of the training window the selection scores on.
+        tie: validation Qini differences up to this are ties (the simpler learner wins).
         horizon_days: churn horizon after the send time; train and test are this far apart.
         test_months: latest months of labelled contacts in the test window.
         min_contacts: randomised contacts per retention action the train window must hold.
@@ -88,15 +117,18 @@ class UpliftConfig:
 
     seed: int = 7
     num_threads: int = 2
-    kind: Kind = "pooled_offset"
+    kind: Kind | None = None
+    learners: tuple[Kind, ...] = KINDS
+    valid_months: int = 3
+    tie: float = 0.001
     horizon_days: int = HORIZON_DAYS
     test_months: int = 6
     min_contacts: int = 40
     max_controls: int = MAX_CONTROLS
     service: str = FEATURE_SERVICE
 
-    def learner(self) -> LearnerConfig:
-        return LearnerConfig(kind=self.kind, seed=self.seed, num_threads=self.num_threads)
+    def learner(self, kind: Kind) -> LearnerConfig:
+        return LearnerConfig(kind=kind, seed=self.seed, num_threads=self.num_threads)
 
 
 @dataclass
@@ -154,6 +186,70 @@ def _churn_scores(
     return model.churn_no_contact(x), "control model"
 
 
+def _fit(frame: pd.DataFrame, spec: Any, config: UpliftConfig, kind: Kind) -> UpliftModel:
+    weight = frame[WEIGHT].to_numpy(dtype=np.float64) if WEIGHT in frame else None
+    return fit_uplift(
+        encode(frame, spec),
+        frame[LABEL].to_numpy(dtype=np.float64),
+        frame[ARM].to_numpy().astype(str),
+        frame[KEY].to_numpy(dtype=np.int64),
+        spec,
+        config.learner(kind),
+        weight=weight,
+    )
+
+
+def _qini_mean(model: UpliftModel, rows: pd.DataFrame) -> dict[str, float]:
+    """``test_qini_mean`` and ``test_auuc_mean`` of a model on rows (the headline's control)."""
+    scores = {"model": -model.effects(encode(rows, model.spec).to_numpy())}
+    arm = evaluation_arms(rows)
+    m = ranker_metrics(rows[LABEL].to_numpy(), arm, scores, model.actions, {"": CROSS_SELL})
+    return {k: m[f"test_{k}_mean"] for k in ("qini", "auuc")}
+
+
+def select_learner(
+    train: pd.DataFrame, spec: Any, config: UpliftConfig
+) -> tuple[Kind, dict[str, float], str]:
+    """The rule fixed before the test window is looked at: fit every learner on the training
+    window less its last ``valid_months`` months, keep the best validation Qini; ties (within
+    ``config.tie``) go to the simpler learner.
+
+    Returns:
+        (the kept kind, ``learner_<kind>_valid_{qini,auuc}_mean`` figures, the validation window;
+        ``-`` and the first learner when the training window is too short to hold one out).
+    """
+    try:
+        split = time_split(train, config.horizon_days, config.valid_months)
+        masks = split.masks(train)
+        _check_sizes(arm_counts(train[masks["train"]]), config.min_contacts)
+    except DataError:
+        return config.learners[0], {}, "-"
+    fit_rows, valid = train[masks["train"]], train[masks["test"]]
+    figures: dict[str, float] = {}
+    for kind in config.learners:
+        scored = _qini_mean(_fit(fit_rows, spec, config, kind), valid)
+        figures.update({f"learner_{kind}_valid_{k}_mean": v for k, v in scored.items()})
+    qini: dict[str, float] = {k: figures[f"learner_{k}_valid_qini_mean"] for k in config.learners}
+    return (
+        keep_best(qini, config.learners, config.tie),
+        figures,
+        split.windows(train)["test_window"],
+    )
+
+
+def keep_best(valid_qini: Mapping[str, float], order: tuple[Kind, ...], tie: float) -> Kind:
+    """The learner with the best validation Qini; those within ``tie`` of it count as equal and
+    the first of them in ``order`` (simplest first) is kept; the first learner when no figure
+    is finite."""
+    finite = [v for v in valid_qini.values() if np.isfinite(v)]
+    if not finite:
+        return order[0]
+    best = max(finite)
+    return next(
+        k for k in order if np.isfinite(valid_qini.get(k, np.nan)) and valid_qini[k] >= best - tie
+    )
+
+
 def fit_and_evaluate(
     frame: pd.DataFrame,
     features: list[str],
@@ -163,7 +259,8 @@ def fit_and_evaluate(
     truth: GroundTruth | None = None,
     churn_score: ChurnScorer | None = None,
 ) -> FittedUplift:
-    """Split by send time, fit on the earlier rows, measure on the later ones.
+    """Split by send time, select a learner on the training window, fit on the earlier rows,
+    measure every learner on the later ones.
 
     Args:
         frame: ``training.uplift.data.load_frame``'s rows and features.
@@ -183,25 +280,27 @@ def fit_and_evaluate(
     _check_sizes(counts_train, config.min_contacts)
     progress(1, 5)
     spec = fit_spec(train, features)
-    model = fit_uplift(
-        encode(train, spec),
-        train[LABEL].to_numpy(dtype=np.float64),
-        train[ARM].to_numpy().astype(str),
-        train[KEY].to_numpy(dtype=np.int64),
-        spec,
-        config.learner(),
-    )
+    if config.kind is None:
+        kind, selection, valid_window = select_learner(train, spec, config)
+        kinds = config.learners
+    else:
+        kind, selection, valid_window, kinds = config.kind, {}, "-", (config.kind,)
+    models = {k: _fit(train, spec, config, k) for k in kinds}
+    model = models[kind]
     progress(2, 5)
     actions = model.actions
     x_test = encode(test, spec).to_numpy()
+    true = truth.offer_effects(test, RETENTION_ACTIONS) if truth is not None else None
+    churned, arm = test[LABEL].to_numpy(), evaluation_arms(test)
+    metrics: dict[str, float] = dict(selection)
+    for k, m in models.items():
+        metrics.update(_learner_metrics(k, m.effects(x_test), churned, arm, actions, true))
     predicted = model.effects(x_test)
     churn_p, churn_source = _churn_scores(churn_score, test, model, x_test)
     scores = {"model": -predicted, "churn_score": np.repeat(churn_p[:, None], len(actions), 1)}
-    true = truth.offer_effects(test, RETENTION_ACTIONS) if truth is not None else None
     if true is not None:
         scores["truth"] = -np.nan_to_num(true, nan=0.0)
-    churned, arm = test[LABEL].to_numpy(), test[ARM].to_numpy().astype(str)
-    metrics = ranker_metrics(churned, arm, scores, actions, CONTROLS)
+    metrics.update(ranker_metrics(churned, arm, scores, actions, CONTROLS))
     metrics.update(random_metrics(churned, arm, actions, CONTROLS, seed=config.seed))
     progress(3, 5)
     if true is not None:
@@ -216,12 +315,32 @@ def fit_and_evaluate(
         config.horizon_days,
         frame,
         kind=model.kind,
+        learners=",".join(kinds),
+        valid_window=valid_window,
         churn_score=churn_source,
         truth=true is not None,
     )
-    model.info = {k: v for k, v in info.items() if k not in ("churn_score", "truth")}
+    model.info = {k: v for k, v in info.items() if k not in ("churn_score", "truth", "learners")}
     progress(4, 5)
     return FittedUplift(model, metrics, info, curves)
+
+
+def _learner_metrics(
+    kind: str,
+    predicted: NDArray[np.float64],
+    churned: NDArray[Any],
+    arm: NDArray[np.str_],
+    actions: tuple[str, ...],
+    true: NDArray[np.float64] | None,
+) -> dict[str, float]:
+    """One learner's test figures as ``learner_<kind>_test_{qini,auuc}[_vs_none]_mean`` and,
+    with the truth, ``learner_<kind>_truth_corr_mean``."""
+    m = ranker_metrics(churned, arm, {"model": -predicted}, actions, CONTROLS)
+    out = {f"learner_{kind}_{k}": v for k, v in m.items() if k.endswith("_mean")}
+    if true is not None:
+        corr = truth_metrics(predicted, true, actions, {})["truth_corr_mean"]
+        out[f"learner_{kind}_truth_corr_mean"] = corr
+    return out
 
 
 def _qini_curves(
@@ -277,6 +396,8 @@ def log_uplift(settings: Settings, fitted: FittedUplift, config: UpliftConfig, r
             "test_window": info["test_window"],
             "churn_score": info["churn_score"],
             "actions": ",".join(fitted.model.actions),
+            "learner": fitted.model.kind,
+            "valid_window": info["valid_window"],
         },
     )
     mlflow.log_dict({"metrics": fitted.metrics, "info": info}, "evaluation.json")

@@ -149,17 +149,30 @@ def ranker_metrics(
     return out
 
 
+RANDOM_DRAWS = 200
+"""Random rankings drawn for the noise floor: enough for a stable 95th percentile."""
+RANDOM_QUANTILE = 0.95
+"""The share of random rankings a model's Qini and AUUC must beat (``random_test_<m>_p95_...``)."""
+
+
 def random_metrics(
     churned: ArrayLike,
     arm: ArrayLike,
     actions: tuple[str, ...],
     controls: dict[str, str],
-    draws: int = 30,
+    draws: int = RANDOM_DRAWS,
     seed: int = 7,
+    quantile: float = RANDOM_QUANTILE,
 ) -> dict[str, float]:
-    """Random targeting: the mean of each metric over ``draws`` random rankings (about 0), and
-    the spread of the Qini coefficient (``random_test_qini_sd...``): the noise floor a model's
-    Qini must clear to mean anything on this test set."""
+    """Random targeting on the same rows: the noise floor a model's figures must clear.
+
+    Returns:
+        Over ``draws`` random rankings: the mean of each metric (``random_test_...``, about 0),
+        the spread of the Qini coefficient (``random_test_qini_sd...``) and the ``quantile`` of
+        the Qini coefficient and AUUC (``random_test_qini_p95...``, ``random_test_auuc_p95...``
+        for the default 0.95), per action and for the mean over actions: a ranking scoring above
+        it beats 95% of random rankings of this test window.
+    """
     n = len(np.asarray(arm))
     rng = np.random.default_rng(seed)
     runs = [
@@ -167,11 +180,16 @@ def random_metrics(
         for _ in range(draws)
     ]
     out = {k: float(np.nanmean([r[k] for r in runs])) for k in runs[0]}
+    tag = f"p{int(round(quantile * 100))}"
     for k in runs[0]:
+        values = np.array([r[k] for r in runs], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        for name in ("qini", "auuc"):
+            if k.startswith(f"random_test_{name}"):
+                q = float(np.quantile(finite, quantile)) if len(finite) else float("nan")
+                out[k.replace(f"random_test_{name}", f"random_test_{name}_{tag}", 1)] = q
         if k.startswith("random_test_qini"):
-            out[k.replace("random_test_qini", "random_test_qini_sd", 1)] = float(
-                np.nanstd([r[k] for r in runs])
-            )
+            out[k.replace("random_test_qini", "random_test_qini_sd", 1)] = float(np.nanstd(values))
     return out
 
 

@@ -18,6 +18,17 @@ fitted on the (many) no-contact customer-months:
   one action. The X-learner's control half (``m1(x) - y`` on controls) is dropped: its weight,
   P(treated | x), is about 1%.
 - ``t``: a T-learner, one classifier per action on that action's contacts: ``m_a(x) - m0(x)``.
+- ``dr``: a DR-learner (Kennedy 2023, "Towards optimal doubly robust estimation of
+  heterogeneous causal effects"), one regression per action on the doubly robust pseudo-outcome
+  ``m_a - m0 + T (y - m_a) / e - (1 - T) (y - m0) / (1 - e)`` of the action's contacts and the
+  no-contact rows, every nuisance (``m0``, ``m_a``, the propensity ``e(x) = P(action | x, action
+  or no contact)``) cross-fitted over two folds of customers.
+- ``sklift_ct``: scikit-uplift's ``ClassTransformationReg`` (the transformed outcome of Athey and
+  Imbens, ``y (T - e) / (e (1 - e))``, regressed on x), one LightGBM regressor per action, given
+  the same cross-fitted propensities: the established library implementation beside retain's own.
+
+Rows may carry a design weight (``training.uplift.data.WEIGHT``: the inverse of the logged
+assignment probability of a randomised holdout design, 1 elsewhere); every learner fits with it.
 
 Serving loads the boosters natively (``lightgbm.Booster(model_file=...)``) from the folder that
 ``save`` writes: ``metadata.json`` plus one ``<name>.txt`` per booster.
@@ -45,7 +56,13 @@ ARTIFACT_DIR = "uplift"
 CONTROL = "control"
 TAU = "tau"
 ARM_FEATURE = "offer_arm"
-Kind = Literal["pooled_offset", "pooled_x", "t"]
+Kind = Literal["t", "pooled_offset", "pooled_x", "dr", "sklift_ct"]
+KINDS: tuple[Kind, ...] = ("t", "pooled_offset", "pooled_x", "dr", "sklift_ct")
+"""Every learner, simplest first (the order that breaks ties when the job selects one)."""
+DIRECT: tuple[str, ...] = ("dr", "sklift_ct")
+"""Kinds whose per-action booster predicts the effect itself (a regression)."""
+PROPENSITY_CLIP = 1e-3
+"""Cross-fitted propensities are clipped to [clip, 1 - clip] before they divide."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,12 @@ class LearnerConfig:
     max_rounds: int = 400
     early_stopping_rounds: int = 40
     valid_share: float = 0.2
+    folds: int = 2
+    direct_max_controls: int = 20_000
+    """No-contact rows (a seeded sample) beside each action's rows in ``dr`` and ``sklift_ct``:
+    the propensity is estimated on the same rows, so the sample changes no estimate's target."""
+    sklift_rounds: int = 100
+    """Boosting rounds of ``sklift_ct``'s regressors (the library fits without early stopping)."""
 
     def params(self, objective: str, leaves: int, min_leaf: int, l2: float) -> dict[str, Any]:
         return lightgbm_params(
@@ -89,8 +112,8 @@ class UpliftModel:
         actions: the retention actions, in the order of ``effects``' columns.
         spec: the features of ``x`` (order, categorical levels).
         boosters: ``control`` (P(churn | x, no contact)) and ``tau`` (pooled kinds) or one per
-            action (t).
-        kind: ``pooled_offset``, ``pooled_x`` or ``t``.
+            action (t: P(churn | x, action); dr, sklift_ct: the effect).
+        kind: one of ``KINDS``.
         arms: the pooled model's arm codes (its last input column is the index into ``arms``).
         info: feature service, windows, fingerprint, ... (carried into the metadata).
     """
@@ -131,6 +154,9 @@ class UpliftModel:
                     .reshape(-1, len(xa))
                     .T
                 )
+        elif self.kind in DIRECT:
+            for j, action in enumerate(self.actions):
+                out[:, j] = np.asarray(self.boosters[action].predict(xa, **threads))
         else:
             base = np.asarray(self.boosters[CONTROL].predict(xa, **threads), dtype=np.float64)
             for j, action in enumerate(self.actions):
@@ -202,19 +228,22 @@ def _train(
     config: LearnerConfig,
     categorical: list[str],
     offset: NDArray[np.float64] | None = None,
+    weight: NDArray[np.float64] | None = None,
 ) -> Any:
     """LightGBM with early stopping on a customer-level holdout of the same rows; ``offset``
-    (raw scores to boost from) is not part of the saved model."""
+    (raw scores to boost from) is not part of the saved model; ``weight``: per-row weights."""
     import lightgbm as lgb
 
     valid = _holdout(ids, config.valid_share, config.seed)
     init = (None, None) if offset is None else (offset[~valid], offset[valid])
+    w = (None, None) if weight is None else (weight[~valid], weight[valid])
     dtrain = lgb.Dataset(
-        x[~valid], label=y[~valid], init_score=init[0], categorical_feature=categorical
+        x[~valid], label=y[~valid], weight=w[0], init_score=init[0], categorical_feature=categorical
     )
     dvalid = lgb.Dataset(
         x[valid],
         label=y[valid],
+        weight=w[1],
         init_score=init[1],
         reference=dtrain,
         categorical_feature=categorical,
@@ -235,6 +264,146 @@ def _train(
     return booster
 
 
+def dr_pseudo_outcome(
+    y: NDArray[np.float64],
+    treated: NDArray[np.float64],
+    m0: NDArray[np.float64],
+    m1: NDArray[np.float64],
+    propensity: NDArray[np.float64] | float,
+) -> NDArray[np.float64]:
+    """The doubly robust pseudo-outcome, whose regression on x is the DR-learner:
+    ``m1 - m0 + T (y - m1) / e - (1 - T) (y - m0) / (1 - e)``. Its mean given x is the effect
+    when either the outcome models or the propensity are right."""
+    e = propensity
+    return np.asarray(
+        m1 - m0 + treated * (y - m1) / e - (1.0 - treated) * (y - m0) / (1.0 - e),
+        dtype=np.float64,
+    )
+
+
+def _folds(ids: NDArray[np.int64], k: int, seed: int) -> NDArray[np.int64]:
+    """A seeded fold in ``0..k-1`` per row, whole customers in one fold."""
+    customers = np.unique(ids)
+    fold = np.random.default_rng(seed).permutation(len(customers)) % k
+    return np.asarray(fold[np.searchsorted(customers, ids)], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The training rows every learner reads."""
+
+    x: pd.DataFrame
+    y: NDArray[np.float64]
+    arm: NDArray[np.str_]
+    ids: NDArray[np.int64]
+    weight: NDArray[np.float64]
+    categorical: list[str]
+
+    def take(self, mask: NDArray[np.bool_]) -> _Rows:
+        return _Rows(
+            self.x[mask], self.y[mask], self.arm[mask], self.ids[mask], self.weight[mask],
+            self.categorical,
+        )  # fmt: skip
+
+    def fit(self, params: dict[str, Any], config: LearnerConfig, target: Any = None) -> Any:
+        y = self.y if target is None else target
+        return _train(self.x, y, self.ids, params, config, self.categorical, weight=self.weight)
+
+
+def _cross_fitted(
+    rows: _Rows,
+    fit_on: NDArray[np.bool_],
+    predict_on: NDArray[np.bool_],
+    target: NDArray[np.float64],
+    params: dict[str, Any],
+    config: LearnerConfig,
+    folds: NDArray[np.int64],
+) -> NDArray[np.float64]:
+    """Out-of-fold predictions on ``predict_on`` rows of a model of ``target`` fitted on
+    ``fit_on`` rows of the other folds (NaN elsewhere)."""
+    out = np.full(len(rows.y), np.nan)
+    for f in range(config.folds):
+        booster = rows.take(fit_on & (folds != f)).fit(
+            params, config, target[fit_on & (folds != f)]
+        )
+        here = predict_on & (folds == f)
+        out[here] = booster.predict(rows.x[here].to_numpy())
+    return out
+
+
+def _dr_inputs(
+    rows: _Rows, action: str, none: str, config: LearnerConfig
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """The rows of one action and the no-contact rows, with the cross-fitted ``m_a`` and
+    propensity ``e``: (mask, treated flag, m_a, e) on the masked rows."""
+    folds = _folds(rows.ids, config.folds, config.seed)
+    controls = np.flatnonzero(rows.arm == none)
+    if len(controls) > config.direct_max_controls:
+        rng = np.random.default_rng(config.seed)
+        controls = rng.choice(controls, config.direct_max_controls, replace=False)
+    mask = rows.arm == action
+    mask[controls] = True
+    treated = (rows.arm == action).astype(np.float64)
+    small = config.params(
+        "binary", config.effect_leaves, config.t_min_leaf, config.effect_lambda_l2
+    )
+    ma = _cross_fitted(rows, rows.arm == action, mask, rows.y, small, config, folds)
+    prop = config.params("binary", config.control_leaves, config.control_min_leaf, 1.0)
+    e = _cross_fitted(rows, mask, mask, treated, prop, config, folds)
+    e = np.clip(e, PROPENSITY_CLIP, 1.0 - PROPENSITY_CLIP)
+    return mask, treated[mask], ma[mask], e[mask]
+
+
+def _fit_direct(
+    rows: _Rows, kind: Kind, actions: tuple[str, ...], none: str, config: LearnerConfig
+) -> dict[str, Any]:
+    """One effect booster per action: the DR-learner or scikit-uplift's transformed outcome."""
+    folds = _folds(rows.ids, config.folds, config.seed)
+    control = rows.arm == none
+    control_params = config.params("binary", config.control_leaves, config.control_min_leaf, 1.0)
+    m0 = _cross_fitted(
+        rows, control, np.ones(len(rows.y), bool), rows.y, control_params, config, folds
+    )
+    effect = config.params(
+        "regression", config.effect_leaves, config.effect_min_leaf, config.effect_lambda_l2
+    )
+    boosters: dict[str, Any] = {}
+    for action in actions:
+        mask, t, ma, e = _dr_inputs(rows, action, none, config)
+        part = rows.take(mask)
+        if kind == "dr":
+            pseudo = dr_pseudo_outcome(part.y, t, m0[mask], ma, e)
+            boosters[action] = part.fit(effect, config, pseudo)
+        else:
+            boosters[action] = _sklift_ct(part, t, e, effect, config)
+    return boosters
+
+
+def _sklift_ct(
+    rows: _Rows,
+    treated: NDArray[np.float64],
+    propensity: NDArray[np.float64],
+    params: dict[str, Any],
+    config: LearnerConfig,
+) -> Any:
+    """scikit-uplift's ``ClassTransformationReg`` with a LightGBM regressor; its booster."""
+    from lightgbm import LGBMRegressor
+    from sklift.models import ClassTransformationReg
+
+    estimator = LGBMRegressor(n_estimators=config.sklift_rounds, **params)
+    model = ClassTransformationReg(estimator=estimator, propensity_val=propensity)
+    model.fit(
+        rows.x,
+        rows.y,
+        treated.astype(int),
+        estimator_fit_params={
+            "sample_weight": rows.weight,
+            "categorical_feature": rows.categorical or "auto",
+        },
+    )
+    return estimator.booster_
+
+
 def fit_uplift(
     x: pd.DataFrame,
     y: NDArray[np.float64],
@@ -244,50 +413,58 @@ def fit_uplift(
     config: LearnerConfig,
     none: str = "none",
     cross_sell: str = "cross_sell",
+    weight: NDArray[np.float64] | None = None,
 ) -> UpliftModel:
-    """Fit the control model and the effect model(s).
+    """Fit the control model and the effect model(s) of ``config.kind``.
 
     Args:
         x: encoded features (``training.encode.encode``) of the training rows.
         y: 1 where the customer churned within the horizon.
         arm: each row's arm: a retention action, ``cross_sell`` or ``none``.
-        ids: customer ids (holdouts for early stopping are whole customers).
+        ids: customer ids (holdouts for early stopping and folds are whole customers).
         spec: the features' spec.
         config: learner settings.
+        weight: each row's design weight (None: all 1).
     """
-    categorical = list(spec.categorical)
-    control = arm == none
-    m0 = _train(
-        x[control],
-        y[control],
-        ids[control],
-        config.params("binary", config.control_leaves, config.control_min_leaf, 1.0),
-        config,
-        categorical,
+    rows = _Rows(
+        x,
+        np.asarray(y, dtype=np.float64),
+        np.asarray(arm).astype(str),
+        np.asarray(ids, dtype=np.int64),
+        np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64),
+        list(spec.categorical),
+    )
+    control = rows.arm == none
+    m0 = rows.take(control).fit(
+        config.params("binary", config.control_leaves, config.control_min_leaf, 1.0), config
     )
     actions = tuple(RETENTION_ACTIONS)
     boosters: dict[str, Any] = {CONTROL: m0}
+    if config.kind in DIRECT:
+        boosters.update(_fit_direct(rows, config.kind, actions, none, config))
+        return UpliftModel(actions, spec, boosters, config.kind, ())
     if config.kind in ("pooled_offset", "pooled_x"):
         arms = (*actions, cross_sell)
-        treated = np.isin(arm, arms)
-        xt = x[treated].copy()
-        xt[ARM_FEATURE] = [float(arms.index(a)) for a in arm[treated]]
-        raw = np.asarray(m0.predict(x[treated].to_numpy(), raw_score=True), dtype=np.float64)
+        treated = np.isin(rows.arm, arms)
+        part = rows.take(treated)
+        xt = part.x.copy()
+        xt[ARM_FEATURE] = [float(arms.index(a)) for a in part.arm]
+        raw = np.asarray(m0.predict(part.x.to_numpy(), raw_score=True), dtype=np.float64)
         leaves, min_leaf, l2 = config.effect_leaves, config.effect_min_leaf, config.effect_lambda_l2
         if config.kind == "pooled_offset":
             params = config.params("binary", leaves, min_leaf, l2)
-            target, offset = y[treated], raw
+            target, offset = part.y, raw
         else:
             params = config.params("regression", leaves, min_leaf, l2)
-            target, offset = y[treated] - _sigmoid(raw), None
+            target, offset = part.y - _sigmoid(raw), None
         boosters[TAU] = _train(
-            xt, target, ids[treated], params, config, [*categorical, ARM_FEATURE], offset
-        )
+            xt, target, part.ids, params, config, [*part.categorical, ARM_FEATURE], offset,
+            part.weight,
+        )  # fmt: skip
         return UpliftModel(actions, spec, boosters, config.kind, arms)
     params = config.params(
         "binary", config.effect_leaves, config.t_min_leaf, config.effect_lambda_l2
     )
     for action in actions:
-        rows = arm == action
-        boosters[action] = _train(x[rows], y[rows], ids[rows], params, config, categorical)
+        boosters[action] = rows.take(rows.arm == action).fit(params, config)
     return UpliftModel(actions, spec, boosters, "t", ())

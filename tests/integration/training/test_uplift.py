@@ -24,6 +24,7 @@ from training.uplift.job import (
     train_uplift,
 )
 from training.uplift.load import load_uplift
+from training.uplift.model import KINDS
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +80,11 @@ def test_metrics_are_logged_with_sample_sizes(bank, trained):
     assert metrics["train_n_none"] > metrics["train_n_fee_waiver"]
     assert run.data.params["feature_service"] == "churn_v1"
     assert run.data.tags["data_fingerprint"]
+    # every learner compared on the same test window, the kept one named, the random spread
+    for kind in KINDS:
+        assert f"learner_{kind}_test_qini_mean" in metrics
+    assert run.data.params["learner"] in KINDS
+    assert metrics["random_test_qini_p95_mean"] > metrics["random_test_qini_mean"]
     experiment = client(bank.settings).get_experiment(run.info.experiment_id)
     assert experiment.name == EXPERIMENT
     artifacts = {a.path for a in client(bank.settings).list_artifacts(trained.run_id, "plots")}

@@ -8,6 +8,7 @@ import pytest
 from retain.core.errors import DataError
 from training.uplift.data import (
     control_months,
+    evaluation_arms,
     label_rows,
     randomised_contacts,
     time_split,
@@ -129,3 +130,63 @@ def test_time_split_leaves_a_horizon_between_train_and_test():
     assert train["event_timestamp"].max() + pd.Timedelta(days=90) <= test["event_timestamp"].min()
     with pytest.raises(DataError, match="no room for a train window"):
         time_split(frame.tail(7), horizon_days=90, test_months=6)
+
+
+HOLDOUT_LOG = pd.DataFrame(
+    {
+        "customer_id": [1, 2, 3, 4, 5, 6],
+        "sent_at": [ts("2024-03-05")] * 6,
+        "action_id": [
+            "fee_waiver",
+            "rm_call",
+            "fee_waiver",
+            "fee_waiver",
+            "rate_boost",
+            "xsell_savings",
+        ],
+        "kind": ["retention", "retention", "retention", "retention", "retention", "cross_sell"],
+        "randomized": [True, True, False, False, False, False],
+        "holdout": [False, True, False, True, False, False],
+        # experiment: contact 0.5/4 * 0.85, holdout 0.15; rules' fee_waiver audience (0.5):
+        # contact 0.5 * 0.85, holdout 0.5 * 0.15
+        "assignment_prob": [0.10625, 0.15, 0.425, 0.075, 0.425, 0.034],
+    }
+)
+
+
+def test_a_log_with_holdouts_adds_them_as_controls_and_the_rules_contacts_as_treated():
+    """Holdouts (experiment and rules) are no-contact rows; the rules' retention contacts join
+    their action, their cross-sell contacts do not; each row says which design it came from."""
+    out = randomised_contacts(HOLDOUT_LOG)
+    assert list(zip(out["customer_id"], out["arm"], out["design"], strict=True)) == [
+        (1, "fee_waiver", "experiment"),
+        (2, "none", "experiment"),
+        (3, "fee_waiver", "rules"),
+        (4, "none", "rules"),
+        (5, "rate_boost", "rules"),
+    ]
+
+
+def test_holdout_rows_weigh_by_their_inverse_assignment_probability_within_their_audience():
+    """Inside the rules' fee-waiver audience, contacted and held-out rows each weigh half of it
+    (inverse probabilities normalised to mean 1 over the audience): 1/0.425 : 1/0.075."""
+    out = randomised_contacts(HOLDOUT_LOG).set_index("customer_id")["weight"]
+    assert out[3] + out[4] == pytest.approx(2.0)
+    assert out[4] / out[3] == pytest.approx(0.425 / 0.075)
+    assert out[5] == pytest.approx(1.0)  # alone in its audience
+
+
+def test_a_log_without_holdouts_gives_unit_weights():
+    """An older log (no holdout column) reads as before, every row weighing 1."""
+    out = randomised_contacts(CAMPAIGNS)
+    assert (out["weight"] == 1.0).all()
+    assert (out["design"] == "experiment").all()
+
+
+def test_evaluation_arms_keep_only_randomised_comparisons():
+    """The rules' rows leave the metrics' arms; the experiment's holdouts are its no-contact arm,
+    apart from the no-contact months."""
+    rows = randomised_contacts(HOLDOUT_LOG)
+    months = pd.DataFrame({"arm": ["none"], "design": ["months"]})
+    arms = evaluation_arms(pd.concat([rows, months], ignore_index=True))
+    assert arms.tolist() == ["fee_waiver", "held_out", "rules", "rules", "rules", "none"]
