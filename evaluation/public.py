@@ -101,6 +101,8 @@ class PublicParams:
     blocks: int = 10
     window: int | None = 20_000
     uplift_test_share: float = 0.3
+    # Hillstrom: the learners compared beside the T-learner (the T-learner's is the headline).
+    uplift_learners: tuple[str, ...] = UPLIFT_LEARNERS
     rounds: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 15
@@ -420,12 +422,13 @@ def hillstrom_learners(
 ) -> dict[str, dict[str, NDArray[np.float64]]]:
     """Learner of ``UPLIFT_LEARNERS`` -> arm -> predicted uplift of the ``test`` rows."""
     args = (train, test, features, treatment, outcome, kind, p)
-    return {
-        "t": t_learner_uplift(*args),
-        "s": s_learner_uplift(*args),
-        "dr": propensity_uplift(*args, "dr"),
-        "sklift_ct": propensity_uplift(*args, "sklift_ct"),
+    learners = {
+        "t": lambda: t_learner_uplift(*args),
+        "s": lambda: s_learner_uplift(*args),
+        "dr": lambda: propensity_uplift(*args, "dr"),
+        "sklift_ct": lambda: propensity_uplift(*args, "sklift_ct"),
     }
+    return {name: learners[name]() for name in ("t", *p.uplift_learners) if name in learners}
 
 
 def _random_spread(

@@ -82,6 +82,12 @@ def train(
     shuffle_labels: Annotated[
         bool, typer.Option(hidden=True, help="Train on shuffled labels (tests of the gate).")
     ] = False,
+    compare_learners: Annotated[
+        bool,
+        typer.Option(
+            help="Uplift: also measure every learner on the test window beside the kept one."
+        ),
+    ] = False,
 ) -> None:
     """Train a model, log it to MLflow and register it as the challenger.
 
@@ -95,7 +101,7 @@ def train(
     if model != "churn" and service != "churn_v1":
         raise ConfigError("--service applies to the churn model only")
     if model != "churn":
-        _train_other(model, name, seed, num_threads)
+        _train_other(model, name, seed, num_threads, compare_learners)
         return
     if calibration not in ("platt", "isotonic"):
         raise ConfigError(f"unknown calibration {calibration!r}: use platt or isotonic")
@@ -181,7 +187,9 @@ def _snapshot_plan(months: list[Any], config: Any) -> str:
     )
 
 
-def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
+def _train_other(
+    model: str, name: str, seed: int, num_threads: int, compare_learners: bool = False
+) -> None:
     """``retain train propensity|uplift``: train, then print the run's headline figures."""
     from simulator.truth import ground_truth
     from training.config import HEADLINE_METRICS
@@ -195,8 +203,9 @@ def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
             data = load_propensity_data(settings, progress=progress, truth=truth)
             result: Any = train_propensity(settings, seed, num_threads, progress, data=data)
         else:
-            from training.uplift.job import (
-                train_uplift,  # built separately; imported when asked for
+            from training.uplift.job import (  # built separately; imported when asked for
+                UpliftConfig,
+                train_uplift,
             )
 
             result = train_uplift(
@@ -204,6 +213,7 @@ def _train_other(model: str, name: str, seed: int, num_threads: int) -> None:
                 seed,
                 num_threads,
                 progress,
+                config=UpliftConfig(compare=compare_learners),
                 truth=truth,
                 churn_score=_churn_champion(settings),
             )

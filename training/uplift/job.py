@@ -106,6 +106,8 @@ class UpliftConfig:
         kind: one learner of ``training.uplift.model.KINDS``, or None (default) to select one
             of ``learners`` on the validation window.
         learners: the learners compared when ``kind`` is None, simplest first.
+        compare: also refit every learner on the whole training window and measure it on the
+            test window beside the kept one (the side-by-side table; one fit per learner more).
         valid_months: latest months of the training window the selection scores on.
         tie: validation Qini differences up to this are ties (the simpler learner wins).
         horizon_days: churn horizon after the send time; train and test are this far apart.
@@ -119,6 +121,7 @@ class UpliftConfig:
     num_threads: int = 2
     kind: Kind | None = None
     learners: tuple[Kind, ...] = KINDS
+    compare: bool = False
     valid_months: int = 3
     tie: float = 0.001
     horizon_days: int = HORIZON_DAYS
@@ -259,8 +262,8 @@ def fit_and_evaluate(
     truth: GroundTruth | None = None,
     churn_score: ChurnScorer | None = None,
 ) -> FittedUplift:
-    """Split by send time, select a learner on the training window, fit on the earlier rows,
-    measure every learner on the later ones.
+    """Split by send time, select a learner on the training window, fit it on the earlier rows
+    and measure it on the later ones (every learner, with ``config.compare``).
 
     Args:
         frame: ``training.uplift.data.load_frame``'s rows and features.
@@ -282,7 +285,7 @@ def fit_and_evaluate(
     spec = fit_spec(train, features)
     if config.kind is None:
         kind, selection, valid_window = select_learner(train, spec, config)
-        kinds = config.learners
+        kinds = config.learners if config.compare else (kind,)
     else:
         kind, selection, valid_window, kinds = config.kind, {}, "-", (config.kind,)
     models = {k: _fit(train, spec, config, k) for k in kinds}
