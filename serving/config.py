@@ -9,13 +9,14 @@ Defaults are below; a bank overrides them in ``$RETAIN_HOME/serving.toml``, for 
     decision_future_days = 1     # ... to 1 day ahead of the service's clock
     max_body_bytes = 1048576     # larger request bodies are answered 413
     model_poll_s = 30            # how often the champions are checked (0: never, restart)
+    drain_s = 5                  # on SIGTERM: /readyz 503, still serving this long, then stop
 
     [bands]            # lower bounds of the calibrated churn probability, ascending
     medium = 0.05
     high = 0.15
 
     [segments]         # lower bounds of the total balance (current + savings + deposits + wealth)
-    affluent = 25000
+    affluent = 25000   # default: [value_tiers] of features/value.toml (and $RETAIN_HOME/value.toml)
     private = 250000
 
 Read once by the service at start-up, like ``Settings``.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from features.segments import ValueConfig, value_tier
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings, read_toml
 from serving.errors import InvalidRequestError
@@ -70,6 +72,8 @@ class ServingConfig:
         model_poll_s: seconds between checks of the registry's champion aliases; a promotion or
             rollback is loaded beside the served models and swapped in without a restart. 0
             turns the check off.
+        drain_s: seconds ``retain serve`` keeps answering after a SIGTERM, with ``/readyz`` at
+            503 so a load balancer takes the instance out, before it stops (0: stop at once).
     """
 
     model_name: str = "retain-churn"
@@ -78,7 +82,7 @@ class ServingConfig:
     top_reasons: int = 3
     bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.05, "high": 0.15})
     segments: dict[str, float] = field(
-        default_factory=lambda: {"affluent": 25_000.0, "private": 250_000.0}
+        default_factory=lambda: dict(ValueConfig.defaults().value_tiers)
     )
     request_time: RequestTime = "feature_time"
     store_timeout_s: float = 1.0
@@ -86,6 +90,7 @@ class ServingConfig:
     decision_future_days: float = 1.0
     max_body_bytes: int = 1_048_576
     model_poll_s: float = 30.0
+    drain_s: float = 5.0
 
     def band(self, probability: float) -> str:
         """The risk band of a calibrated probability."""
@@ -97,13 +102,7 @@ class ServingConfig:
 
     def segment(self, total_balance: float | None) -> str:
         """The value segment of a total balance (``unknown`` when missing)."""
-        if total_balance is None:
-            return "unknown"
-        name = "mass"
-        for segment, lower in self.segments.items():
-            if total_balance >= lower:
-                name = segment
-        return name
+        return str(value_tier([total_balance], self.segments)[0])
 
     def decision_time(self, at: datetime | None, now: datetime, field: str) -> datetime:
         """``at`` (default ``now``) in UTC, once it falls in the decision window around ``now``.
@@ -160,10 +159,10 @@ class ServingConfig:
         timeout = values.get("store_timeout_s", 1.0)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise ConfigError(f"{source}: store_timeout_s must be a positive number of seconds")
-        for key in ("decision_past_days", "decision_future_days", "model_poll_s"):
+        for key in ("decision_past_days", "decision_future_days", "model_poll_s", "drain_s"):
             days = values.get(key, 1.0)
             if not isinstance(days, int | float) or isinstance(days, bool) or not days >= 0:
-                unit = "seconds" if key == "model_poll_s" else "days"
+                unit = "seconds" if key.endswith("_s") else "days"
                 raise ConfigError(f"{source}: {key} must be a number of {unit} >= 0")
             if key in values:
                 values[key] = float(days)
@@ -184,9 +183,11 @@ class ServingConfig:
         """
         path = settings.home / CONFIG_FILE
         data = read_toml(path)
+        # Value tiers are defined once, in value.toml; serving.toml's [segments] still wins.
+        tiers = dict(ValueConfig.load(settings).value_tiers)
         if data is None:
-            return cls()
-        return cls.from_dict(data, str(path))
+            return cls(segments=tiers)
+        return cls.from_dict({"segments": tiers, **data}, str(path))
 
 
 def feature_service_for(config: ServingConfig, trained_on: str, model: str) -> str:

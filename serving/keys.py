@@ -33,6 +33,7 @@ SCOPES: dict[str, str] = {
     "feedback": "POST /feedback: the outcome of a delivered action",
     "customers": "GET /customers/{id}: the customer view (profile, balances, consent)",
     "metrics": "GET /metrics: the service's Prometheus metrics",
+    "at_risk": "GET /at_risk: the latest at-risk list (customer ids, segments, values, reasons)",
 }
 """Scope -> what it allows; a key holds one or more."""
 
@@ -48,6 +49,8 @@ def scope_of(method: str, path: str) -> str | None:
     """The scope a request needs; None for what stays open (health, the OpenAPI page)."""
     if path.startswith("/customers/"):
         return "customers"
+    if method == "GET" and (path == "/at_risk" or path.startswith("/at_risk/")):
+        return "at_risk"
     return _ROUTES.get((method, path.rstrip("/") or "/"))
 
 

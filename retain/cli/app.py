@@ -12,6 +12,7 @@ import warnings
 import typer
 
 from retain.cli import (
+    audit,
     demo,
     evaluate,
     features,
@@ -20,6 +21,7 @@ from retain.cli import (
     models,
     monitor,
     recommend,
+    score,
     serve,
     simulate,
     tracking,
@@ -36,11 +38,13 @@ app = typer.Typer(
 simulate.register(app)
 ingest.register(app)
 keys.register(app)
+audit.register(app)
 features.register(app)
 models.register(app)
 demo.register(app)
 serve.register(app)
 recommend.register(app)
+score.register(app)
 evaluate.register(app)
 monitor.register(app)
 tracking.register(app)

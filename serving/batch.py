@@ -1,0 +1,342 @@
+"""Score the whole base from the offline store: ``retain score [--as-of DATE]``.
+
+Every customer with a monthly snapshot at the as-of month end is scored with the churn champion
+on the point-in-time features of the FeatureService it was trained on (``features.frames``:
+the same features, and the same request time, as the service's online read), one source part at
+a time, so memory stays bounded by the largest part. Each part adds its segments, value and value
+at stake (``features.segments``) and, when a retention uplift champion exists, the best retention
+action and its expected saved value. The table is written to
+``$RETAIN_HOME/scores/as_of=YYYY-MM-DD/part-NNNNN.parquet`` (with ``_run.json``) in a temporary
+folder renamed into place at the end, so a failed run leaves the previous table whole; the run is
+logged to MLflow (experiment ``retain-scores``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from features.segments import ValueConfig, customer_value, segment_columns
+from retain.core.columns import AS_OF, KEY
+from retain.core.errors import ConfigError, DataError, NotReadyError
+from retain.core.ids import CustomerIds
+from retain.core.progress import Progress, silent
+from retain.core.settings import Settings
+from serving.actions import Action, ActionCatalogue
+from serving.config import ServingConfig
+from serving.decide import customer_risk_tolerance
+
+if TYPE_CHECKING:
+    from training.churn.load import LoadedModel
+    from training.uplift.model import UpliftModel
+
+SCORES_DIR = "scores"
+RUN_FILE = "_run.json"
+EXPERIMENT = "retain-scores"
+
+COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "customer_key",
+    "branch_id",
+    "value_tier",
+    "lifecycle_stage",
+    "behaviour_segment",
+    "churn_probability",
+    "risk_band",
+    "monthly_margin",
+    "value",
+    "value_at_stake",
+    "action",
+    "expected_saved_value",
+)
+"""The scores table, in order. ``customer_id`` is the bank's id; ``customer_key`` the stores'."""
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """What ``score_base`` wrote (also ``_run.json`` in the table's folder)."""
+
+    as_of: str
+    path: str
+    customers: int
+    parts: int
+    model_name: str
+    model_version: str
+    feature_service: str
+    uplift_version: str | None
+    seconds: float
+    mlflow_run_id: str | None = None
+
+
+def scores_root(settings: Settings) -> Path:
+    return settings.home / SCORES_DIR
+
+
+def month_end(text: str) -> pd.Timestamp:
+    """The month end (23:59:59 UTC, as snapshots are stamped) of ``YYYY-MM`` or ``YYYY-MM-DD``.
+
+    Raises:
+        ConfigError: not a date of either form.
+    """
+    try:
+        if len(text) not in (7, 10):
+            raise ValueError("wrong length")
+        day = pd.Timestamp(text)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"--as-of {text!r} is not a date: use YYYY-MM or YYYY-MM-DD") from e
+    return pd.Period(day, freq="M").end_time.tz_localize("UTC").floor("s")
+
+
+def active_keys(settings: Settings, as_of: pd.Timestamp) -> list[tuple[str, NDArray[np.int64]]]:
+    """Per source part, the store keys of the customers with a monthly snapshot at ``as_of``.
+
+    Raises:
+        DataError: the sources are missing or unreadable.
+    """
+    folder = settings.sources_dir / "balances_flows"
+    parts = sorted(folder.glob("*.parquet"))
+    if not parts:
+        raise DataError(f"no feature sources at {folder}: run `retain features build`")
+    out: list[tuple[str, NDArray[np.int64]]] = []
+    for part in parts:
+        try:
+            table = pq.read_table(part, columns=[KEY, AS_OF]).to_pandas()
+        except (pa.ArrowException, OSError) as e:
+            raise DataError(f"corrupt or unreadable Parquet file {part}: {e}") from e
+        stamps = pd.to_datetime(table[AS_OF], utc=True)
+        out.append((part.name, table.loc[stamps == as_of, KEY].to_numpy(dtype=np.int64)))
+    return out
+
+
+def retention_actions(catalogue: ActionCatalogue) -> list[Action]:
+    return [a for a in catalogue.actions if a.kind == "retention"]
+
+
+def allowed(action: Action, customer: Mapping[str, Any]) -> bool:
+    """Eligibility, suitability and consent, as ``/recommend`` applies them (contact history and
+    channel limits are the campaign's business, not the list's)."""
+    if not all(c.holds(customer) for c in action.eligibility):
+        return False
+    if action.risk_level > customer_risk_tolerance(customer):
+        return False
+    return not action.needs_consent or customer.get("marketing_consent") is True
+
+
+def best_actions(
+    frame: pd.DataFrame,
+    actions: list[Action],
+    effects: NDArray[np.float64],
+    value: NDArray[np.float64],
+) -> tuple[list[str | None], NDArray[np.float64]]:
+    """Per customer, the allowed retention action with the largest expected saved value
+    (``-effect x value - cost``, ``effect`` the change in P(churn) it causes), when positive.
+
+    Returns:
+        The action ids (None: no action pays) and their expected saved values (NaN for None).
+    """
+    saved = -effects * value[:, None] - np.array([a.cost for a in actions])[None, :]
+    needed = sorted(
+        {c.feature for a in actions for c in a.eligibility}
+        | {"risk_tolerance", "marketing_consent"}
+    )
+    rows = frame.reindex(columns=needed).astype(object).where(frame.reindex(columns=needed).notna())
+    records = rows.to_dict("records")
+    mask = np.array([[allowed(a, r) for a in actions] for r in records], dtype=bool)
+    saved = np.where(mask.reshape(saved.shape), saved, -np.inf)
+    best = saved.argmax(axis=1) if len(actions) else np.zeros(len(frame), dtype=int)
+    top = saved[np.arange(len(frame)), best] if len(actions) else np.full(len(frame), -np.inf)
+    ids = [actions[b].id if t > 0 else None for b, t in zip(best, top, strict=True)]
+    return ids, np.where(top > 0, top, np.nan)
+
+
+def score_frame(
+    frame: pd.DataFrame,
+    loaded: LoadedModel,
+    config: ServingConfig,
+    value_config: ValueConfig,
+    ids: CustomerIds,
+    uplift: UpliftModel | None = None,
+    catalogue: ActionCatalogue | None = None,
+) -> pd.DataFrame:
+    """The scores table rows of a point-in-time feature frame (one row per customer)."""
+    from training.encode import encode
+
+    p = loaded.model.predict_proba(frame)
+    segments = segment_columns(frame, value_config)
+    value = customer_value(segments["monthly_margin"], p, value_config)
+    keys = frame[KEY].to_numpy(dtype=np.int64)
+    out = pd.DataFrame(
+        {
+            "customer_id": ids.bank_ids(keys),
+            "customer_key": keys,
+            "branch_id": frame["branch_id"].astype("Int64").array
+            if "branch_id" in frame
+            else pd.array([pd.NA] * len(frame), dtype="Int64"),
+            "value_tier": segments["value_tier"],
+            "lifecycle_stage": segments["lifecycle_stage"],
+            "behaviour_segment": segments["behaviour_segment"],
+            "churn_probability": p,
+            "risk_band": [config.band(float(x)) for x in p],
+            "monthly_margin": segments["monthly_margin"],
+            "value": value,
+            "value_at_stake": p * value,
+        }
+    )
+    if uplift is not None and catalogue is not None and len(frame):
+        actions = [a for a in retention_actions(catalogue) if a.id in uplift.actions]
+        effects = uplift.effects(encode(frame, uplift.spec))
+        columns = [uplift.actions.index(a.id) for a in actions]
+        chosen, saved = best_actions(frame, actions, effects[:, columns], value)
+        out["action"], out["expected_saved_value"] = chosen, saved
+    else:
+        out["action"], out["expected_saved_value"] = None, np.nan
+    out["action"] = out["action"].astype("string")
+    out["expected_saved_value"] = out["expected_saved_value"].astype("float64")
+    for column in ("value_tier", "lifecycle_stage", "behaviour_segment", "risk_band"):
+        out[column] = out[column].astype("string")
+    return out[list(COLUMNS)]
+
+
+def score_base(
+    settings: Settings,
+    as_of: pd.Timestamp | None = None,
+    progress: Progress = silent,
+    log_run: bool = True,
+) -> ScoreRun:
+    """Score every active customer at ``as_of`` (default: the latest month end in the sources)
+    and write the dated, partitioned table.
+
+    Raises:
+        NotReadyError: no churn champion, or the features were not built and applied.
+        DataError: the sources are missing or unreadable, or no customer is active at ``as_of``.
+        ConfigError: a configuration file is wrong.
+    """
+    from features.frames import entity_frame
+    from features.store import latest_month_end
+    from retain.core.ids import load_customer_ids
+    from training.churn.load import load_model
+    from training.config import FEATURE_SERVICE
+    from training.uplift.load import load_uplift
+
+    started = time.perf_counter()
+    config = ServingConfig.load(settings)
+    value_config = ValueConfig.load(settings)
+    ids = load_customer_ids(settings)
+    latest = pd.Timestamp(latest_month_end(settings)).tz_convert("UTC")
+    when = latest if as_of is None else as_of
+    if when > latest:
+        raise DataError(
+            f"as-of {when.date()} is after the latest snapshot {latest.date()}: "
+            "use an earlier date or build the features of later months"
+        )
+    loaded = load_model(settings, config.model_name, config.model_alias)
+    service = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
+    uplift: UpliftModel | None
+    try:
+        uplift, uplift_version = load_uplift(settings)
+    except NotReadyError:
+        uplift, uplift_version = None, None
+    catalogue = ActionCatalogue.load() if uplift is not None else None
+
+    parts = active_keys(settings, when)
+    total = sum(len(k) for _, k in parts)
+    if total == 0:
+        raise DataError(
+            f"no customer has a snapshot at {when.date()}: the as-of is before the data begins, "
+            "or is not a month the sources hold (the empty base is not scored)"
+        )
+    root = scores_root(settings)
+    final = root / f"as_of={when.date().isoformat()}"
+    staging = root / f".staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
+    try:
+        done = 0
+        written = 0
+        progress(0, total)
+        for _, keys in parts:
+            if not len(keys):
+                continue
+            entities = pd.DataFrame({KEY: keys, AS_OF: pd.Series([when] * len(keys))})
+            frame = entity_frame(settings, entities, service)
+            table = score_frame(frame, loaded, config, value_config, ids, uplift, catalogue)
+            table.to_parquet(staging / f"part-{written:05d}.parquet", index=False)
+            written += 1
+            done += len(keys)
+            progress(done, total)
+        run = ScoreRun(
+            as_of=when.date().isoformat(),
+            path=str(final),
+            customers=done,
+            parts=written,
+            model_name=loaded.name,
+            model_version=loaded.version,
+            feature_service=service,
+            uplift_version=uplift_version,
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        if log_run:
+            run = _log(settings, run, staging)
+        (staging / RUN_FILE).write_text(json.dumps(asdict(run), indent=2), encoding="utf-8")
+        _replace(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return run
+
+
+def _replace(staging: Path, final: Path) -> None:
+    """Put the new table in place of the old one, by renames."""
+    old = final.with_name(f".old-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _log(settings: Settings, run: ScoreRun, staging: Path) -> ScoreRun:
+    """The run in MLflow: model versions, as-of, counts by band and tier, value at stake."""
+    import mlflow
+
+    from training.tracking import experiment_id, tracking
+
+    table = pd.read_parquet(staging, columns=["risk_band", "value_tier", "value_at_stake"])
+    with (
+        tracking(settings),
+        mlflow.start_run(
+            experiment_id=experiment_id(settings, EXPERIMENT), run_name=f"score {run.as_of}"
+        ) as active,
+    ):
+        mlflow.log_params(
+            {
+                "as_of": run.as_of,
+                "model": f"{run.model_name} v{run.model_version}",
+                "uplift_model": f"retain-uplift v{run.uplift_version}"
+                if run.uplift_version
+                else "none",
+                "feature_service": run.feature_service,
+            }
+        )
+        metrics: dict[str, float] = {
+            "customers": run.customers,
+            "parts": run.parts,
+            "seconds": run.seconds,
+            "value_at_stake_total": float(table["value_at_stake"].sum()),
+        }
+        for column in ("risk_band", "value_tier"):
+            for name, n in table[column].value_counts().items():
+                metrics[f"customers_{column}_{name}"] = int(n)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags({"retain.job": "score", "retain.output": run.path})
+        return ScoreRun(**{**asdict(run), "mlflow_run_id": active.info.run_id})
