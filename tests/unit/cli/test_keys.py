@@ -21,10 +21,9 @@ def test_keys_are_added_listed_and_revoked_and_the_secret_shown_once(run_cli: Cl
 def test_a_bad_scope_is_one_line(run_cli: CliRunner):
     done = run_cli("keys", "add", "crm", "--scopes", "admin")
     assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "error: unknown scope(s) admin: use one or more of score, recommend, feedback, "
-        "customers, metrics, comma-separated"
-    )
+    line = done.stderr.strip()
+    assert line.startswith("error: unknown scope(s) admin: use one or more of score, recommend")
+    assert line.endswith("comma-separated") and "\n" not in line
 
 
 def test_serving_beyond_this_host_without_a_key_is_refused(run_cli: CliRunner):
