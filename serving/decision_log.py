@@ -1,6 +1,8 @@
-"""The append-only decision log: every decision with its trace, and the feedback on its actions.
+"""The append-only decision log: every decision with its trace, the feedback on its actions, and
+the audit log (one row per answered data request: who, when, endpoint, customers, models, feature
+times, and a decision's inputs to replay it, see ``serving.replay``).
 
-Embedded profile: SQLite at ``$RETAIN_HOME/decisions/log.db``. Production profile: the same two
+Embedded profile: SQLite at ``$RETAIN_HOME/decisions/log.db``. Production profile: the same
 tables in PostgreSQL (``Settings.postgres_url``), rows keyed by ``project_id`` so several
 installations share a database (``features.store.teardown`` removes a project's rows).
 
@@ -17,7 +19,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,21 @@ feedback = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
 )
+audit = sa.Table(
+    "retain_audit",
+    metadata,
+    sa.Column("project_id", sa.String(64), primary_key=True),
+    sa.Column("audit_id", sa.String(32), primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("api_key", sa.String(64), nullable=True),  # None: the project has no keys
+    sa.Column("endpoint", sa.String(32), nullable=False),
+    sa.Column("customer_ids", sa.Text, nullable=False),  # JSON: the stores' keys, None if unknown
+    sa.Column("models", sa.Text, nullable=False),  # JSON: model name -> version answered with
+    sa.Column("feature_times", sa.Text, nullable=False),  # JSON: ISO snapshot time per customer
+    sa.Column("decision_id", sa.String(32), nullable=True),
+    sa.Column("inputs", sa.Text, nullable=True),  # JSON: a decision's inputs, to replay it
+    sa.Index("retain_audit_at", "project_id", "at"),
+)
 
 
 # Built once: the service runs them on every decision.
@@ -69,6 +86,7 @@ _HISTORY = sa.select(
     decisions.c.at > sa.bindparam("since"),
     decisions.c.at <= sa.bindparam("now"),
 )
+_ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
 _OUTCOMES = sa.select(feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome).where(
     feedback.c.project_id == sa.bindparam("project"),
     feedback.c.customer_id == sa.bindparam("customer"),
@@ -97,6 +115,43 @@ class FeedbackResult:
     outcome: str
     at: datetime
     duplicate: bool
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who asked what, answered with which models and features: one row per request.
+
+    ``customer_ids`` are the stores' keys (pseudonyms where the bank's ids are strings; None for
+    an id no customer can have); ``feature_times`` the snapshot time of each (None: not found).
+    ``inputs`` are a decision's inputs (JSON-ready), enough to replay it.
+    """
+
+    endpoint: str
+    api_key: str | None
+    customer_ids: Sequence[int | None]
+    models: dict[str, str] = field(default_factory=dict)
+    feature_times: Sequence[datetime | None] = ()
+    decision_id: str | None = None
+    inputs: dict[str, Any] | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _audit_row(project: str, entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "project_id": project,
+        "audit_id": uuid.uuid4().hex,
+        "at": _utc(entry.at),
+        "api_key": entry.api_key,
+        "endpoint": entry.endpoint,
+        "customer_ids": json.dumps(list(entry.customer_ids)),
+        "models": json.dumps(entry.models, sort_keys=True),
+        "feature_times": json.dumps(
+            [None if t is None else _utc(t).isoformat() for t in entry.feature_times]
+        ),
+        "decision_id": entry.decision_id,
+        "inputs": None if entry.inputs is None else json.dumps(entry.inputs, default=str),
+    }
 
 
 def _sqlite_pragmas(conn: Any, _: Any) -> None:
@@ -175,10 +230,20 @@ class DecisionLog:
         with self.engine.connect() as conn:
             yield conn
 
-    def record(self, decision_id: str, customer_id: int, decision: Decision, response: str) -> None:
-        """Append a decision and the response (JSON) that carried it."""
+    def record(
+        self,
+        decision_id: str,
+        customer_id: int,
+        decision: Decision,
+        response: str,
+        entry: AuditEntry | None = None,
+    ) -> None:
+        """Append a decision and the response (JSON) that carried it, with its audit ``entry``
+        in the same transaction."""
         delivered = [a.action_id for a in decision.actions if a.action_id != NO_ACTION]
         with self._begin() as conn:
+            if entry is not None:
+                conn.execute(audit.insert().values(**_audit_row(self.project, entry)))
             conn.execute(
                 decisions.insert().values(
                     project_id=self.project,
@@ -192,6 +257,39 @@ class DecisionLog:
                     logged_at=datetime.now(UTC),
                 )
             )
+
+    def audit(self, entry: AuditEntry) -> None:
+        """Append one audit row (one insert).
+
+        On PostgreSQL the commit does not wait for the disk (``synchronous_commit`` off for this
+        transaction only): a crash of the database server may lose the last fraction of a
+        second of audit rows, never corrupt the log, and a request is not held up by a flush
+        (about 10 ms each on a slow disk). Decisions, with their audit rows, are flushed.
+        """
+        with self._begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(_ASYNC_COMMIT)
+            conn.execute(audit.insert().values(**_audit_row(self.project, entry)))
+
+    def audit_rows(
+        self, endpoint: str | None = None, decision_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The audit rows, oldest first, JSON columns decoded, times in UTC."""
+        query = sa.select(audit).where(audit.c.project_id == self.project)
+        if endpoint is not None:
+            query = query.where(audit.c.endpoint == endpoint)
+        if decision_id is not None:
+            query = query.where(audit.c.decision_id == decision_id)
+        with self._read() as conn:
+            rows = conn.execute(query.order_by(audit.c.at)).mappings().all()
+        out = []
+        for r in rows:
+            row = dict(r)
+            row["at"] = _utc(row["at"])
+            for key in ("customer_ids", "models", "feature_times", "inputs"):
+                row[key] = None if row[key] is None else json.loads(row[key])
+            out.append(row)
+        return out
 
     def decision(self, decision_id: str) -> LoggedDecision:
         """Raises UnknownDecisionError."""
@@ -231,12 +329,12 @@ class DecisionLog:
             & (feedback.c.decision_id == decision_id)
             & (feedback.c.action_id == action_id)
         )
-        at = _utc(at)
+        at, customer = _utc(at), logged.customer_id
         with self._begin() as conn:
             previous = conn.execute(sa.select(feedback).where(key)).first()
             if previous is not None:
                 return FeedbackResult(
-                    decision_id, action_id, previous.outcome, _utc(previous.at), True
+                    decision_id, action_id, previous.outcome, _utc(previous.at), True, customer
                 )
             try:
                 conn.execute(
@@ -251,8 +349,8 @@ class DecisionLog:
                     )
                 )
             except sa.exc.IntegrityError:  # the same feedback raced in: the first one stands
-                return FeedbackResult(decision_id, action_id, outcome, at, True)
-        return FeedbackResult(decision_id, action_id, outcome, at, False)
+                return FeedbackResult(decision_id, action_id, outcome, at, True, customer)
+        return FeedbackResult(decision_id, action_id, outcome, at, False, customer)
 
     def history(self, customer_id: int, now: datetime) -> list[Contact]:
         """The customer's delivered actions up to ``now``, each with its outcome once known."""
@@ -269,6 +367,23 @@ class DecisionLog:
             for r in rows
             for action in json.loads(r.actions)
         ]
+
+    def response(self, decision_id: str) -> dict[str, Any]:
+        """The logged response of a decision (its JSON decoded).
+
+        Raises:
+            UnknownDecisionError: no such decision.
+        """
+        with self._read() as conn:
+            text = conn.execute(
+                sa.select(decisions.c.record).where(
+                    decisions.c.project_id == self.project,
+                    decisions.c.decision_id == decision_id,
+                )
+            ).scalar()
+        if text is None:
+            raise UnknownDecisionError(f"no decision {decision_id!r} in the decision log")
+        return dict(json.loads(text))
 
     def records(self, customer_id: int | None = None) -> Sequence[dict[str, Any]]:
         """The logged responses (for audits and replays), oldest first."""

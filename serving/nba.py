@@ -21,9 +21,10 @@ from numpy.typing import NDArray
 from retain.core.ids import BankId
 from retain.core.settings import Settings
 from serving.actions import ActionCatalogue
+from serving.audit import decision_inputs
 from serving.customer import reasons_out
 from serving.decide import Context, Decision, Levers, Scores, decide
-from serving.decision_log import DecisionLog, new_decision_id
+from serving.decision_log import AuditEntry, DecisionLog, new_decision_id
 from serving.errors import CustomerNotFoundError, InactiveCustomerError
 from serving.reasons import Reason, top_reasons
 from serving.schemas import (
@@ -142,8 +143,11 @@ class Recommender:
         """Decide, explain and log the next best actions of one customer (see ``decide``)."""
         return self.decide(request)[0]
 
-    def decide(self, request: RecommendRequest) -> tuple[RecommendResponse, str]:
-        """Decide, explain and log the next best actions of one customer.
+    def decide(
+        self, request: RecommendRequest, api_key: str | None = None
+    ) -> tuple[RecommendResponse, str]:
+        """Decide, explain and log the next best actions of one customer; the audit row (who
+        asked, ``api_key``, and every input of ``decide``, to replay it) is written with it.
 
         Returns:
             The response and its JSON, as answered: with the bank's customer id. The log keys
@@ -178,7 +182,16 @@ class Recommender:
         decision = decide(self.actions, values, context, history, scores, self.levers, request.k)
         logged = self._response(key, decision, scores, values, churn_contrib, x_prop)
         text = logged.model_dump_json()
-        self.log.record(logged.decision_id, key, decision, text)
+        entry = AuditEntry(
+            "recommend",
+            api_key,
+            [key],
+            self.models,
+            [rows.snapshot_at[0]],
+            logged.decision_id,
+            decision_inputs(values, context, history, scores, self.levers, request.k, decision),
+        )
+        self.log.record(logged.decision_id, key, decision, text, entry)
         if cid == key:  # integer ids: the key is the bank's id
             return logged, text
         response = logged.model_copy(update={"customer_id": cid})
@@ -251,19 +264,24 @@ class Recommender:
             actions=actions,
             churn_probability=round(scores.p_churn or 0.0, 6),
             customer_value=scores.customer_value,
-            trace=[
-                TraceItem(
-                    action_id=t.action_id,
-                    status=t.status,
-                    rule=t.rule,
-                    detail=t.detail,
-                    expected_value=None if t.expected_value is None else round(t.expected_value, 4),
-                )
-                for t in decision.trace
-            ],
+            trace=trace_out(decision),
             models=self.models,
             catalogue_version=decision.catalogue_version,
         )
+
+
+def trace_out(decision: Decision) -> list[TraceItem]:
+    """The trace as answered (and logged)."""
+    return [
+        TraceItem(
+            action_id=t.action_id,
+            status=t.status,
+            rule=t.rule,
+            detail=t.detail,
+            expected_value=None if t.expected_value is None else round(t.expected_value, 4),
+        )
+        for t in decision.trace
+    ]
 
 
 def load_recommender(settings: Settings, scorer: Scorer) -> Recommender:

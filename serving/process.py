@@ -31,6 +31,8 @@ class RunningService:
     pid: int
     ready_after_s: float
     """Seconds from launch to the first ``/readyz`` 200."""
+    process: subprocess.Popen[bytes]
+    """``retain serve`` itself: a SIGTERM to it alone drains before stopping."""
 
 
 def free_port() -> int:
@@ -86,7 +88,7 @@ def running_service(
                     f"the service was not ready after {timeout_s:.0f}s; see {log}"
                 )
             time.sleep(0.2)
-        yield RunningService(url, proc.pid, time.perf_counter() - launched)
+        yield RunningService(url, proc.pid, time.perf_counter() - launched, proc)
     except BaseException:
         stop = True
         raise
@@ -96,7 +98,8 @@ def running_service(
 
 
 def stop_service(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the whole group (the server and its workers), SIGKILL if it lingers."""
+    """SIGTERM to the whole group (the server and its workers, so no drain), SIGKILL if it
+    lingers."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

@@ -17,13 +17,14 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio
 import bentoml
-from fastapi import FastAPI, Request
+import sqlalchemy as sa
+from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -32,11 +33,13 @@ from pydantic import Field
 from retain.core.errors import DataError, OnlineStoreError, RetainError
 from retain.core.ids import MAX_ID_CHARS
 from retain.core.settings import Settings
+from serving.at_risk import MAX_LIMIT, AtRiskResponse, Filters, answer, at_risk_app
 from serving.auth import ApiKeys, key_ring
 from serving.champions import model_states, needs_swap, registered_versions
 from serving.config import ServingConfig
 from serving.customer import customer_score, customer_view
-from serving.decision_log import UnknownDecisionError
+from serving.decision_log import AuditEntry, DecisionLog, UnknownDecisionError
+from serving.drain import draining
 from serving.errors import (
     CustomerNotFoundError,
     DecisionNotFoundError,
@@ -110,6 +113,10 @@ model_current = bentoml.metrics.Gauge(
 
 T = TypeVar("T")
 
+REQUEST = bentoml.Context()
+"""Reads the request being answered (a context variable BentoML sets for every HTTP request; a
+``ctx`` parameter instead would make BentoML overwrite the status of the error answers)."""
+
 
 def _error(e: ServingError) -> JSONResponse:
     status = int(e.error_code)
@@ -148,6 +155,7 @@ a worker thread, so health checks and small calls are not held up behind them.""
 )
 @bentoml.asgi_app(customers_app, path="/customers")
 @bentoml.asgi_app(models_app, path="/models")
+@bentoml.asgi_app(at_risk_app, path="/at_risk")
 class ChurnService:
     """Churn scores with reasons, and a customer view, from the champion model."""
 
@@ -162,6 +170,7 @@ class ChurnService:
         self.config = ServingConfig()
         self._registered: dict[str, str | None] = {}
         self._checked_at: datetime | None = None
+        self._audit_log: DecisionLog | None = None
         self._load()
         watcher = threading.Thread(target=self._watch, name="retain-champions", daemon=True)
         watcher.start()
@@ -171,6 +180,7 @@ class ChurnService:
         try:
             self.settings = Settings.load()
             self.config = ServingConfig.load(self.settings)
+            self._audit_log = self._audit_log or DecisionLog.open(self.settings)
             self._scorer = load_scorer(self.settings, self.config)
         except (RetainError, ServingError) as e:
             self._problem = str(e)
@@ -301,7 +311,10 @@ class ChurnService:
         return recommender
 
     def __is_ready__(self) -> bool:
-        """Ready when the model, the explainer and the feature store are, and the store answers."""
+        """Ready when the model, the explainer and the feature store are, and the store answers;
+        not ready once told to stop (``retain serve`` drains: requests are still answered)."""
+        if draining():
+            return False
         try:
             self.scorer().online.read([0])
         except (ServingError, OnlineStoreError):
@@ -320,16 +333,43 @@ class ChurnService:
             return _error(UnavailableError(str(e)))
         except DataError as e:  # a decision input out of range
             return _error(InvalidRequestError(str(e)))
+        except sa.exc.SQLAlchemyError as e:  # the decision and audit log's database is down
+            logger.warning("answered 503: the decision log: %s", type(e).__name__)
+            return _error(UnavailableError("the decision log cannot be written; retry later"))
+
+    def _audit(self, entry: AuditEntry) -> None:
+        """Record who asked what (one insert); the answer goes out only once it is recorded."""
+        assert self._audit_log is not None  # opened before the scorer loads
+        self._audit_log.audit(entry)
+
+    def _audit_scores(
+        self, endpoint: str, api_key: str | None, scorer: Scorer, asked: Any, scored: Any
+    ) -> None:
+        self._audit(
+            AuditEntry(
+                endpoint,
+                api_key,
+                [scorer.ids.key_of(i) for i in asked],
+                {scorer.model_name: scorer.model_version},
+                [s.feature_timestamp for s in scored],
+            )
+        )
 
     @bentoml.api(route="/churn_score", input_spec=ChurnScoreRequest)
     async def churn_score(self, customer_ids: CustomerIds) -> ChurnScoreResponse:
         """Churn probability, risk band, top reasons and feature freshness of up to 1,000
         customers. An unknown customer, or one who left the bank, is answered in its own item."""
 
+        api_key = _api_key()
+        audited: list[Callable[[], None]] = []
+
         def work() -> ChurnScoreResponse:
             scorer = self.scorer()
             started = time.perf_counter()
             scored = scorer.score(customer_ids)
+            audited.append(
+                lambda: self._audit_scores("churn_score", api_key, scorer, customer_ids, scored)
+            )
             response = ChurnScoreResponse(
                 scores=[customer_score(s, scorer.model_name, scorer.model_version) for s in scored]
             )
@@ -339,8 +379,45 @@ class ChurnService:
             return response
 
         if len(customer_ids) <= INLINE_BATCH:
-            return self._guard(work)  # type: ignore[return-value]
-        return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
+            answer = self._guard(work)
+        else:
+            answer = await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[arg-type]
+        if audited:  # answered with data: recorded first, in a thread (a database round trip)
+            failed = await anyio.to_thread.run_sync(self._guard, audited[0])  # type: ignore[arg-type]
+            if failed is not None:
+                return failed  # type: ignore[return-value]
+        return answer  # type: ignore[return-value]
+
+    @at_risk_app.get(
+        "/",
+        response_model=AtRiskResponse,
+        responses={400: {"description": "Bad filter"}, 503: {"description": "No scores yet"}},
+    )
+    def at_risk(
+        self,
+        segment: Annotated[
+            list[str] | None, Query(description="Lifecycle stage(s) or behavioural segment(s).")
+        ] = None,
+        branch: Annotated[list[str] | None, Query(description="Home branch(es).")] = None,
+        value_tier: Annotated[list[str] | None, Query(description="Value tier(s).")] = None,
+        min_value: Annotated[
+            float | None, Query(ge=0, description="Lowest customer value.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = 50,
+        offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    ) -> Any:
+        """The latest at-risk list (``retain score``), filtered, sorted by expected saved value
+        (else value at stake), with the reasons of the customers on the page."""
+        filters = Filters(
+            tuple(segment or ()), tuple(branch or ()), tuple(value_tier or ()), min_value
+        )
+
+        def work() -> AtRiskResponse:
+            scorer = self.scorer()
+            assert self.settings is not None
+            return answer(self.settings, scorer, filters, limit, offset)
+
+        return self._guard(work)
 
     @customers_app.get(
         "/{customer_id}",
@@ -349,6 +426,7 @@ class ChurnService:
     )
     def customer(
         self,
+        request: Request,
         customer_id: Annotated[
             str,
             PathParam(
@@ -372,6 +450,8 @@ class ChurnService:
             if scored.status == "not_found":
                 scored_customers.labels(status=scored.status).inc()
                 raise CustomerNotFoundError(scored.message or "not found")
+            api_key = _key_name(request.scope)
+            self._audit_scores("customers", api_key, scorer, [customer_id], [scored])
             values = rows.row(0, list(rows.columns))
             view = customer_view(
                 scored, values, scorer.config, scorer.model_name, scorer.model_version
@@ -400,8 +480,10 @@ class ChurnService:
             customer_id=customer_id, channel=channel, k=k, context=context or DecisionContext()
         )
 
+        api_key = _api_key()
+
         def work() -> Response:
-            _, text = self.recommender().decide(request)  # serialized once, as logged
+            _, text = self.recommender().decide(request, api_key)  # serialized once, as logged
             return Response(content=text, media_type="application/json")
 
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
@@ -419,6 +501,8 @@ class ChurnService:
         """The customer's answer to an action of a decision: accepted, declined or ignored. It
         counts at once (a decline starts the action's cooldown); a repeat is harmless."""
 
+        api_key = _api_key()
+
         def work() -> FeedbackResponse:
             log = self.recommender().log
             when = self.config.decision_time(at, datetime.now(UTC), "at")
@@ -426,6 +510,15 @@ class ChurnService:
                 stored = log.record_feedback(decision_id, action_id, outcome, when)
             except UnknownDecisionError as e:
                 raise DecisionNotFoundError(str(e)) from e
+            self._audit(
+                AuditEntry(
+                    "feedback",
+                    api_key,
+                    [stored.customer_id],
+                    decision_id=decision_id,
+                    inputs={"action_id": action_id, "outcome": outcome, "at": when.isoformat()},
+                )
+            )
             return FeedbackResponse(
                 decision_id=stored.decision_id,
                 action_id=stored.action_id,
@@ -435,6 +528,19 @@ class ChurnService:
             )
 
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
+
+
+def _key_name(scope: MutableMapping[str, Any]) -> str | None:
+    """The name of the request's API key (None while the project has no keys)."""
+    return (scope.get("state") or {}).get("api_key")
+
+
+def _api_key() -> str | None:
+    """The API key's name of the request being answered (None outside a server)."""
+    try:
+        return _key_name(REQUEST.request.scope)
+    except LookupError:  # called outside a request (the class on its own)
+        return None
 
 
 def _observe(score: CustomerScore) -> None:

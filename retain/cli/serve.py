@@ -40,11 +40,17 @@ def serve(
 
     POST /churn_score, GET /customers/{id}; OpenAPI page at /, /livez, /readyz, /metrics.
     Data endpoints need an API key once the first one is added (`retain keys add`).
+    On SIGTERM /readyz turns 503 and requests are still answered for `drain_s` seconds
+    (serving.toml) before the server stops; Ctrl-C stops at once.
     """
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port {port} is not a port number (1..65535)")
+    from serving.config import ServingConfig
+    from serving.drain import serve_with_drain
+
     settings = load_settings()  # a bad home folder is one line here, not a failed worker
     _check_exposure(settings, host, open_to_all)
+    drain_s = ServingConfig.load(settings).drain_s
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(
@@ -58,8 +64,10 @@ def serve(
     env = {**os.environ, "RETAIN_HOME": str(settings.home), "BENTOML_HOME": str(instance)}
     args = [bentoml, "serve", SERVICE, "--host", host, "--port", str(port)]
     sys.stderr.flush()
-    # Become the server: signals (Ctrl-C, a supervisor's SIGTERM) reach it directly.
-    os.execve(bentoml, args, env)
+    # Stay the parent: a supervisor's SIGTERM drains (readyz 503, still answering) before the
+    # server stops. Exits with the server's status.
+    status = serve_with_drain(args, env, instance / "draining", drain_s, say=console.print)
+    raise typer.Exit(status)
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
