@@ -19,6 +19,21 @@ def pyplot() -> Any:
     return plt
 
 
+CURVE_POINTS = 2_000
+"""Points drawn per curve: more than a figure's pixels can show. The curves are computed on every
+row; only what is drawn is thinned."""
+
+
+def thin(*arrays: NDArray[Any], points: int = CURVE_POINTS) -> tuple[NDArray[Any], ...]:
+    """The arrays (of one length) at about ``points`` evenly spaced positions, first and last
+    kept."""
+    n = len(arrays[0])
+    if n <= points:
+        return arrays
+    keep = np.unique(np.linspace(0, n - 1, points).round().astype(np.int64))
+    return tuple(np.asarray(a)[keep] for a in arrays)
+
+
 def roc_pr_curves(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]) -> Any:
     """ROC and precision-recall curves of every scorer on one window."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
@@ -27,9 +42,9 @@ def roc_pr_curves(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]
     fig, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
     for name, p in scores.items():
         fpr, tpr, _ = roc_curve(y, p)
-        roc_ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        roc_ax.plot(*thin(fpr, tpr), label=f"{name} (AUC {auc(fpr, tpr):.3f})")
         precision, recall, _ = precision_recall_curve(y, p)
-        pr_ax.plot(recall, precision, label=name)
+        pr_ax.plot(*thin(recall, precision), label=name)
     roc_ax.plot([0, 1], [0, 1], "k:", lw=1)
     roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr_ax.axhline(float(np.mean(y)), color="k", ls=":", lw=1)
@@ -69,8 +84,9 @@ def gain_lift(y: NDArray[np.float64], scores: dict[str, NDArray[np.float64]]) ->
     for name, p in scores.items():
         ordered = np.asarray(y)[np.argsort(-np.asarray(p), kind="stable")]
         gain = np.cumsum(ordered) / max(ordered.sum(), 1)
-        gain_ax.plot(share, gain, label=name)
-        lift_ax.plot(share, gain / share, label=name)
+        x, g = thin(share, gain)
+        gain_ax.plot(x, g, label=name)
+        lift_ax.plot(x, g / x, label=name)
     gain_ax.plot([0, 1], [0, 1], "k:", lw=1)
     gain_ax.set(
         xlabel="share of customers (highest score first)",

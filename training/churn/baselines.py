@@ -1,7 +1,8 @@
 """The two baselines a churn model must beat, fitted and scored on the same split as the model.
 
 - ``logistic``: scikit-learn logistic regression on the same features (median imputation and
-  scaling for numbers, one-hot encoding for categories).
+  scaling for numbers, one-hot encoding for categories), fitted on a stratified sample of at most
+  ``LOGISTIC_ROWS`` train rows and scored on every test row.
 - ``rule``: what a bank would use today: flag a customer whose balance fell by half in three
   months or whose salary stopped. Its flag becomes a probability through the churn rate of
   flagged and unflagged customers in the train window, so calibration metrics mean something.
@@ -21,10 +22,35 @@ from numpy.typing import NDArray
 
 from retain.core.errors import DataError
 from training.encode import FeatureSpec
+from training.split import stratified_parts
+
+LOGISTIC_ROWS = 200_000
+"""The most train rows the logistic baseline is fitted on: on a million rows its fit (median
+imputation sorts every column) costs as much CPU as the booster. On a simulated bank of 65k
+customers, fits on 200k of the 606k train rows scored a test ROC AUC of 0.7534 and 0.7551 (two
+sampling seeds) against 0.7557 on all of them, within the test window's own noise; 100k rows gave
+0.7509 and 0.7533."""
 
 
-def fit_logistic(train: pd.DataFrame, spec: FeatureSpec, seed: int, label: str = "label") -> Any:
-    """A fitted scikit-learn pipeline: impute + scale numbers, one-hot categories, logistic."""
+def train_sample(train: pd.DataFrame, rows: int, seed: int, label: str = "label") -> pd.DataFrame:
+    """At most ``rows`` rows of ``train``, stratified by label, in their order (all of them when
+    there are no more); the same frame and seed give the same rows."""
+    if len(train) <= rows:
+        return train
+    share = rows / len(train)
+    part = stratified_parts(train[label].to_numpy(), (share, 1.0 - share), seed)
+    return train[part == 0]
+
+
+def fit_logistic(
+    train: pd.DataFrame,
+    spec: FeatureSpec,
+    seed: int,
+    label: str = "label",
+    max_rows: int = LOGISTIC_ROWS,
+) -> Any:
+    """A fitted scikit-learn pipeline: impute + scale numbers, one-hot categories, logistic;
+    fitted on ``train_sample(train, max_rows, seed)``."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
@@ -47,8 +73,9 @@ def fit_logistic(train: pd.DataFrame, spec: FeatureSpec, seed: int, label: str =
         ]
     )
     model = Pipeline([("pre", pre), ("lr", LogisticRegression(max_iter=1000, random_state=seed))])
+    rows = train_sample(train, max_rows, seed, label)
     with _empty_features_quiet():
-        model.fit(_logistic_input(train, spec), train[label].to_numpy(dtype=int))
+        model.fit(_logistic_input(rows, spec), rows[label].to_numpy(dtype=int))
     return model
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from training.churn.baselines import LOGISTIC_ROWS
 from training.churn.evaluate import Report
 
 if TYPE_CHECKING:
@@ -141,8 +142,9 @@ def render_model_card(
     )
     out += [
         "",
-        "`logistic`: logistic regression on the same features; `rule`: balance fell by half in "
-        "three months or salary stopped"
+        "`logistic`: logistic regression on the same features (fitted on at most "
+        f"{LOGISTIC_ROWS:,} train rows, a sample stratified by label); `rule`: balance fell by "
+        "half in three months or salary stopped"
         + (
             "; `truth`: the simulator's true churn probability (the ceiling)."
             if "truth" in report.metrics

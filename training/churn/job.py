@@ -46,6 +46,19 @@ from training.tracking import experiment_id, log_lineage, requirements, run_info
 
 EXPERIMENT = "retain-churn"
 
+STAGES: tuple[str, ...] = (
+    "split",
+    "LightGBM, early stopping on validation, calibration",
+    "baselines (logistic on a sample, rule)",
+    "evaluation on test (metrics, slices, truth; cross-validation by customer in snapshot mode)",
+    "importance and lineage (data fingerprint)",
+    "metrics and tables logged",
+    "plots and SHAP summary (on a sample)",
+    "model card and model logged",
+    "registration",
+)
+"""The job's stages, in order: ``progress(k, len(STAGES))`` is called as stage k ends."""
+
 
 @dataclass
 class Fitted:
@@ -152,12 +165,12 @@ def fit_and_evaluate(
             raise DataError(
                 f"the {name} {where} has only one class of label ({len(part):,} rows): cannot train"
             )
-    progress(1, 6)
+    progress(1, len(STAGES))
     spec = fit_spec(train, data.features)
     model = fit_churn_model(train, valid, spec, config, params)
-    progress(2, 6)
+    progress(2, len(STAGES))
     baselines = fit_baselines(train, model, config.seed)
-    progress(3, 6)
+    progress(3, len(STAGES))
     y_test = test[LABEL].to_numpy(dtype=np.float64)
     scores = {"model": model.predict_proba(test), **baselines.scores(test, model)}
     attrs = data.attributes.loc[test.index]
@@ -168,7 +181,7 @@ def fit_and_evaluate(
         if split.mode == "snapshot" and config.cv_folds
         else None
     )
-    progress(4, 6)
+    progress(4, len(STAGES))
     gain = model.booster.feature_importance(importance_type="gain")
     importance = (
         pd.DataFrame(
@@ -199,6 +212,7 @@ def fit_and_evaluate(
     }
     model.info = {k: v for k, v in info.items() if k not in ("threshold", "calibration")}
     sample = test.sample(min(config.shap_sample, len(test)), random_state=config.seed)
+    progress(5, len(STAGES))
     return Fitted(
         model=model,
         split=split,
@@ -273,8 +287,9 @@ def log_fitted(
         path = Path(tmp) / "feature_importance.csv"
         fitted.importance.to_csv(path, index=False)
         mlflow.log_artifact(str(path))
-    progress(5, 6)
+    progress(6, len(STAGES))
     _log_figures(fitted)
+    progress(7, len(STAGES))
     card = render_model_card(
         model_name=model_name,
         report=fitted.report,
@@ -301,6 +316,7 @@ def log_fitted(
         # Listed, not inferred: inference loads the model in a subprocess and takes ~10 s.
         pip_requirements=requirements(),
     )
+    progress(8, len(STAGES))
     version = register_challenger(
         settings,
         logged.model_uri,
@@ -308,7 +324,7 @@ def log_fitted(
         run_id,
         "Probability of churn within the horizon (calibrated).",
     )
-    progress(6, 6)
+    progress(9, len(STAGES))
     return version
 
 

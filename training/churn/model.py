@@ -92,7 +92,7 @@ def train_booster(
 
     positives = float(np.sum(y_train))
     scale = (len(y_train) - positives) / positives if positives else 1.0
-    lgb_params = {**config.lgb_params(scale), **(params or {})}
+    lgb_params = validation_params({**config.lgb_params(scale), **(params or {})})
     categorical = list(spec.categorical)
     dtrain = lgb.Dataset(
         x_train, label=y_train, categorical_feature=categorical, free_raw_data=True
@@ -108,6 +108,17 @@ def train_booster(
             lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
         ],
     )
+
+
+def validation_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with only the first of its metrics: the validation window is scored with every
+    metric listed after each round, and early stopping (``first_metric_only``) reads the first
+    alone, so the others would cost a pass over the window per round for nothing. The trees do
+    not depend on the metric."""
+    metric = params.get("metric")
+    if isinstance(metric, list | tuple) and len(metric) > 1:
+        return {**params, "metric": metric[0]}
+    return params
 
 
 def fit_churn_model(
