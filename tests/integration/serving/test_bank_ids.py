@@ -60,15 +60,18 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[str
 
 @pytest.fixture(scope="module")
 def client(served: tuple[Settings, list[str], Path]) -> Iterator[object]:
-    from starlette.testclient import TestClient
+    """``retain serve`` on the bank (a real server: one in-process service per test session)."""
+    import httpx
 
-    from serving.service import ChurnService
+    from serving.process import running_service
 
     settings, _, _ = served
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RETAIN_HOME", str(settings.home))
         mp.setenv("RETAIN_ID_KEY", ID_KEY)
-        with TestClient(ChurnService.to_asgi(), raise_server_exceptions=False) as c:
+        with (
+            running_service(settings.home) as service,
+            httpx.Client(base_url=service.url, timeout=60) as c,
+        ):
             yield c
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from retain.core.settings import Settings
 from serving.decision_log import DecisionLog
@@ -24,6 +25,8 @@ from training.tracking import client, namespaced, tracking
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 POLL_S = 1
+REFRESH_S = 5
+"""How often a worker reads the keys again (``serving.auth.key_ring``'s default)."""
 
 
 @pytest.fixture(scope="module")
@@ -126,20 +129,20 @@ def test_generated_requests_get_no_5xx_and_only_declared_answers(service: Runnin
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"POST /churn_score", "POST /recommend"}
     for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-        def check(case) -> None:
-            case.call_and_validate()
-
-        check()
+        # Some well-formed values are refused for what JSON Schema cannot state: a decision or
+        # feedback time outside the window around the service's clock, a segment or branch the
+        # bank does not have (they are data). Those refusals are declared 400s.
+        data_bound = operation.label in ("POST /recommend", "POST /feedback", "GET /at_risk/")
+        _fuzz(operation, [positive_data_acceptance] if data_bound else [])
 
 
-def _until(check, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "not within the keys' refresh"
-        time.sleep(0.2)
+def _fuzz(operation, excluded: list) -> None:
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case) -> None:
+        case.call_and_validate(excluded_checks=excluded)
+
+    check()
 
 
 def test_keys_are_enforced_by_scope_and_revoked_without_a_restart(
@@ -157,7 +160,7 @@ def test_keys_are_enforced_by_scope_and_revoked_without_a_restart(
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.post(f"{url}{path}", json=body, headers=headers, timeout=30)
 
-    _until(lambda: post("/churn_score", score).status_code == 401)
+    time.sleep(REFRESH_S + 1)  # every worker has read the keys again
     r = post("/churn_score", score)
     assert r.json() == {
         "error": "an API key is required: send Authorization: Bearer <key>",
@@ -177,4 +180,5 @@ def test_keys_are_enforced_by_scope_and_revoked_without_a_restart(
     for path in ("/livez", "/readyz", "/docs.json", "/models/"):
         assert httpx.get(f"{url}{path}").status_code == 200, path
     store.revoke("app")
-    _until(lambda: post("/churn_score", score, app).status_code == 401)
+    time.sleep(REFRESH_S + 1)
+    assert post("/churn_score", score, app).status_code == 401

@@ -104,7 +104,7 @@ def test_a_decline_starts_the_cooldown_and_caps_hold(client, ids):
         ({"customer_id": 1, "channel": "fax"}, 400, "channel"),
         ({"customer_id": 1, "channel": "mobile", "k": 0}, 400, "k"),
         ({"customer_id": 1, "channel": "mobile", "k": 11}, 400, "k"),
-        ({"customer_id": "x", "channel": "mobile"}, 400, "customer_id"),
+        ({"customer_id": "", "channel": "mobile"}, 400, "customer_id"),
         ({"channel": "mobile"}, 400, "customer_id"),
         ({"customer_id": 1, "channel": "mobile", "context": {"weight": -1}}, 400, "weight"),
         ({"customer_id": 1, "channel": "mobile", "context": {"at": "yesterday"}}, 400, "at"),
