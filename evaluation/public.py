@@ -307,6 +307,11 @@ def out_of_range_share(train: pd.DataFrame, test: pd.DataFrame, columns: list[st
     return float(outside.mean())
 
 
+def _outcome_model(kind: str, p: PublicParams) -> tuple[str, int]:
+    """LightGBM's objective and rounds for an outcome: a visit (binary) or the spend."""
+    return ("binary", p.rounds) if kind == "binary" else ("regression", p.spend_rounds)
+
+
 def t_learner_uplift(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -318,8 +323,7 @@ def t_learner_uplift(
 ) -> dict[str, NDArray[np.float64]]:
     """Predicted uplift of each arm of ``TREATMENTS`` over ``CONTROL`` on ``outcome`` for the
     ``test`` rows: a model of the outcome in the arm minus one of it in the control group."""
-    objective = "binary" if kind == "binary" else "regression"
-    rounds = p.rounds if kind == "binary" else p.spend_rounds
+    objective, rounds = _outcome_model(kind, p)
     params = p.lgb(objective)
     pred = {
         group: _score(train[train[treatment] == group], test, features, outcome, params, rounds)
@@ -339,8 +343,7 @@ def s_learner_uplift(
 ) -> dict[str, NDArray[np.float64]]:
     """One model of the outcome with the group as a feature; the uplift of an arm is its
     prediction with the arm minus with the control."""
-    objective = "binary" if kind == "binary" else "regression"
-    rounds = p.rounds if kind == "binary" else p.spend_rounds
+    objective, rounds = _outcome_model(kind, p)
     spec = fit_spec(train, [*features, treatment])
     booster = _fit(
         encode(train, spec), train[outcome].to_numpy(np.float64), spec, p.lgb(objective), rounds
@@ -371,8 +374,7 @@ def propensity_uplift(
 
     from training.uplift.model import dr_pseudo_outcome
 
-    objective = "binary" if kind == "binary" else "regression"
-    rounds = p.rounds if kind == "binary" else p.spend_rounds
+    objective, rounds = _outcome_model(kind, p)
     out = {}
     for arm in TREATMENTS:
         rows = train[train[treatment].isin([arm, CONTROL])].reset_index(drop=True)

@@ -141,13 +141,13 @@ def _audit_row(project: str, entry: AuditEntry) -> dict[str, Any]:
     return {
         "project_id": project,
         "audit_id": uuid.uuid4().hex,
-        "at": _utc(entry.at),
+        "at": as_utc(entry.at),
         "api_key": entry.api_key,
         "endpoint": entry.endpoint,
         "customer_ids": json.dumps(list(entry.customer_ids)),
         "models": json.dumps(entry.models, sort_keys=True),
         "feature_times": json.dumps(
-            [None if t is None else _utc(t).isoformat() for t in entry.feature_times]
+            [None if t is None else as_utc(t).isoformat() for t in entry.feature_times]
         ),
         "decision_id": entry.decision_id,
         "inputs": None if entry.inputs is None else json.dumps(entry.inputs, default=str),
@@ -167,7 +167,7 @@ def new_decision_id() -> str:
     return uuid.uuid4().hex
 
 
-def _utc(t: datetime) -> datetime:
+def as_utc(t: datetime) -> datetime:
     """SQLite returns naive datetimes; everything stored is UTC."""
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
@@ -249,7 +249,7 @@ class DecisionLog:
                     project_id=self.project,
                     decision_id=decision_id,
                     customer_id=customer_id,
-                    at=_utc(decision.at),
+                    at=as_utc(decision.at),
                     channel=decision.channel,
                     placement=decision.placement,
                     actions=json.dumps(delivered),
@@ -285,7 +285,7 @@ class DecisionLog:
         out = []
         for r in rows:
             row = dict(r)
-            row["at"] = _utc(row["at"])
+            row["at"] = as_utc(row["at"])
             for key in ("customer_ids", "models", "feature_times", "inputs"):
                 row[key] = None if row[key] is None else json.loads(row[key])
             out.append(row)
@@ -305,7 +305,7 @@ class DecisionLog:
         return LoggedDecision(
             row.decision_id,
             row.customer_id,
-            _utc(row.at),
+            as_utc(row.at),
             row.channel,
             tuple(json.loads(row.actions)),
         )
@@ -329,12 +329,12 @@ class DecisionLog:
             & (feedback.c.decision_id == decision_id)
             & (feedback.c.action_id == action_id)
         )
-        at, customer = _utc(at), logged.customer_id
+        at, customer = as_utc(at), logged.customer_id
         with self._begin() as conn:
             previous = conn.execute(sa.select(feedback).where(key)).first()
             if previous is not None:
                 return FeedbackResult(
-                    decision_id, action_id, previous.outcome, _utc(previous.at), True, customer
+                    decision_id, action_id, previous.outcome, as_utc(previous.at), True, customer
                 )
             try:
                 conn.execute(
@@ -354,7 +354,7 @@ class DecisionLog:
 
     def history(self, customer_id: int, now: datetime) -> list[Contact]:
         """The customer's delivered actions up to ``now``, each with its outcome once known."""
-        now = _utc(now)
+        now = as_utc(now)
         since = _days_before(now, HISTORY_DAYS)
         key = {"project": self.project, "customer": customer_id}
         with self._read() as conn:
@@ -363,7 +363,7 @@ class DecisionLog:
                 (r.decision_id, r.action_id): r.outcome for r in conn.execute(_OUTCOMES, key)
             }
         return [
-            Contact(action, r.channel, _utc(r.at), outcomes.get((r.decision_id, action)))
+            Contact(action, r.channel, as_utc(r.at), outcomes.get((r.decision_id, action)))
             for r in rows
             for action in json.loads(r.actions)
         ]

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from retain.core.errors import ConfigError
+from serving.decision_log import as_utc
 
 SCOPES: dict[str, str] = {
     "score": "POST /churn_score: churn scores and their reasons",
@@ -170,15 +171,11 @@ class KeyStore:
                 r.name,
                 r.digest,
                 frozenset(r.scopes.split(",")),
-                _utc(r.created_at),
-                _utc(r.revoked_at) if r.revoked_at else None,
+                as_utc(r.created_at),
+                as_utc(r.revoked_at) if r.revoked_at else None,
             )
             for r in rows
         ]
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class Refused(Exception):

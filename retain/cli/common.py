@@ -15,6 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from retain.core.errors import ConfigError
 from retain.core.progress import Progress as ProgressFn
 from retain.core.settings import Settings
 
@@ -24,6 +25,12 @@ console = Console(stderr=True)
 
 def load_settings() -> Settings:
     return Settings.load()
+
+
+def check_port(port: int) -> None:
+    """Raises ConfigError: ``port`` is not a TCP port number."""
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port {port} is not a port number (1..65535)")
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from retain.cli.common import console, load_settings
+from retain.cli.common import check_port, console, load_settings
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings
 
@@ -43,8 +43,7 @@ def serve(
     On SIGTERM /readyz turns 503 and requests are still answered for `drain_s` seconds
     (serving.toml) before the server stops; Ctrl-C stops at once.
     """
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port {port} is not a port number (1..65535)")
+    check_port(port)
     from serving.config import ServingConfig
     from serving.drain import serve_with_drain
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from retain.cli.common import console, load_settings
+from retain.cli.common import check_port, console, load_settings
 from retain.core.errors import ConfigError
 
 
@@ -42,8 +42,7 @@ def tracking_server(
     """
     from training.tracking import backend_store_uri
 
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port {port} is not a port number (1..65535)")
+    check_port(port)
     if workers < 1:
         raise ConfigError(f"--workers {workers}: give at least 1")
     settings = load_settings()

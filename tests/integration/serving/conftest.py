@@ -10,7 +10,7 @@ import pytest
 from retain.core.settings import Settings
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def own_bank(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Settings]:
     """Makes a copy of the served bank (Feast repo pointed at it) with the given ``serving.toml``
     lines before the bank's own: a test that changes or stops its service leaves the other tests'

@@ -5,7 +5,6 @@ and revoked with ``retain keys`` are enforced within seconds."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -30,16 +29,9 @@ REFRESH_S = 5
 
 
 @pytest.fixture(scope="module")
-def own_home(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def own_home(own_bank) -> Settings:
     """A copy of the served bank: moving its champion leaves the other tests' bank alone."""
-    dest = tmp_path_factory.mktemp("live") / "home"
-    shutil.copytree(home.home, dest, ignore=shutil.ignore_patterns("serving", "serve.log"))
-    store = dest / "feast" / "feature_store.yaml"
-    store.write_text(store.read_text().replace(str(home.home), str(dest)))
-    config = dest / "serving.toml"
-    kept = config.read_text() if config.exists() else ""
-    config.write_text(f"model_poll_s = {POLL_S}\n{kept}")
-    return Settings(home=dest)
+    return own_bank(f"model_poll_s = {POLL_S}")
 
 
 @pytest.fixture(scope="module")

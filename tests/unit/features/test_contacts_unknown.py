@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from features import signals
 from features.schema import VIEW_FEATURES, source_schema
-from tests.unit.features.test_signals import monthly_rows
+from tests.unit.features.test_signals import customer_rows, monthly_rows
 
 CAMPAIGN_COLUMNS = ["customer_id", "sent_at", "kind", "outcome"]
 
@@ -34,22 +34,7 @@ def test_derive_part_passes_on_whether_contacts_are_known():
     from features.build import derive_part
 
     rows = monthly_rows(2)
-    customers = pd.DataFrame(
-        {
-            "customer_id": [1],
-            "birth_year": [1980],
-            "region": ["north"],
-            "branch_id": [3],
-            "city_tier": [1],
-            "income_band": [2],
-            "occupation": ["employee"],
-            "join_date": [pd.Timestamp("2020-05-01", tz="UTC")],
-            "risk_tolerance": [3],
-            "marketing_consent": [True],
-            "preferred_channel": ["mobile"],
-            "digital_adoption": [0.5],
-        }
-    )
+    customers = customer_rows()
     empty = pd.DataFrame(columns=CAMPAIGN_COLUMNS)
     known = derive_part(rows, customers, empty)["contact_history"]
     unknown = derive_part(rows, customers, empty, contacts_known=False)["contact_history"]

@@ -22,6 +22,26 @@ def month_end(i: int) -> pd.Timestamp:
     return (pd.Period("2024-01", freq="M") + i).end_time.tz_localize("UTC").floor("s")
 
 
+def customer_rows() -> pd.DataFrame:
+    """One customer's profile row, as the raw customers table holds it."""
+    return pd.DataFrame(
+        {
+            "customer_id": [1],
+            "birth_year": [1980],
+            "region": ["north"],
+            "branch_id": [3],
+            "city_tier": [1],
+            "income_band": [2],
+            "occupation": ["employee"],
+            "join_date": [pd.Timestamp("2020-05-01", tz="UTC")],
+            "risk_tolerance": [3],
+            "marketing_consent": [True],
+            "preferred_channel": ["mobile"],
+            "digital_adoption": [0.5],
+        }
+    )
+
+
 def monthly_rows(n: int, customer_id: int = 1, start: int = 0, **columns: list) -> pd.DataFrame:
     """n consecutive monthly rows of one customer with neutral values, overridden by ``columns``."""
     base: dict[str, object] = {name: 0 for name in MONTHLY.names}
@@ -247,22 +267,7 @@ def test_profile_leaves_gender_out_and_is_stamped_at_joining():
 def test_every_source_frame_matches_its_parquet_schema(source):
     """The derived frames carry exactly the columns the source schema declares, in order."""
     rows = monthly_rows(3)
-    customers = pd.DataFrame(
-        {
-            "customer_id": [1],
-            "birth_year": [1980],
-            "region": ["north"],
-            "branch_id": [3],
-            "city_tier": [1],
-            "income_band": [2],
-            "occupation": ["employee"],
-            "join_date": [pd.Timestamp("2020-05-01", tz="UTC")],
-            "risk_tolerance": [3],
-            "marketing_consent": [True],
-            "preferred_channel": ["mobile"],
-            "digital_adoption": [0.5],
-        }
-    )
+    customers = customer_rows()
     campaigns = pd.DataFrame(columns=["customer_id", "sent_at", "kind", "outcome"])
     from features.build import derive_part
 

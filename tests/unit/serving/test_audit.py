@@ -6,13 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from retain.core.errors import ConfigError
-from retain.core.settings import Settings
 from serving.actions import ActionCatalogue
 from serving.audit import decide_arguments, decision_inputs
 from serving.decide import Context, Levers, Scores, decide
@@ -31,24 +28,6 @@ CUSTOMER = {
     "complaints_open": 0,
     "last_login": datetime(2025, 1, 10, tzinfo=UTC),
 }
-TABLES = ("retain_decisions", "retain_feedback", "retain_audit")
-
-
-@pytest.fixture(params=["embedded", "production"])
-def log(request: pytest.FixtureRequest, tmp_path: Path):
-    """The SQLite log and the PostgreSQL log (its rows removed afterwards)."""
-    settings = Settings(
-        home=tmp_path, profile=request.param, project=f"audit_{new_decision_id()[:8]}"
-    )
-    log = DecisionLog.open(settings)
-    yield log
-    if request.param == "production":
-        with log.engine.begin() as conn:
-            for table in TABLES:
-                conn.execute(
-                    sa.text(f"delete from {table} where project_id = :p"), {"p": settings.project}
-                )
-    log.close()
 
 
 def _decide(
@@ -88,42 +67,42 @@ def _decide(
     return decision_id
 
 
-def test_a_decision_replays_to_the_same_answer(log: DecisionLog) -> None:
+def test_a_decision_replays_to_the_same_answer(either_log: DecisionLog) -> None:
     """With a contact history (a declined offer) in the inputs, the replay matches action for
     action and trace entry for trace entry."""
     catalogue = ActionCatalogue.load()
-    first = _decide(catalogue, log, NOW)
-    delivered = log.decision(first).actions
+    first = _decide(catalogue, either_log, NOW)
+    delivered = either_log.decision(first).actions
     assert delivered
-    log.record_feedback(first, delivered[0], "declined", NOW + timedelta(hours=1))
-    second = _decide(catalogue, log, NOW + timedelta(days=1))
-    row = log.audit_rows("recommend", second)[0]
+    either_log.record_feedback(first, delivered[0], "declined", NOW + timedelta(hours=1))
+    second = _decide(catalogue, either_log, NOW + timedelta(days=1))
+    row = either_log.audit_rows("recommend", second)[0]
     assert row["inputs"]["history"][0]["outcome"] == "declined"
     for decision_id in (first, second):
-        result = replay(log, decision_id, catalogue)
+        result = replay(either_log, decision_id, catalogue)
         assert result.same, result.differences
 
 
-def test_a_replay_from_other_inputs_says_what_differs(log: DecisionLog) -> None:
+def test_a_replay_from_other_inputs_says_what_differs(either_log: DecisionLog) -> None:
     catalogue = ActionCatalogue.load()
 
     def no_consent(inputs):
         inputs["customer"]["marketing_consent"] = False
 
-    decision_id = _decide(catalogue, log, NOW, tamper=no_consent)
-    result = replay(log, decision_id, catalogue)
+    decision_id = _decide(catalogue, either_log, NOW, tamper=no_consent)
+    result = replay(either_log, decision_id, catalogue)
     assert not result.same
     assert any(d.startswith("trace ") for d in result.differences)
 
 
-def test_replay_refuses_an_unknown_decision_or_another_catalogue(log: DecisionLog) -> None:
+def test_replay_refuses_an_unknown_decision_or_another_catalogue(either_log: DecisionLog) -> None:
     catalogue = ActionCatalogue.load()
     with pytest.raises(UnknownDecisionError):
-        replay(log, "nope", catalogue)
-    decision_id = _decide(catalogue, log, NOW)
+        replay(either_log, "nope", catalogue)
+    decision_id = _decide(catalogue, either_log, NOW)
     other = dataclasses.replace(catalogue, version=f"{catalogue.version}-next")
     with pytest.raises(ConfigError, match="catalogue version"):
-        replay(log, decision_id, other)
+        replay(either_log, decision_id, other)
 
 
 def test_the_inputs_come_back_as_they_went_in() -> None:
@@ -136,16 +115,16 @@ def test_the_inputs_come_back_as_they_went_in() -> None:
     assert back == (CUSTOMER, context, [], scores, Levers(), 3)
 
 
-def test_an_audit_row_keeps_who_when_and_what(log: DecisionLog) -> None:
+def test_an_audit_row_keeps_who_when_and_what(either_log: DecisionLog) -> None:
     """Times in UTC whatever their offset; customer ids as the stores' keys (None: no such id)."""
     minus14 = timezone(timedelta(hours=-14))
     at = datetime(2025, 1, 15, 1, tzinfo=minus14)
     stamp = datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC)
-    log.audit(
+    either_log.audit(
         AuditEntry("churn_score", None, [11, None], {"retain-churn": "4"}, [stamp, None], at=at)
     )
-    log.audit(AuditEntry("customers", "rm-desk", [11], {"retain-churn": "4"}, [stamp]))
-    rows = log.audit_rows()
+    either_log.audit(AuditEntry("customers", "rm-desk", [11], {"retain-churn": "4"}, [stamp]))
+    rows = either_log.audit_rows()
     assert [r["endpoint"] for r in rows] == ["churn_score", "customers"]
     first = rows[0]
     assert first["at"] == at and first["at"].tzinfo == UTC
@@ -154,4 +133,4 @@ def test_an_audit_row_keeps_who_when_and_what(log: DecisionLog) -> None:
     assert first["models"] == {"retain-churn": "4"}
     assert first["feature_times"] == [stamp.isoformat(), None]
     assert first["decision_id"] is None and first["inputs"] is None
-    assert log.audit_rows("customers")[0]["customer_ids"] == [11]
+    assert either_log.audit_rows("customers")[0]["customer_ids"] == [11]

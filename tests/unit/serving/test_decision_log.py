@@ -114,23 +114,6 @@ def test_production_log_lives_in_postgres_and_is_torn_down() -> None:
         log.close()
 
 
-@pytest.fixture(params=["embedded", "production"])
-def either_log(request: pytest.FixtureRequest, tmp_path: Path):
-    """The SQLite log and the PostgreSQL log (its rows removed afterwards)."""
-    settings = Settings(
-        home=tmp_path, profile=request.param, project=f"dlog_{new_decision_id()[:8]}"
-    )
-    log = DecisionLog.open(settings)
-    yield log
-    if request.param == "production":
-        with log.engine.begin() as conn:
-            for table in ("retain_decisions", "retain_feedback"):
-                conn.execute(
-                    sa.text(f"delete from {table} where project_id = :p"), {"p": settings.project}
-                )
-    log.close()
-
-
 def test_times_are_stored_in_utc_whatever_their_offset(either_log: DecisionLog) -> None:
     """A decision and a feedback given at UTC-14:00 are stored, read back and compared in UTC."""
     catalogue = ActionCatalogue.load()
