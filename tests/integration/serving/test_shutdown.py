@@ -44,12 +44,12 @@ class Clients:
 
     def _ready(self) -> None:
         while not self.stop.is_set():
-            sent = time.monotonic()
             try:
                 status: int | str = httpx.get(f"{self.url}/readyz", timeout=5).status_code
             except httpx.HTTPError as e:
                 status = type(e).__name__
-            self.readyz.append((sent, status))
+            # When the answer came: a probe sent just before the signal may be answered after it.
+            self.readyz.append((time.monotonic(), status))
             time.sleep(0.05)
 
     def __enter__(self) -> Clients:
