@@ -12,6 +12,7 @@ import html
 import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -85,15 +86,50 @@ def _table(frame: pd.DataFrame) -> str:
     return formatted.to_html(border=0, classes="t")
 
 
+@dataclass(frozen=True)
+class PlanSection:
+    """A campaign plan (``retain plan``) as the page shows it.
+
+    ``compared``: one row per plan (retain's, the riskiest-first baseline) with ``contacts``,
+    ``spent``, ``expected_value`` and, on a simulated bank, ``true_value``; ``curve_png``: the
+    return curve, base64.
+    """
+
+    budget: float
+    break_even: float
+    method: str
+    gap: float
+    compared: pd.DataFrame
+    by_action: pd.Series
+    curve_png: str
+    notes: tuple[str, ...] = ()
+
+
+def _plan_html(plan: PlanSection) -> str:
+    e = html.escape
+    notes = "".join(f"<p><em>{e(n)}</em></p>" for n in plan.notes)
+    actions = plan.by_action.rename("contacts").to_frame()
+    return (
+        f"<h2>The campaign plan</h2><p>Budget {plan.budget:,.0f}; solved {e(plan.method)}, "
+        f"at most {plan.gap:.2%} below the best plan. Beyond a budget of "
+        f"{plan.break_even:,.0f} another contact loses money (its expected value, net of cost, "
+        f"is below 0).</p>{notes}"
+        + _table(plan.compared)
+        + f"<img src='data:image/png;base64,{plan.curve_png}'>"
+        + _table(actions)
+    )
+
+
 def render_html(
     frame: pd.DataFrame,
     run: Mapping[str, Any],
     reasons: pd.Series,
     listed: int,
     filters: str,
+    plan: PlanSection | None = None,
 ) -> str:
     """The page for the scored customers that pass the filters (``frame``); ``reasons``: counts
-    among the ``listed`` customers explained."""
+    among the ``listed`` customers explained; ``plan``: a campaign plan, shown first."""
     tables = {by: breakdown(frame, by) for by in GROUPS}
     branches = tables["branch_id"].head(TOP_BRANCHES)
     images = {
@@ -127,6 +163,6 @@ table.t td,table.t th{{padding:2px 10px;text-align:right;border-bottom:1px solid
 <p>{len(frame):,} customers{e(filters)}; value at stake {total:,.0f}
 (P(churn within 90 days) x value); {int((frame["risk_band"] == "high").sum()):,} in the high
 risk band. Model {e(str(run.get("model_name")))} v{e(str(run.get("model_version")))}.</p>
-{reasons_html}{sections}
+{"" if plan is None else _plan_html(plan)}{reasons_html}{sections}
 </body></html>
 """

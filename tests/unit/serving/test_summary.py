@@ -55,3 +55,29 @@ def test_the_page_holds_every_breakdown_and_its_charts():
         assert f"<h2>{heading}" in page
     assert page.count("data:image/png;base64,") == 5
     assert "4 customers" in page and "retain-churn v3" in page
+
+
+def test_the_page_shows_a_plan_when_given_one():
+    """The plan section: both plans' values side by side, the curve, the break-even budget."""
+    from serving.summary import PlanSection
+
+    compared = pd.DataFrame(
+        {"contacts": [12, 40], "spent": [900.0, 990.0], "true_value": [350.0, -420.0]},
+        index=pd.Index(["retain", "riskiest_first"], name="plan"),
+    )
+    section = PlanSection(
+        budget=1000.0,
+        break_even=1234.0,
+        method="exact",
+        gap=0.0,
+        compared=compared,
+        by_action=pd.Series({"rm_call": 7, "xsell_savings": 5}),
+        curve_png="QUJD",
+        notes=("no retain-uplift champion",),
+    )
+    run = {"as_of": "2024-12-31", "model_name": "retain-churn", "model_version": "3"}
+    page = render_html(scores(), run, pd.Series(dtype="int64"), 0, "", plan=section)
+    assert "<h2>The campaign plan" in page and "1,234" in page and "riskiest_first" in page
+    assert "-420" in page and "data:image/png;base64,QUJD" in page
+    assert "no retain-uplift champion" in page
+    assert "campaign plan" not in render_html(scores(), run, pd.Series(dtype="int64"), 0, "")
