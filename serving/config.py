@@ -8,6 +8,7 @@ Defaults are below; a bank overrides them in ``$RETAIN_HOME/serving.toml``, for 
     decision_past_days = 400     # decision and feedback times accepted: 400 days back ...
     decision_future_days = 1     # ... to 1 day ahead of the service's clock
     max_body_bytes = 1048576     # larger request bodies are answered 413
+    max_audience = 1000          # most customers in one POST /recommend/batch (more: 413)
     model_poll_s = 30            # how often the champions are checked (0: never, restart)
     drain_s = 5                  # on SIGTERM: /readyz 503, still serving this long, then stop
 
@@ -69,6 +70,8 @@ class ServingConfig:
             than written into the append-only log. Widen it to replay a simulated bank's
             calendar or to backfill.
         max_body_bytes: the largest request body the service reads; a larger one is 413.
+        max_audience: the most customers one ``POST /recommend/batch`` may name; more is 413
+            (split the audience, or use ``retain recommend --audience`` in-process).
         model_poll_s: seconds between checks of the registry's champion aliases; a promotion or
             rollback is loaded beside the served models and swapped in without a restart. 0
             turns the check off.
@@ -89,6 +92,7 @@ class ServingConfig:
     decision_past_days: float = 400.0
     decision_future_days: float = 1.0
     max_body_bytes: int = 1_048_576
+    max_audience: int = 1000
     model_poll_s: float = 30.0
     drain_s: float = 5.0
 
@@ -169,6 +173,9 @@ class ServingConfig:
         size = values.get("max_body_bytes", 1024)
         if not isinstance(size, int) or isinstance(size, bool) or size < 1024:
             raise ConfigError(f"{source}: max_body_bytes must be an integer >= 1024")
+        audience = values.get("max_audience", 1)
+        if not isinstance(audience, int) or isinstance(audience, bool) or audience < 1:
+            raise ConfigError(f"{source}: max_audience must be an integer >= 1")
         for key in ("model_name", "model_alias", "feature_service"):
             if key in values and not isinstance(values[key], str):
                 raise ConfigError(f"{source}: {key} must be a string")

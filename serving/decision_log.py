@@ -78,18 +78,41 @@ audit = sa.Table(
 
 
 # Built once: the service runs them on every decision.
-_HISTORY = sa.select(
-    decisions.c.decision_id, decisions.c.at, decisions.c.channel, decisions.c.actions
-).where(
-    decisions.c.project_id == sa.bindparam("project"),
-    decisions.c.customer_id == sa.bindparam("customer"),
-    decisions.c.at > sa.bindparam("since"),
-    decisions.c.at <= sa.bindparam("now"),
+# Oldest contact first, in both reads: one customer's history is the same list either way.
+_HISTORY = (
+    sa.select(decisions.c.decision_id, decisions.c.at, decisions.c.channel, decisions.c.actions)
+    .where(
+        decisions.c.project_id == sa.bindparam("project"),
+        decisions.c.customer_id == sa.bindparam("customer"),
+        decisions.c.at > sa.bindparam("since"),
+        decisions.c.at <= sa.bindparam("now"),
+    )
+    .order_by(decisions.c.at, decisions.c.decision_id)
+)
+_HISTORIES = (
+    sa.select(
+        decisions.c.customer_id,
+        decisions.c.decision_id,
+        decisions.c.at,
+        decisions.c.channel,
+        decisions.c.actions,
+    )
+    .where(
+        decisions.c.project_id == sa.bindparam("project"),
+        decisions.c.customer_id.in_(sa.bindparam("customers", expanding=True)),
+        decisions.c.at > sa.bindparam("since"),
+        decisions.c.at <= sa.bindparam("now"),
+    )
+    .order_by(decisions.c.customer_id, decisions.c.at, decisions.c.decision_id)
 )
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
 _OUTCOMES = sa.select(feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome).where(
     feedback.c.project_id == sa.bindparam("project"),
     feedback.c.customer_id == sa.bindparam("customer"),
+)
+_BATCH_OUTCOMES = sa.select(feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome).where(
+    feedback.c.project_id == sa.bindparam("project"),
+    feedback.c.customer_id.in_(sa.bindparam("customers", expanding=True)),
 )
 
 
@@ -151,6 +174,27 @@ def _audit_row(project: str, entry: AuditEntry) -> dict[str, Any]:
         ),
         "decision_id": entry.decision_id,
         "inputs": None if entry.inputs is None else json.dumps(entry.inputs, default=str),
+    }
+
+
+LogItem = tuple[str, int, Decision, str, AuditEntry | None]
+"""What ``DecisionLog.record`` takes: decision id, customer key, decision, response JSON, audit."""
+
+
+def _decision_row(
+    project: str, decision_id: str, customer_id: int, decision: Decision, response: str
+) -> dict[str, Any]:
+    delivered = [a.action_id for a in decision.actions if a.action_id != NO_ACTION]
+    return {
+        "project_id": project,
+        "decision_id": decision_id,
+        "customer_id": customer_id,
+        "at": as_utc(decision.at),
+        "channel": decision.channel,
+        "placement": decision.placement,
+        "actions": json.dumps(delivered),
+        "record": response,
+        "logged_at": datetime.now(UTC),
     }
 
 
@@ -240,23 +284,30 @@ class DecisionLog:
     ) -> None:
         """Append a decision and the response (JSON) that carried it, with its audit ``entry``
         in the same transaction."""
-        delivered = [a.action_id for a in decision.actions if a.action_id != NO_ACTION]
         with self._begin() as conn:
             if entry is not None:
                 conn.execute(audit.insert().values(**_audit_row(self.project, entry)))
             conn.execute(
                 decisions.insert().values(
-                    project_id=self.project,
-                    decision_id=decision_id,
-                    customer_id=customer_id,
-                    at=as_utc(decision.at),
-                    channel=decision.channel,
-                    placement=decision.placement,
-                    actions=json.dumps(delivered),
-                    record=response,
-                    logged_at=datetime.now(UTC),
+                    **_decision_row(self.project, decision_id, customer_id, decision, response)
                 )
             )
+
+    def record_many(self, logged: Sequence[LogItem], entries: Sequence[AuditEntry] = ()) -> None:
+        """Append decisions, each with its audit entry, and further audit ``entries``, in one
+        transaction (two multi-row inserts): all of them are logged, or none."""
+        rows = [_decision_row(self.project, *item[:4]) for item in logged]
+        audits = [
+            _audit_row(self.project, e)
+            for e in [*(item[4] for item in logged if item[4] is not None), *entries]
+        ]
+        if not rows and not audits:
+            return
+        with self._begin() as conn:
+            if audits:
+                conn.execute(audit.insert(), audits)
+            if rows:
+                conn.execute(decisions.insert(), rows)
 
     def audit(self, entry: AuditEntry) -> None:
         """Append one audit row (one insert).
@@ -367,6 +418,28 @@ class DecisionLog:
             for r in rows
             for action in json.loads(r.actions)
         ]
+
+    def histories(self, customer_ids: Sequence[int], now: datetime) -> dict[int, list[Contact]]:
+        """``history`` of many customers in two queries (decisions, then feedback): customer ->
+        the delivered actions up to ``now``, oldest first, each with its outcome once known.
+        Every customer asked for has an entry (empty without contacts)."""
+        now = as_utc(now)
+        since = _days_before(now, HISTORY_DAYS)
+        out: dict[int, list[Contact]] = {int(c): [] for c in customer_ids}
+        if not out:
+            return out
+        key = {"project": self.project, "customers": list(out)}
+        with self._read() as conn:
+            rows = conn.execute(_HISTORIES, {**key, "since": since, "now": now}).all()
+            outcomes = {
+                (r.decision_id, r.action_id): r.outcome for r in conn.execute(_BATCH_OUTCOMES, key)
+            }
+        for r in rows:
+            out[int(r.customer_id)].extend(
+                Contact(action, r.channel, as_utc(r.at), outcomes.get((r.decision_id, action)))
+                for action in json.loads(r.actions)
+            )
+        return out
 
     def response(self, decision_id: str) -> dict[str, Any]:
         """The logged response of a decision (its JSON decoded).

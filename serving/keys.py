@@ -30,7 +30,8 @@ from serving.decision_log import as_utc
 
 SCOPES: dict[str, str] = {
     "score": "POST /churn_score: churn scores and their reasons",
-    "recommend": "POST /recommend: next best actions (written to the decision log)",
+    "recommend": "POST /recommend and /recommend/batch: next best actions (written to the "
+    "decision log)",
     "feedback": "POST /feedback: the outcome of a delivered action",
     "customers": "GET /customers/{id}: the customer view (profile, balances, consent)",
     "metrics": "GET /metrics: the service's Prometheus metrics",
@@ -41,6 +42,7 @@ SCOPES: dict[str, str] = {
 _ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/churn_score"): "score",
     ("POST", "/recommend"): "recommend",
+    ("POST", "/recommend/batch"): "recommend",
     ("POST", "/feedback"): "feedback",
     ("GET", "/metrics"): "metrics",
 }

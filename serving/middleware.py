@@ -24,7 +24,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-API_PATHS = ("/churn_score", "/recommend", "/feedback")
+API_PATHS = ("/churn_score", "/recommend", "/recommend/batch", "/feedback")
 """The POST endpoints: JSON bodies only."""
 
 SPEC_PATH = "/docs.json"
@@ -36,7 +36,8 @@ _ERRORS = {
     404: "No such customer (or decision, for /feedback).",
     401: "No API key, or an unknown or revoked one (once the project has keys).",
     403: "The API key lacks the scope this endpoint needs.",
-    413: "The request body is larger than the service accepts.",
+    413: "The request body is larger than the service accepts (or names more customers than "
+    "max_audience, for /recommend/batch).",
     415: "The body is not declared as JSON (Content-Type: application/json).",
     422: "The customer left the bank: nothing to recommend.",
     503: "Not ready, or the feature store is unreachable: retry shortly.",
@@ -46,6 +47,7 @@ _ERRORS = {
 _ANSWERS = {
     "/churn_score": (400, 401, 403, 413, 415, 503),
     "/recommend": (400, 401, 403, 404, 413, 415, 422, 503),
+    "/recommend/batch": (400, 401, 403, 413, 415, 503),
     "/feedback": (400, 401, 403, 404, 413, 415, 503),
     "/customers/": (400, 401, 403, 404, 503),
     "/at_risk/": (400, 401, 403, 503),

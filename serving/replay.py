@@ -33,7 +33,11 @@ def replay(log: DecisionLog, decision_id: str, catalogue: ActionCatalogue) -> Re
             the audit log existed).
         ConfigError: ``catalogue`` is not the version the decision was made with.
     """
-    rows = log.audit_rows("recommend", decision_id)
+    rows = [  # /recommend, /recommend/batch or `retain recommend --audience` decided it
+        r
+        for r in log.audit_rows(decision_id=decision_id)
+        if str(r["endpoint"]).startswith("recommend")
+    ]
     if not rows or rows[0]["inputs"] is None:
         raise UnknownDecisionError(f"no audit record with the inputs of decision {decision_id!r}")
     inputs = rows[0]["inputs"]

@@ -294,6 +294,60 @@ class RecommendResponse(BaseModel):
     catalogue_version: str = Field(examples=["2025.1"])
 
 
+class RecommendBatchRequest(BaseModel):
+    """The body of ``/recommend/batch``: one channel, placement and time for a whole audience."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_ids: list[CustomerId] = Field(
+        min_length=1,
+        description="The audience: 1 to ``max_audience`` (serving.toml, default 1,000) bank "
+        "ids, each at most once; more is answered 413. Each is answered in its own item.",
+        examples=[[1101709635517, 1102171806643]],
+    )
+    channel: Channel = Field(description="The channel the actions go out on.", examples=["mobile"])
+    k: int = Field(
+        default=3,
+        strict=True,
+        ge=1,
+        le=MAX_ACTIONS,
+        description=f"Most actions per customer, 1 to {MAX_ACTIONS}.",
+        examples=[3],
+    )
+    context: DecisionContext = Field(
+        default_factory=DecisionContext,
+        description="Placement, its weight and the decision time, the same for every customer.",
+    )
+
+
+BatchStatus = Literal["ok", "not_found", "inactive"]
+
+
+class BatchDecision(BaseModel):
+    customer_id: int | str = Field(
+        description="The customer asked for, as the bank writes its id.", examples=[1102171806643]
+    )
+    status: BatchStatus = Field(
+        description="ok: decided and logged; not_found: no such customer in the feature store "
+        "(what /recommend answers 404); inactive: the customer left the bank (/recommend's 422).",
+        examples=["ok"],
+    )
+    message: str | None = Field(
+        default=None, description="Why there is no decision, when status is not ok."
+    )
+    recommendation: RecommendResponse | None = Field(
+        default=None,
+        description="What /recommend answers for this customer alone, with its own decision_id.",
+    )
+
+
+class RecommendBatchResponse(BaseModel):
+    decisions: list[BatchDecision] = Field(description="One item per id, in the order asked.")
+    decided: int = Field(description="Customers decided (and logged).", examples=[998])
+    not_found: int = Field(description="Ids with no customer in the feature store.", examples=[1])
+    inactive: int = Field(description="Customers who left the bank.", examples=[1])
+
+
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -320,6 +374,7 @@ class FeedbackResponse(BaseModel):
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/churn_score": ChurnScoreRequest,
     "/recommend": RecommendRequest,
+    "/recommend/batch": RecommendBatchRequest,
     "/feedback": FeedbackRequest,
 }
 """Each POST endpoint's body, as validated: what the OpenAPI spec declares."""
