@@ -44,6 +44,7 @@ from serving.errors import (
     CustomerNotFoundError,
     DecisionNotFoundError,
     InvalidRequestError,
+    PayloadTooLargeError,
     ServingError,
     UnavailableError,
 )
@@ -59,18 +60,42 @@ from serving.schemas import (
     CustomerScore,
     CustomerView,
     DecisionContext,
+    ErrorBody,
     FeedbackRequest,
     FeedbackResponse,
     Outcome,
+    RecommendBatchRequest,
+    RecommendBatchResponse,
     RecommendRequest,
     RecommendResponse,
 )
 from serving.scoring import Scorer, load_scorer
+from serving.webhooks import (
+    MAX_BODY_BYTES,
+    SECRET_ENV,
+    WebhookRefused,
+    announce_change,
+    change_stamp,
+    concerns,
+    verify,
+    webhook_secret,
+)
+from training.config import MODEL_NAMES
+from training.tracking import namespaced
 
 logger = logging.getLogger(__name__)
 
 RETRY_S = 15.0
 """Seconds between attempts to load what failed at start-up."""
+WAKE_S = 0.25
+"""How often the champions watcher looks at the changes file a webhook writes."""
+_WEBHOOK_ERRORS = {  # POST /models/refresh
+    400: "The body is not a JSON object.",
+    401: "Not signed with the shared secret, or signed too long ago.",
+    403: "Webhooks are off (RETAIN_WEBHOOK_SECRET is not set).",
+    413: "The body is larger than a webhook's.",
+    503: "Not ready, or the registry is unreachable: MLflow retries.",
+}
 
 customers_app = FastAPI(
     title="retain customer view",
@@ -171,6 +196,8 @@ class ChurnService:
         self._registered: dict[str, str | None] = {}
         self._checked_at: datetime | None = None
         self._audit_log: DecisionLog | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._refreshing = threading.Lock()  # one check of the champions at a time
         self._load()
         watcher = threading.Thread(target=self._watch, name="retain-champions", daemon=True)
         watcher.start()
@@ -215,14 +242,24 @@ class ChurnService:
                 served_model.labels(name, version).set(1)
 
     def _watch(self) -> None:
-        """Check the registry every ``model_poll_s`` seconds for the life of the worker."""
+        """Check the registry every ``model_poll_s`` seconds for the life of the worker, and at
+        once when a webhook reached any worker of this server (the changes file changed)."""
+        checked, seen = time.monotonic(), change_stamp()
         while True:
-            time.sleep(self.config.model_poll_s or RETRY_S)
-            if self.config.model_poll_s and self._scorer is not None:
-                try:
-                    self.refresh_models()
-                except Exception:  # the registry unreachable: keep serving, say so, retry
-                    logger.warning("cannot check the champions", exc_info=True)
+            time.sleep(WAKE_S)
+            stamp, poll = change_stamp(), self.config.model_poll_s
+            due = bool(poll) and time.monotonic() - checked >= poll
+            if self._scorer is None or not (due or stamp != seen):
+                continue
+            checked, seen = time.monotonic(), stamp
+            try:
+                self._refresh()
+            except Exception:  # the registry unreachable: keep serving, say so, retry
+                logger.warning("cannot check the champions", exc_info=True)
+
+    def _refresh(self) -> bool:
+        with self._refreshing:
+            return self.refresh_models()
 
     def served_versions(self) -> dict[str, str]:
         served = {self._scorer.model_name: self._scorer.model_version} if self._scorer else {}
@@ -278,6 +315,45 @@ class ChurnService:
             "checked_at": self._checked_at.isoformat() if self._checked_at else None,
             "poll_s": self.config.model_poll_s,
         }
+
+    @models_app.post(
+        "/refresh",
+        responses={
+            status: {"model": ErrorBody, "description": description}
+            for status, description in _WEBHOOK_ERRORS.items()
+        },
+    )
+    async def refresh(self, request: Request) -> Any:
+        """An MLflow registry webhook (``retain webhook``): when an alias of a served model
+        moved, check the champions now, in every worker of this server, instead of at the next
+        poll. The delivery must be signed with the secret in ``RETAIN_WEBHOOK_SECRET``."""
+        secret = webhook_secret()
+        if secret is None:
+            return _refused(403, f"webhooks are off on this service: set {SECRET_ENV}")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return _refused(413, f"the body is larger than {MAX_BODY_BYTES:,} bytes")
+        try:
+            payload = verify(secret, request.headers, body, time.time())
+        except WebhookRefused as e:
+            logger.warning("webhook refused: %s", e)
+            return _refused(e.status, str(e))
+        if self.settings is None or self._scorer is None:
+            return _refused(503, "the service is not ready; the delivery is retried")
+        served = (self.config.model_name, *MODEL_NAMES.values())
+        names = {namespaced(self.settings, n) for n in served}
+        refreshed = concerns(payload, names)
+        swapped = False
+        if refreshed:
+            announce_change()  # the other workers check too
+            try:
+                swapped = await anyio.to_thread.run_sync(self._refresh)
+            except Exception as e:  # the registry unreachable: MLflow retries a 503
+                logger.warning("cannot check the champions: %s", type(e).__name__)
+                return _refused(503, "cannot check the champions now; retry later")
+        return {"refreshed": refreshed, "swapped": swapped, "served": self.served_versions()}
 
     def scorer(self) -> Scorer:
         """The loaded scorer.
@@ -337,6 +413,19 @@ class ChurnService:
             logger.warning("answered 503: the decision log: %s", type(e).__name__)
             return _error(UnavailableError("the decision log cannot be written; retry later"))
 
+    async def _in_thread(self, work: Callable[[], T]) -> T | JSONResponse:
+        """Run CPU-bound ``work`` guarded, off the event loop, one at a time in this worker
+        (database round trips alone, such as the audit insert, go to the thread pool as they are).
+
+        The work holds the GIL: threads of one worker would share one core and
+        hand the GIL back and forth (a thread back from a database or Redis round trip waits up
+        to a switch interval for it), so every request in the queue would finish late. One at a
+        time, they finish in arrival order, each after its own service time.
+        """
+        if self._limiter is None:  # made in the event loop, where anyio can make it
+            self._limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(self._guard, work, limiter=self._limiter)
+
     def _audit(self, entry: AuditEntry) -> None:
         """Record who asked what (one insert); the answer goes out only once it is recorded."""
         assert self._audit_log is not None  # opened before the scorer loads
@@ -381,7 +470,7 @@ class ChurnService:
         if len(customer_ids) <= INLINE_BATCH:
             answer = self._guard(work)
         else:
-            answer = await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[arg-type]
+            answer = await self._in_thread(work)
         if audited:  # answered with data: recorded first, in a thread (a database round trip)
             failed = await anyio.to_thread.run_sync(self._guard, audited[0])  # type: ignore[arg-type]
             if failed is not None:
@@ -486,6 +575,48 @@ class ChurnService:
             _, text = self.recommender().decide(request, api_key)  # serialized once, as logged
             return Response(content=text, media_type="application/json")
 
+        return await self._in_thread(work)  # type: ignore[return-value,arg-type]
+
+    @bentoml.api(route="/recommend/batch", input_spec=RecommendBatchRequest)
+    async def recommend_batch(
+        self,
+        customer_ids: Annotated[list[CustomerId], Field(min_length=1)],
+        channel: Annotated[Channel, Field(description="The channel the actions go out on.")],
+        k: Annotated[
+            int, Field(strict=True, ge=1, le=MAX_ACTIONS, description="Most actions to return.")
+        ] = 3,
+        context: Annotated[
+            DecisionContext | None, Field(description="Placement, its weight and the time.")
+        ] = None,
+    ) -> RecommendBatchResponse:
+        """The next best actions of a campaign audience, up to ``max_audience`` customers
+        (serving.toml, default 1,000; more is 413): each customer decided, explained and logged
+        as ``/recommend`` would alone, at one decision time, in one batch. An unknown or departed
+        customer is answered in its own item (``not_found``, ``inactive``), not as an error."""
+        request = RecommendBatchRequest(
+            customer_ids=customer_ids, channel=channel, k=k, context=context or DecisionContext()
+        )
+        api_key = _api_key()
+
+        def work() -> Response:
+            limit = self.config.max_audience
+            if len(customer_ids) > limit:
+                raise PayloadTooLargeError(
+                    f"customer_ids: {len(customer_ids):,} customers, at most {limit:,} per request "
+                    "(max_audience in serving.toml): split the audience",
+                    "customer_ids",
+                )
+            recommender = self.recommender()
+            items = [i for part in recommender.decide_many(request, api_key) for i in part]
+            counts = {s: sum(i.status == s for i in items) for s in ("ok", "not_found", "inactive")}
+            answer = RecommendBatchResponse(
+                decisions=items,
+                decided=counts["ok"],
+                not_found=counts["not_found"],
+                inactive=counts["inactive"],
+            )
+            return Response(content=answer.model_dump_json(), media_type="application/json")
+
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
     @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
@@ -528,6 +659,10 @@ class ChurnService:
             )
 
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
+
+
+def _refused(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "field": None}, status_code=status)
 
 
 def _key_name(scope: MutableMapping[str, Any]) -> str | None:

@@ -124,7 +124,12 @@ def test_generated_requests_get_no_5xx_and_only_declared_answers(service: Runnin
         # Some well-formed values are refused for what JSON Schema cannot state: a decision or
         # feedback time outside the window around the service's clock, a segment or branch the
         # bank does not have (they are data). Those refusals are declared 400s.
-        data_bound = operation.label in ("POST /recommend", "POST /feedback", "GET /at_risk/")
+        data_bound = operation.label in (
+            "POST /recommend",
+            "POST /recommend/batch",
+            "POST /feedback",
+            "GET /at_risk/",
+        )
         _fuzz(operation, [positive_data_acceptance] if data_bound else [])
 
 
