@@ -9,6 +9,9 @@ action and its expected saved value. The table is written to
 ``$RETAIN_HOME/scores/as_of=YYYY-MM-DD/part-NNNNN.parquet`` (with ``_run.json``) in a temporary
 folder renamed into place at the end, so a failed run leaves the previous table whole; the run is
 logged to MLflow (experiment ``retain-scores``).
+
+The parts are scored here, one after another (``score_locally``), or on the workers of a Dask
+cluster (``serving.distributed``); both call ``score_part`` and write the same table.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +81,33 @@ class ScoreRun:
     uplift_version: str | None
     seconds: float
     mlflow_run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchModels:
+    """Everything a part is scored with: the models and the configuration they are read with."""
+
+    loaded: LoadedModel
+    service: str
+    config: ServingConfig
+    value_config: ValueConfig
+    ids: CustomerIds
+    uplift: UpliftModel | None = None
+    uplift_version: str | None = None
+    catalogue: ActionCatalogue | None = None
+
+    @property
+    def versions(self) -> tuple[str, str | None]:
+        """The churn and uplift versions, which every worker of a cluster must also load."""
+        return self.loaded.version, self.uplift_version
+
+
+PartsScorer = Callable[
+    [Settings, pd.Timestamp, Sequence[NDArray[np.int64]], BatchModels],
+    Iterator[tuple[int, pd.DataFrame]],
+]
+"""Scores the non-empty key arrays of the parts and yields ``(index, table)`` as each is done,
+in any order; ``index`` is the part's position in the list and names its file."""
 
 
 def scores_root(settings: Settings) -> Path:
@@ -209,38 +239,22 @@ def score_frame(
     return out[list(COLUMNS)]
 
 
-def score_base(
-    settings: Settings,
-    as_of: pd.Timestamp | None = None,
-    progress: Progress = silent,
-    log_run: bool = True,
-) -> ScoreRun:
-    """Score every active customer at ``as_of`` (default: the latest month end in the sources)
-    and write the dated, partitioned table.
+def load_batch_models(settings: Settings) -> BatchModels:
+    """The churn champion (the alias ``serving.toml`` names), the uplift champion when there is
+    one, and the configuration files.
 
     Raises:
-        NotReadyError: no churn champion, or the features were not built and applied.
-        DataError: the sources are missing or unreadable, or no customer is active at ``as_of``.
+        NotReadyError: no churn champion.
         ConfigError: a configuration file is wrong.
     """
-    from features.frames import entity_frame
-    from features.store import latest_month_end
     from retain.core.ids import load_customer_ids
     from training.churn.load import load_model
     from training.config import FEATURE_SERVICE
     from training.uplift.load import load_uplift
 
-    started = time.perf_counter()
     config = ServingConfig.load(settings)
     value_config = ValueConfig.load(settings)
     ids = load_customer_ids(settings)
-    latest = pd.Timestamp(latest_month_end(settings)).tz_convert("UTC")
-    when = latest if as_of is None else as_of
-    if when > latest:
-        raise DataError(
-            f"as-of {when.date()} is after the latest snapshot {latest.date()}: "
-            "use an earlier date or build the features of later months"
-        )
     loaded = load_model(settings, config.model_name, config.model_alias)
     service = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
     uplift: UpliftModel | None
@@ -249,6 +263,72 @@ def score_base(
     except NotReadyError:
         uplift, uplift_version = None, None
     catalogue = ActionCatalogue.load() if uplift is not None else None
+    return BatchModels(
+        loaded, service, config, value_config, ids, uplift, uplift_version, catalogue
+    )
+
+
+def score_part(
+    settings: Settings, when: pd.Timestamp, keys: NDArray[np.int64], models: BatchModels
+) -> pd.DataFrame:
+    """The scores table rows of the customers ``keys`` (one source part's) at ``when``."""
+    from features.frames import entity_frame
+
+    entities = pd.DataFrame({KEY: keys, AS_OF: pd.Series([when] * len(keys))})
+    frame = entity_frame(settings, entities, models.service)
+    return score_frame(
+        frame,
+        models.loaded,
+        models.config,
+        models.value_config,
+        models.ids,
+        models.uplift,
+        models.catalogue,
+    )
+
+
+def score_locally(
+    settings: Settings,
+    when: pd.Timestamp,
+    parts: Sequence[NDArray[np.int64]],
+    models: BatchModels,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Score the parts here, one after another (memory: the largest part)."""
+    for index, keys in enumerate(parts):
+        yield index, score_part(settings, when, keys, models)
+
+
+def score_base(
+    settings: Settings,
+    as_of: pd.Timestamp | None = None,
+    progress: Progress = silent,
+    log_run: bool = True,
+    score_parts: PartsScorer = score_locally,
+) -> ScoreRun:
+    """Score every active customer at ``as_of`` (default: the latest month end in the sources)
+    and write the dated, partitioned table.
+
+    Args:
+        score_parts: where the parts are scored (``serving.distributed.on_cluster``: on a Dask
+            cluster); the table is the same.
+
+    Raises:
+        NotReadyError: no churn champion, or the features were not built and applied.
+        DataError: the sources are missing or unreadable, or no customer is active at ``as_of``.
+        ConfigError: a configuration file is wrong.
+    """
+    from features.store import latest_month_end
+
+    started = time.perf_counter()
+    latest = pd.Timestamp(latest_month_end(settings)).tz_convert("UTC")
+    when = latest if as_of is None else as_of
+    if when > latest:
+        raise DataError(
+            f"as-of {when.date()} is after the latest snapshot {latest.date()}: "
+            "use an earlier date or build the features of later months"
+        )
+    models = load_batch_models(settings)
+    loaded = models.loaded
 
     parts = active_keys(settings, when)
     total = sum(len(k) for _, k in parts)
@@ -265,15 +345,11 @@ def score_base(
         done = 0
         written = 0
         progress(0, total)
-        for _, keys in parts:
-            if not len(keys):
-                continue
-            entities = pd.DataFrame({KEY: keys, AS_OF: pd.Series([when] * len(keys))})
-            frame = entity_frame(settings, entities, service)
-            table = score_frame(frame, loaded, config, value_config, ids, uplift, catalogue)
-            table.to_parquet(staging / f"part-{written:05d}.parquet", index=False)
+        scored = [keys for _, keys in parts if len(keys)]
+        for index, table in score_parts(settings, when, scored, models):
+            table.to_parquet(staging / f"part-{index:05d}.parquet", index=False)
             written += 1
-            done += len(keys)
+            done += len(table)
             progress(done, total)
         run = ScoreRun(
             as_of=when.date().isoformat(),
@@ -282,8 +358,8 @@ def score_base(
             parts=written,
             model_name=loaded.name,
             model_version=loaded.version,
-            feature_service=service,
-            uplift_version=uplift_version,
+            feature_service=models.service,
+            uplift_version=models.uplift_version,
             seconds=round(time.perf_counter() - started, 2),
         )
         if log_run:

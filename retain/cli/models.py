@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from retain.cli.cluster import SchedulerOption, dask_client, scheduler_address
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
 from retain.core.errors import ConfigError, DataError, NotReadyError
 from retain.core.settings import Settings
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("promote")(promote)
     app.command("rollback")(rollback)
+    app.command("webhook")(webhook)
 
 
 def _check_model(model: str, feast: bool = False) -> str:
@@ -88,6 +91,7 @@ def train(
             help="Uplift: also measure every learner on the test window beside the kept one."
         ),
     ] = False,
+    dask_scheduler: SchedulerOption = None,
 ) -> None:
     """Train a model, log it to MLflow and register it as the challenger.
 
@@ -95,11 +99,14 @@ def train(
     the model records and serving uses; the run holds metrics, baselines, plots and a model card.
     With too few labelled months for a split by time (a bank's single snapshot), churn trains on
     a stratified split of customers with cross-validation, and says that its figures are in-time.
-    Only --seed and --num-threads apply to propensity and uplift.
+    Only --seed and --num-threads apply to propensity and uplift. With a Dask scheduler, the churn
+    booster is trained on its workers (lightgbm.dask); the rest of the job runs here.
     """
     name = _check_model(model, feast=True)
     if model != "churn" and service != "churn_v1":
         raise ConfigError("--service applies to the churn model only")
+    if model != "churn" and dask_scheduler:
+        raise ConfigError("--dask-scheduler applies to the churn model only")
     if model != "churn":
         _train_other(model, name, seed, num_threads, compare_learners)
         return
@@ -110,6 +117,7 @@ def train(
     from simulator.truth import ground_truth
     from training.churn.data import labelled_as_of, load_dataset
     from training.churn.job import train_churn, with_split
+    from training.churn.model import BoosterTrainer, train_booster
     from training.churn.tune import require_optuna
     from training.config import TrainConfig
 
@@ -131,18 +139,27 @@ def train(
     # Decided from the label table alone, before the (long) frame build.
     months = labelled_as_of(settings)
     config = with_split(config, months)
-    if config.split == "snapshot":
-        console.print(_snapshot_plan(months, config))
-    with progress_bar(f"training frame ({service})") as progress:
-        data = load_dataset(settings, service, progress, truth=ground_truth(settings))
-    with progress_bar(f"training {name}", 6) as progress:
-        result = train_churn(
-            settings,
-            config,
-            data=data,
-            tune_trials=tune,
-            progress=progress,
-        )
+    address = scheduler_address(dask_scheduler, settings)
+    with ExitStack() as stack:
+        trainer: BoosterTrainer = train_booster
+        if address:  # reached (or refused) before the long frame build
+            from training.churn.distributed import booster_on_cluster
+
+            trainer = booster_on_cluster(stack.enter_context(dask_client(address)))
+        if config.split == "snapshot":
+            console.print(_snapshot_plan(months, config))
+        with progress_bar(f"training frame ({service})") as progress:
+            data = load_dataset(settings, service, progress, truth=ground_truth(settings))
+        where = f" on {address}" if address else ""
+        with progress_bar(f"training {name}{where}", 6) as progress:
+            result = train_churn(
+                settings,
+                config,
+                data=data,
+                tune_trials=tune,
+                progress=progress,
+                trainer=trainer,
+            )
     fitted = result.fitted
     report = fitted.report
     where = "test split" if fitted.in_time else "test window"
@@ -351,3 +368,39 @@ def rollback(
 
     result = run_rollback(load_settings(), name)
     out.print(f"{name}: champion moved from v{result.from_version} back to v{result.to_version}")
+
+
+def webhook(
+    url: Annotated[
+        str,
+        typer.Option(help="The service's refresh endpoint: http(s)://HOST:PORT/models/refresh."),
+    ],
+    name: Annotated[
+        str, typer.Option(help="The webhook's name (one per service host; replaced if it exists).")
+    ] = "retain",
+) -> None:
+    """Register an MLflow registry webhook so that a promotion or rollback reaches the service
+    at once (polling every model_poll_s stays as the fallback). Needs a tracking server
+    (mlflow_url) and the secret in RETAIN_WEBHOOK_SECRET, the same for the service."""
+    from serving.webhooks import (
+        check_secret,
+        check_tracking_server,
+        register_webhook,
+        webhook_secret,
+    )
+
+    secret = check_secret(webhook_secret())
+    settings = load_settings()
+    check_tracking_server(settings)
+    quiet_mlflow(False)
+    done = register_webhook(settings, url, secret, f"{name}.{settings.project}")
+    verb = "replaced" if done.replaced else "added"
+    out.print(f"webhook {done.name!r} {verb}: alias changes go to {done.url}", markup=False)
+    if done.test_error is not None:
+        console.print(
+            f"warning: the test delivery failed ({done.test_status}: {done.test_error[:300]}); "
+            "check the URL, the secret and the server's MLFLOW_WEBHOOK_* settings",
+            markup=False,
+        )
+        raise typer.Exit(1)
+    out.print(f"test delivery answered {done.test_status}", markup=False)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from retain.cli.cluster import SchedulerOption, dask_client, scheduler_address
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
 from retain.core.errors import ConfigError
 
@@ -31,16 +32,25 @@ def score(
             "--as-of", help="Month to score, YYYY-MM or YYYY-MM-DD (default: the latest)."
         ),
     ] = None,
+    dask_scheduler: SchedulerOption = None,
 ) -> None:
     """Score every active customer from the offline store: churn probability, risk band,
-    segments, value and value at stake, written to $RETAIN_HOME/scores/as_of=DATE/."""
+    segments, value and value at stake, written to $RETAIN_HOME/scores/as_of=DATE/. With a Dask
+    scheduler, the source parts are scored on its workers (one booster each): the same table."""
     from serving.batch import month_end, score_base
 
     when = None if as_of is None else month_end(as_of)
-    quiet_mlflow(feast=True)
     settings = load_settings()
-    with progress_bar("scoring customers") as progress:
-        run = score_base(settings, when, progress)
+    address = scheduler_address(dask_scheduler, settings)
+    quiet_mlflow(feast=True)
+    if address:
+        from serving.distributed import on_cluster
+
+        with dask_client(address) as client, progress_bar(f"scoring on {address}") as progress:
+            run = score_base(settings, when, progress, score_parts=on_cluster(client))
+    else:
+        with progress_bar("scoring customers") as progress:
+            run = score_base(settings, when, progress)
     console.print(
         f"scored {run.customers:,} customers at {run.as_of} with {run.model_name} "
         f"v{run.model_version} in {run.seconds:.1f} s ({run.parts} parts): {run.path}"

@@ -8,7 +8,7 @@ The profile chooses the infrastructure by configuration alone:
 
 Values come from ``$RETAIN_HOME/retain.toml`` when present, then from environment variables
 (``RETAIN_PROFILE``, ``RETAIN_REDIS_URL``, ``RETAIN_POSTGRES_URL``, ``RETAIN_PROJECT``,
-``RETAIN_MLFLOW_URL``), which win.
+``RETAIN_MLFLOW_URL``, ``RETAIN_DASK_SCHEDULER``), which win.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from retain.core.errors import ConfigError
 ProfileName = Literal["embedded", "production"]
 PROFILES: tuple[str, ...] = ("embedded", "production")
 DEFAULT_PROJECT = "retain"
-KEYS: tuple[str, ...] = ("profile", "redis_url", "postgres_url", "project", "mlflow_url")
+KEYS: tuple[str, ...] = (
+    "profile",
+    "redis_url",
+    "postgres_url",
+    "project",
+    "mlflow_url",
+    "dask_scheduler",
+)
 """The settings ``retain.toml`` and the ``RETAIN_<KEY>`` variables may give."""
 
 
@@ -42,6 +49,9 @@ class Settings:
     # An MLflow tracking server (``retain tracking-server``) instead of the store itself: every
     # host then reads runs, models and their artifacts through it.
     mlflow_url: str = ""
+    # A Dask scheduler (``tcp://host:8786``): ``retain score`` and ``retain train churn`` then run
+    # on its workers, which must see the same home folder and MLflow store. Empty: this machine.
+    dask_scheduler: str = ""
 
     @property
     def data_dir(self) -> Path:

@@ -29,7 +29,7 @@ from training.churn.card import render_model_card
 from training.churn.crossval import CrossValidation, cross_validate
 from training.churn.data import Dataset
 from training.churn.evaluate import Report, build_report, slice_groups, to_jsonable
-from training.churn.model import ChurnModel, fit_churn_model
+from training.churn.model import BoosterTrainer, ChurnModel, fit_churn_model, train_booster
 from training.churn.tune import require_optuna, tune
 from training.config import MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
@@ -142,11 +142,16 @@ def fit_and_evaluate(
     config: TrainConfig,
     params: dict[str, Any] | None = None,
     progress: Progress = silent,
+    trainer: BoosterTrainer = train_booster,
 ) -> Fitted:
     """Train on the train window, stop early and calibrate on validation, measure on test.
 
     In snapshot mode the windows are stratified sets of customers, and ``config.cv_folds``-fold
-    cross-validation by customer is measured too.
+    cross-validation by customer is measured too (on this machine, whatever ``trainer`` is).
+
+    Args:
+        trainer: trains the booster (``training.churn.distributed.booster_on_cluster``: on a
+            Dask cluster).
 
     Raises:
         DataError: no labelled months (or, with ``split="time"``, too few), or a window without
@@ -167,7 +172,7 @@ def fit_and_evaluate(
             )
     progress(1, len(STAGES))
     spec = fit_spec(train, data.features)
-    model = fit_churn_model(train, valid, spec, config, params)
+    model = fit_churn_model(train, valid, spec, config, params, trainer=trainer)
     progress(2, len(STAGES))
     baselines = fit_baselines(train, model, config.seed)
     progress(3, len(STAGES))
@@ -342,6 +347,7 @@ def train_churn(
     data: Dataset | None = None,
     tune_trials: int = 0,
     progress: Progress = silent,
+    trainer: BoosterTrainer = train_booster,
 ) -> TrainResult:
     """The ``retain train churn`` job: load, fit, evaluate, log, register as challenger.
 
@@ -352,6 +358,7 @@ def train_churn(
         data: a dataset already in memory (default: built through the churn_v1 service).
         tune_trials: optuna trials before the final fit (0 = none); needs optuna.
         progress: called as progress(done, total).
+        trainer: trains the booster: here (default) or on a Dask cluster.
 
     Raises:
         ConfigError: tuning asked for without optuna, or the MLflow store is unusable.
@@ -374,7 +381,7 @@ def train_churn(
             _, masks = split_dataset(data, config)
             train, valid = data.frame[masks["train"]], data.frame[masks["valid"]]
             tuned = tune(train, valid, data.features, config, tune_trials)
-        fitted = fit_and_evaluate(data, config, tuned, progress)
+        fitted = fit_and_evaluate(data, config, tuned, progress, trainer)
         version = log_fitted(
             settings, fitted, config, run.info.run_id, tuned=tuned, progress=progress
         )

@@ -3,6 +3,7 @@ category levels, calibration parameters, operating threshold)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,22 @@ def train_booster(
     )
 
 
+BoosterTrainer = Callable[
+    [
+        pd.DataFrame,
+        NDArray[np.float64],
+        pd.DataFrame,
+        NDArray[np.float64],
+        FeatureSpec,
+        TrainConfig,
+        dict[str, Any] | None,
+    ],
+    Any,
+]
+"""What trains the booster, ``train_booster``'s signature: here, or on a Dask cluster
+(``training.churn.distributed.booster_on_cluster``)."""
+
+
 def validation_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with only the first of its metrics: the validation window is scored with every
     metric listed after each round, and early stopping (``first_metric_only``) reads the first
@@ -128,6 +145,7 @@ def fit_churn_model(
     config: TrainConfig,
     params: dict[str, Any] | None = None,
     label: str = "label",
+    trainer: BoosterTrainer = train_booster,
 ) -> ChurnModel:
     """Booster on ``train``, early stopping, calibration and operating threshold on ``valid``."""
     y_train = train[label].to_numpy(dtype=np.float64)
@@ -135,7 +153,7 @@ def fit_churn_model(
         y_train = np.random.default_rng(config.seed).permutation(y_train)
     y_valid = valid[label].to_numpy(dtype=np.float64)
     x_valid = encode(valid, spec)
-    booster = train_booster(encode(train, spec), y_train, x_valid, y_valid, spec, config, params)
+    booster = trainer(encode(train, spec), y_train, x_valid, y_valid, spec, config, params)
     raw_valid = np.asarray(booster.predict(x_valid), dtype=np.float64)
     calibration = fit_calibration(raw_valid, y_valid, config.calibration)
     p_valid = calibrate(raw_valid, calibration)
