@@ -6,7 +6,10 @@ float32, nullable Int64, nullable boolean and strings, about 5% missing), a refe
 current one of ``rows`` rows each, a third of the features shifted in the current one. Nothing is
 sampled. The baseline is what a drift job without its own statistics does: ``scipy.stats.ks_2samp``
 per numeric feature and ``chi2_contingency`` per categorical one (tests only: no PSI, no
-distance). Evidently is not installed in retain's environment, so it is not in this run.
+distance). Evidently 0.7's ``DataDriftPreset`` runs on the same frames in the same run, in a
+child process (its own time and peak memory) on samples of 10,000, 100,000 and ``rows`` rows
+until one fails or passes ``EVIDENTLY_LIMIT_S``; it needs the ``bench`` extra (``pip install
+-e .[bench]``) or a Python that has it in ``$RETAIN_EVIDENTLY_PYTHON``, else it is left out.
 
 Beside it, on the same frames, the rest of the monitor's statistics over every row: drift per
 segment (every feature within every level of the default segments), fairness rates by group,
@@ -16,8 +19,15 @@ and the data quality checks (pandera) and missing shares of a synthetic raw mont
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -174,6 +184,7 @@ def run(rows: int = 1_000_000) -> list[tuple[str, str]]:
 
     found = set(table.loc[table["status"] != "ok", "feature"])
     kinds = table["kind"].value_counts()
+    beside = evidently_rows(reference, current, features, rows, shifted)
     return [
         (
             "frames (reference + current)",
@@ -211,7 +222,124 @@ def run(rows: int = 1_000_000) -> list[tuple[str, str]]:
             "shifted features found (warn or alert)",
             f"{len(found & shifted)} of {len(shifted)}, false alerts {len(found - shifted)}",
         ),
+        *beside,
     ]
+
+
+EVIDENTLY_PYTHON = "RETAIN_EVIDENTLY_PYTHON"
+EVIDENTLY_SIZES = (10_000, 100_000)
+"""Samples Evidently runs on before the full ``rows``, smallest first."""
+EVIDENTLY_LIMIT_S = 600
+EVIDENTLY_MEMORY = 8 * 2**30
+"""Address space the Evidently child may take (a run past it fails, rather than the host)."""
+
+_EVIDENTLY = """
+import json, resource, sys, time
+import pyarrow.parquet as pq
+from evidently import Report
+from evidently.presets import DataDriftPreset
+def first(path, n):  # only the row groups holding the first n rows are read
+    return next(pq.ParquetFile(path).iter_batches(batch_size=n)).to_pandas()
+ref, cur = first(sys.argv[1], int(sys.argv[3])), first(sys.argv[2], int(sys.argv[3]))
+loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+started, cpu = time.perf_counter(), time.process_time()
+metrics = Report([DataDriftPreset()]).run(cur, ref).dict()["metrics"]
+seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+drifted = [m["config"]["column"] for m in metrics
+           if m["config"].get("type", "").endswith("ValueDrift")
+           and m["value"] >= m["config"]["threshold"]]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "cpu": cpu, "loaded_mib": loaded, "peak_mib": peak,
+                  "drifted": drifted}))
+"""
+
+
+def _evidently_python() -> str | None:
+    chosen = os.environ.get(EVIDENTLY_PYTHON)
+    if chosen:
+        return chosen
+    return sys.executable if importlib.util.find_spec("evidently") else None
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (EVIDENTLY_MEMORY, EVIDENTLY_MEMORY))
+
+
+def evidently_rows(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features: list[str],
+    rows: int,
+    shifted: frozenset[str],
+) -> list[tuple[str, str]]:
+    """Evidently's DataDriftPreset on the first n rows of the same frames, n growing to
+    ``rows`` until a run fails; beside each, retain's ``feature_drift`` on the same sample.
+
+    The frames travel as Parquet with nullable integers as floats and nullable booleans as
+    objects (the same values; Evidently reads NumPy dtypes)."""
+    from monitoring.config import MonitoringConfig
+    from monitoring.drift import feature_drift
+
+    python = _evidently_python()
+    if python is None:
+        return [("Evidently DataDriftPreset", "not installed: pip install -e .[bench]")]
+    out: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="retain-evidently-") as tmp:
+        paths = []
+        for name, frame in (("reference", reference), ("current", current)):
+            plain = frame.astype(
+                {
+                    f: "float64" if str(t) == "Int64" else object
+                    for f, t in frame.dtypes.items()
+                    if str(t) in ("Int64", "boolean")
+                }
+            )
+            path = Path(tmp) / f"{name}.parquet"
+            plain.to_parquet(path, row_group_size=10_000)
+            paths.append(str(path))
+        for n in sorted({min(n, rows) for n in (*EVIDENTLY_SIZES, rows)}):
+            started = time.perf_counter()
+            try:
+                proc = subprocess.Popen(
+                    [python, "-c", _EVIDENTLY, *paths, str(n)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=_limit_memory,
+                )
+                stdout, stderr = proc.communicate(timeout=EVIDENTLY_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                out.append((f"Evidently DataDriftPreset, {n:,} + {n:,} rows",
+                            f"stopped after {EVIDENTLY_LIMIT_S}s"))  # fmt: skip
+                break
+            if proc.returncode != 0:
+                last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+                out.append((f"Evidently DataDriftPreset, {n:,} + {n:,} rows",
+                            f"failed after {time.perf_counter() - started:.0f}s "
+                            f"(exit {proc.returncode}): {last[0][:160]}"))  # fmt: skip
+                break
+            got = json.loads(stdout.decode().strip().splitlines()[-1])
+            usage = got["peak_mib"]
+            cpu = time.process_time()
+            t0 = time.perf_counter()
+            ours = feature_drift(reference.head(n), current.head(n), features, MonitoringConfig())
+            ours_s, ours_cpu = time.perf_counter() - t0, time.process_time() - cpu
+            found = set(got["drifted"])
+            mine = set(ours.loc[ours["status"] != "ok", "feature"])
+            out.append(
+                (
+                    f"Evidently DataDriftPreset, {n:,} + {n:,} rows",
+                    f"{got['seconds']:.1f}s (CPU {got['cpu']:.1f}s), child peak RSS "
+                    f"{usage:,.0f} MiB ({usage - got['loaded_mib']:+,.0f} MiB above the frames "
+                    f"loaded); drifted {len(found & shifted)} of {len(shifted)} shifted, "
+                    f"{len(found - shifted)} others | retain feature_drift on the same rows "
+                    f"{ours_s:.1f}s (CPU {ours_cpu:.1f}s): {len(mine & shifted)} of "
+                    f"{len(shifted)}, {len(mine - shifted)} others; "
+                    f"Evidently / retain {got['seconds'] / max(ours_s, 1e-9):.0f}x",
+                )
+            )
+    return out
 
 
 def raw_cur_columns() -> int:

@@ -96,6 +96,26 @@ class MonitoringConfig:
         volume_drop_alert: a month of the current window with this share fewer customers than
             the month before it alerts (a partial load).
         features: per feature, thresholds overriding the ones above (``FEATURE_MEASURES``).
+        warmup_months: the data's first months, left out of the default reference window: the
+            longest fixed lookback of a feature (6-month changes and counts) is not full there
+            (``monitoring.comparable``).
+        recency_cap_months: "months since" features are compared capped at this (longer and
+            never both mean "not within it"), as every window can see them alike (0: off).
+        market_move_warn, market_move_alert: a feature with one value per month for everyone
+            (a market rate) is judged by its move from the reference's last month in random-walk
+            units (the reference's RMS monthly step times the root of the months between), not
+            by PSI (``monitoring.comparable``).
+        acceptance_confidence: confidence of the Wilson interval around an action's realised
+            acceptance rate (accepted over answered, from ``/feedback``; ``monitoring.acceptance``).
+        acceptance_min_answered: an action (or action on a channel) is judged only with this
+            many answers: at 100 answers and a 20% rate the 95% interval is already +-8 points
+            wide, so fewer can only show gross errors, and the many small action-channel cells
+            would each add a chance false alarm.
+        acceptance_gap_warn, acceptance_gap_alert: the distance, in probability points, from
+            the mean predicted P(accept) of the answered actions to that interval (0 inside it).
+            An action's expected value is linear in P(accept), so a gap of 0.05 misprices an
+            offer worth V by 0.05 V; the margin also keeps a calibrated model's chance misses
+            (the interval excludes the truth 5% of the time) from alerting.
     """
 
     psi_warn: float = 0.1
@@ -130,9 +150,25 @@ class MonitoringConfig:
     invalid_alert_share: float = 0.001
     volume_drop_alert: float = 0.2
     features: dict[str, dict[str, float]] = field(default_factory=dict)
+    warmup_months: int = 6
+    recency_cap_months: int = 6
+    market_move_warn: float = 3.0
+    market_move_alert: float = 5.0
+    acceptance_confidence: float = 0.95
+    acceptance_min_answered: int = 100
+    acceptance_gap_warn: float = 0.02
+    acceptance_gap_alert: float = 0.05
 
     def __post_init__(self) -> None:
-        for measure in ("psi", "wasserstein", "jensen_shannon", "auc_drop", "missing"):
+        for measure in (
+            "psi",
+            "wasserstein",
+            "jensen_shannon",
+            "auc_drop",
+            "missing",
+            "market_move",
+            "acceptance_gap",
+        ):
             warn, alert = getattr(self, f"{measure}_warn"), getattr(self, f"{measure}_alert")
             if not 0 <= warn <= alert:
                 raise ConfigError(
@@ -165,6 +201,10 @@ class MonitoringConfig:
         for name in ("freshness_warn_days", "skew_tolerance"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if not 0 < self.acceptance_confidence < 1:
+            raise ConfigError(
+                f"acceptance_confidence must lie between 0 and 1, got {self.acceptance_confidence}"
+            )
         if not 0 < self.p_value < 1:
             raise ConfigError(f"p_value must lie between 0 and 1, got {self.p_value}")
         for name, low in (
@@ -177,6 +217,9 @@ class MonitoringConfig:
             ("segment_min_rows", 1),
             ("segment_top", 1),
             ("fairness_min_rows", 1),
+            ("warmup_months", 0),
+            ("recency_cap_months", 0),
+            ("acceptance_min_answered", 1),
         ):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be at least {low}, got {getattr(self, name)}")

@@ -9,7 +9,8 @@ freshness and online/offline skew (``monitoring.online``; pure parts in ``freshn
 read a seeded sample of ``MonitoringConfig.skew_rows`` customers at the latest month end.
 
 Around the model: the data quality of the raw tables (``quality``), feature drift per segment
-(``segments``), the mix of actions in the decision log (``decisions``) and fairness slices
+(``segments``), the mix of actions in the decision log (``decisions``), offer acceptance
+against its prediction from ``/feedback`` (``acceptance``) and fairness slices
 (``fairness``).
 """
 
@@ -23,14 +24,25 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from monitoring.acceptance import Acceptance, acceptance_alerts
 from monitoring.alerts import alert
 from monitoring.attribution import attribution_table, mean_abs_attribution, ndcg
+from monitoring.comparable import (
+    comparable_config,
+    comparable_frames,
+    judge_market,
+    market_moves,
+    market_wide,
+    warm_reference,
+)
 from monitoring.config import CONFIG_FILE, MonitoringConfig
 from monitoring.decisions import ActionMix
 from monitoring.drift import categorical_drift, feature_drift, judge, numeric_drift, worst
 from monitoring.fairness import fairness_alerts
 from monitoring.online import online_checks
 from monitoring.performance import (
+    auc_standard_error,
+    beyond_noise,
     calibration_error,
     expected_auc,
     expected_confusion,
@@ -84,6 +96,8 @@ class MonitorResult:
         segment_pairs: the ``segment_top`` worst segment-level-feature PSIs
             (``segments.worst_pairs``).
         actions: the mix of first-ranked actions in the decision log.
+        acceptance: realised offer acceptance per action and channel against the predicted
+            P(accept), in the action mix's current window.
         fairness: high-risk flag and offer rates by group (``fairness.RATE_COLUMNS``).
         fairness_auc: ROC AUC by group where outcomes are known (``fairness.AUC_COLUMNS``).
         fairness_info: ``auc_rows`` (which rows the AUCs are on) and ``note``.
@@ -110,6 +124,7 @@ class MonitorResult:
     segments: pd.DataFrame = field(default_factory=pd.DataFrame)
     segment_pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     actions: ActionMix | None = None
+    acceptance: Acceptance | None = None
     fairness: pd.DataFrame = field(default_factory=pd.DataFrame)
     fairness_auc: pd.DataFrame = field(default_factory=pd.DataFrame)
     fairness_info: dict[str, Any] = field(default_factory=dict)
@@ -169,6 +184,8 @@ def month_performance(
 def _drift_detail(d: dict[str, Any]) -> str:
     name = {"wasserstein": "W/std", "jensen_shannon": "JS"}[d["distance_name"]]
     text = f"PSI {d['psi']:.2f}, {name} {d['distance']:.3f}, {d['test_name']} p={d['p_value']:.1g}"
+    if not math.isnan(d.get("move", math.nan)):
+        text += f", moved {d['move']:.1f} monthly steps (market-wide)"
     if abs(d["missing_reference"] - d["missing_current"]) >= 0.01:
         text += f", missing {d['missing_reference']:.0%} -> {d['missing_current']:.0%}"
     return text
@@ -255,16 +272,39 @@ def run_monitor(
                 f"{loaded.name} v{loaded.version} records no training window: pass --reference"
             )
         ref_window = parse_window(str(info["train_window"]), "training window")
+        default_reference = True
+    else:
+        default_reference = False
     available = available_months(settings)
     if cur_window is None:
         latest = available[-config.current_months :]
         cur_window = MonthWindow(month_period(latest[0]), month_period(latest[-1]))
+    if default_reference:
+        # The champion's window without the data's warm-up (``comparable``).
+        # Fallback months come no later than the champion's test window and the current one.
+        limit = cur_window.start
+        if "test_window" in info:
+            limit = min(limit, parse_window(str(info["test_window"]).split(" ")[0]).end + 1)
+        starts = [m for m in available if month_period(m) >= limit]
+        kept = warm_reference(
+            ref_window.months(available),
+            available,
+            config.warmup_months,
+            starts[0] if starts else None,
+        )
+        if kept:
+            ref_window = MonthWindow(month_period(kept[0]), month_period(kept[-1]))
     progress(1, STEPS)
     ref = _window_frame(settings, ref_window, available, service, "reference", silent)
     cur = _window_frame(settings, cur_window, available, service, "current", silent)
     progress(2, STEPS)
-    table = feature_drift(ref, cur, features, config)
-    pairs = segment_drift(ref, cur, features, config)
+    market = market_wide(ref, features, AS_OF)
+    judged = comparable_config(config, features, market)
+    ref_c, cur_c = comparable_frames(ref, cur, features, config.recency_cap_months)
+    table = feature_drift(ref_c, cur_c, features, judged)
+    table = judge_market(table, market_moves(ref, cur, market, AS_OF), config)
+    pairs = segment_drift(ref_c, cur_c, features, judged)
+    del ref_c, cur_c
     segments = worst_segments(pairs, table)
     progress(3, STEPS)
     p_ref, p_cur = model.predict_proba(ref), model.predict_proba(cur)
@@ -304,7 +344,7 @@ def run_monitor(
         and definition.is_labelled(pd.Series([m]), data_end).iloc[0]
     ]
     parts = [month_performance(ref, p_ref, model.threshold, "reference")]
-    recent_auc, recent = math.nan, ""
+    recent_auc, recent_se, recent = math.nan, math.nan, ""
     mid, p_mid = None, None
     if between:
         mid = entity_frame(settings, window_rows(settings, between), service)
@@ -314,7 +354,10 @@ def run_monitor(
         # the champion was promoted with.
         last = between[-config.current_months :]
         at = mid[AS_OF].isin(pd.to_datetime(last, utc=True)).to_numpy()
-        recent_auc = realised_auc(mid[LABEL].to_numpy(dtype=np.float64)[at], p_mid[at])
+        recent_y = mid[LABEL].to_numpy(dtype=np.float64)[at]
+        recent_auc = realised_auc(recent_y, p_mid[at])
+        leavers = int(np.nansum(recent_y))
+        recent_se = auc_standard_error(recent_auc, leavers, int((recent_y == 0).sum()))
         recent = f"{month_period(last[0])}..{month_period(last[-1])}"
     parts.append(month_performance(cur, p_cur, model.threshold, "current"))
     performance = pd.concat(parts, ignore_index=True)
@@ -326,6 +369,10 @@ def run_monitor(
     auc_cur_real = realised_auc(y_cur[labelled], p_cur[labelled]) if labelled.any() else math.nan
     auc_cur = auc_cur_real if not math.isnan(auc_cur_real) else auc_cur_est
     auc_status = config.level("auc_drop", auc_ref - auc_cur)
+    if not math.isnan(auc_cur_real):  # a realised AUC is a sample: a drop within noise says nothing
+        y_now = y_cur[labelled]
+        noise = auc_standard_error(auc_cur_real, int(y_now.sum()), int((y_now == 0).sum()))
+        auc_status = auc_status if beyond_noise(auc_ref - auc_cur, noise) else "ok"
     champion_test_auc = math.nan
     if loaded.run_id:
         from mlflow.exceptions import MlflowException
@@ -365,6 +412,8 @@ def run_monitor(
             )
         )
     decay_status = config.level("auc_drop", champion_test_auc - recent_auc)
+    if not beyond_noise(champion_test_auc - recent_auc, recent_se):
+        decay_status = "ok"
     if decay_status != "ok":
         alerts.append(
             alert(
@@ -384,6 +433,7 @@ def run_monitor(
     )
     progress(8, STEPS)
     actions = _action_mix(settings, config, ref_window, cur_window)
+    accepted = _acceptance(settings, config, actions)
     # AUC by slice on the latest rows with outcomes: the current window's, else the labelled
     # months between the windows, else the reference's (in sample where it is the training's).
     if labelled.any():
@@ -411,6 +461,7 @@ def run_monitor(
             )
         )
     alerts += fairness_alerts(fair.rates)
+    alerts += acceptance_alerts(accepted)
     alerts += online.alerts
     alerts.sort(key=lambda a: a["status"] != "alert")
     counts = table["status"].value_counts()
@@ -462,6 +513,7 @@ def run_monitor(
         "decisions_current": int(actions.shares["current_decisions"].sum()),
         "action_mix_psi": actions.drift.psi if actions.drift else math.nan,
         "action_mix_js": actions.drift.distance if actions.drift else math.nan,
+        **accepted.summary(),
         "fairness_min_ratio_high_risk": _min_ratio(fair.rates, HIGH_RISK),
         "fairness_min_ratio_offer": _min_ratio(fair.rates, OFFER),
         "alerts": sum(a["status"] == "alert" for a in alerts),
@@ -501,6 +553,7 @@ def run_monitor(
         segments=segments,
         segment_pairs=worst_pairs(pairs, table, config.segment_top),
         actions=actions,
+        acceptance=accepted,
         fairness=fair.rates,
         fairness_auc=fair.auc,
         fairness_info=fair.info,
@@ -541,6 +594,21 @@ def _action_mix(
     log = read_decisions(log_url(settings), settings.project)
     ref, cur, basis = split_windows(log, bounds(reference), bounds(current), config.current_months)
     return action_mix(ref, cur, config, basis)
+
+
+def _acceptance(settings: Settings, config: MonitoringConfig, actions: ActionMix) -> Acceptance:
+    """Offer acceptance of the delivered actions of the action mix's current window."""
+    from monitoring.acceptance import DELIVERED_COLUMNS, acceptance, read_delivered
+    from serving.decision_log import log_url
+
+    current = actions.decisions
+    if current.empty:
+        return acceptance(pd.DataFrame(columns=DELIVERED_COLUMNS), config)
+    start = current["at"].min() - pd.Timedelta(1, "us")
+    delivered = read_delivered(
+        log_url(settings), settings.project, start.to_pydatetime(), current["at"].max()
+    )
+    return acceptance(delivered[delivered["decision_id"].isin(current["decision_id"])], config)
 
 
 @dataclass

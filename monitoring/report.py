@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from monitoring.acceptance import ALL
 from monitoring.monitor import MonitorResult
 from retain.core.settings import Settings
 
@@ -75,6 +76,7 @@ def summary_json(result: MonitorResult) -> dict[str, Any]:
                 "worst_pairs": result.segment_pairs.to_dict("records"),
             },
             "actions": _actions_json(result),
+            "acceptance": _acceptance_json(result),
             "fairness": {
                 **result.fairness_info,
                 "rates": result.fairness.to_dict("records"),
@@ -108,6 +110,13 @@ def _actions_json(result: MonitorResult) -> dict[str, Any]:
         "shares": a.shares.to_dict("records"),
         "drift": a.drift.__dict__ if a.drift else None,
     }
+
+
+def _acceptance_json(result: MonitorResult) -> dict[str, Any]:
+    a = result.acceptance
+    if a is None:
+        return {}
+    return {"window": a.window, "note": a.note, "table": a.table.to_dict("records")}
 
 
 def _png(fig: Any) -> str:
@@ -326,6 +335,24 @@ delivered), reference {html.escape(a.reference or "none")} against current
 """
 
 
+def _acceptance_html(result: MonitorResult) -> str:
+    a, cfg = result.acceptance, result.config
+    if a is None:
+        return "<p>Not measured.</p>"
+    if a.note:
+        return f"<p>{html.escape(a.note)}.</p>"
+    return f"""<p>The actions delivered by the decisions of {html.escape(a.window)} (the action
+mix's current window), per action over every channel (<i>(all)</i>) and per channel: the answers
+received through <code>/feedback</code>, the realised acceptance rate (accepted over answered;
+ignored is a no) with its {cfg.acceptance_confidence:.0%} Wilson interval, and the mean
+predicted P(accept) the service ranked the same answered actions with (retention and service
+actions carry none). The gap is how far the prediction lies outside the interval: at
+{cfg.acceptance_gap_warn:g} it warns, at {cfg.acceptance_gap_alert:g} it alerts, judged on
+{cfg.acceptance_min_answered:,} answers or more (n/a below).</p>
+{_table(a.table)}
+"""
+
+
 def _fairness_html(result: MonitorResult) -> str:
     cfg, info = result.config, result.fairness_info
     note = f"<p>{html.escape(info['note'])}</p>" if info.get("note") else ""
@@ -405,6 +432,8 @@ realised figures are in-sample.</p>
 {_segments_html(result)}
 <h2>Actions in the decision log</h2>
 {_actions_html(result)}
+<h2>Offer acceptance: realised against predicted</h2>
+{_acceptance_html(result)}
 <h2>Fairness</h2>
 {_fairness_html(result)}
 </body></html>
@@ -440,6 +469,12 @@ def log_to_mlflow(settings: Settings, result: MonitorResult, folder: Path) -> st
             for f, v in zip(result.features["feature"], result.features["psi"], strict=True)
         }
     )
+    if result.acceptance is not None:
+        for r in result.acceptance.table.to_dict("records"):
+            if r["channel"] == ALL:
+                for what in ("realised", "predicted"):
+                    if math.isfinite(r[what]):
+                        metrics[f"acceptance_{what}.{r['action']}"] = float(r[what])
     with tracking(settings):
         exp = experiment_id(settings, EXPERIMENT)
         with mlflow.start_run(experiment_id=exp, run_name=f"{result.current}") as run:

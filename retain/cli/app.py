@@ -13,6 +13,7 @@ import typer
 
 from retain.cli import (
     audit,
+    cycle,
     demo,
     evaluate,
     features,
@@ -20,6 +21,7 @@ from retain.cli import (
     keys,
     models,
     monitor,
+    plan,
     recommend,
     score,
     serve,
@@ -45,8 +47,10 @@ demo.register(app)
 serve.register(app)
 recommend.register(app)
 score.register(app)
+plan.register(app)
 evaluate.register(app)
 monitor.register(app)
+cycle.register(app)
 tracking.register(app)
 
 

@@ -37,20 +37,46 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    customers: Annotated[int, typer.Option(help="Customers in the simulated bank.")] = 10_000,
+    customers: Annotated[
+        int | None,
+        typer.Option(help="Customers in the simulated bank (default 10,000; 2,000 with --months)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed of the simulated bank.")] = 7,
+    months: Annotated[
+        int,
+        typer.Option(
+            help="Instead: live N months with `retain cycle`, a drift scenario switched on "
+            "midway, and compare the old and new champion's realised AUC (0: the usual demo)."
+        ),
+    ] = 0,
+    scenario: Annotated[
+        str, typer.Option(help="With --months: rate_war, mobile_shift or fee_change.")
+    ] = "rate_war",
     port: Annotated[int, typer.Option(help="Port for the scoring service (0: any free port).")] = 0,
     keep_serving: Annotated[
         bool, typer.Option(help="Leave the scoring service running at the end.")
     ] = False,
     top: Annotated[int, typer.Option(help="Riskiest customers to show.")] = 8,
 ) -> None:
-    """Simulate a bank, build its features, train and promote its models, serve and call them."""
+    """Simulate a bank, build its features, train and promote its models, serve and call them.
+    With --months: replay months of a bank's life, a drift switched on midway."""
+    from simulator.config import SCENARIOS
+
+    if months < 0 or months == 1:
+        raise RetainError(f"--months must be 0 (the usual demo) or at least 2, got {months}")
+    if scenario not in SCENARIOS:
+        raise RetainError(f"unknown --scenario {scenario!r}: use one of {', '.join(SCENARIOS)}")
     settings = load_settings()
     console.print(f"retain demo: home folder {settings.home} (profile {settings.profile})")
+    if months:
+        from retain.cli.replay_demo import replay
+
+        replay(settings, customers or 2_000, seed, months, scenario)
+        return
+    size = customers or 10_000
     port = port or free_port()
     steps: list[tuple[str, Callable[[], None]]] = [
-        ("simulate the bank", lambda: simulate.simulate(customers=customers, seed=seed)),
+        ("simulate the bank", lambda: simulate.simulate(customers=size, seed=seed)),
         ("build the feature sources", features.build),
         ("apply the Feast feature repo", features.apply),
         ("materialize the online store", features.materialize),

@@ -82,7 +82,8 @@ def _print_online(result: MonitorResult) -> None:
 
 
 def _print_around(result: MonitorResult) -> None:
-    """One line each: data quality, segments, the decision log's action mix, fairness."""
+    """One line each: data quality, segments, the decision log's action mix, offer acceptance,
+    fairness."""
     s, q, a = result.summary, result.quality, result.actions
     if q is not None:
         rows = ", ".join(f"{t} {n:,}" for t, n in q.rows.items())
@@ -107,9 +108,27 @@ def _print_around(result: MonitorResult) -> None:
             f"decision log ({a.basis}): {a.reference or 'none'} ({s['decisions_reference']:,}) "
             f"against {a.current} ({s['decisions_current']:,} decisions): {mix}"
         )
+    _print_acceptance(result)
     out.print(
         f"fairness (four-fifths ratio, lowest group): high-risk flag "
         f"{_f(s['fairness_min_ratio_high_risk'], 2)}, offer {_f(s['fairness_min_ratio_offer'], 2)}"
+    )
+
+
+def _print_acceptance(result: MonitorResult) -> None:
+    """One line: offer acceptance against its prediction, or why it is not measured."""
+    a, s = result.acceptance, result.summary
+    if a is None:
+        return
+    if a.note:
+        out.print(f"offer acceptance: {a.note}")
+        return
+    off = s["acceptance_actions_off"]
+    out.print(
+        f"offer acceptance ({a.window}): {s['acceptance_answered']:,} of "
+        f"{s['acceptance_delivered']:,} delivered actions answered, realised "
+        f"{_f(s['acceptance_realised'])} against predicted {_f(s['acceptance_predicted'])}; "
+        f"{off} of {s['acceptance_actions_judged']} judged action(s) off their prediction"
     )
 
 
@@ -142,7 +161,8 @@ def monitor(
 ) -> None:
     """Compare the current window with the reference: feature drift (overall and per
     segment), prediction drift (scores, risk bands, the decision log's actions), attribution
-    drift, estimated and realised performance, fairness; check the raw tables' data quality and
+    drift, estimated and realised performance, offer acceptance (/feedback) against its
+    prediction, fairness; check the raw tables' data quality and
     the online store's freshness and its skew against the offline features. Writes an HTML
     report and a JSON summary under $RETAIN_HOME/reports/monitoring/<timestamp>/."""
     from monitoring.config import MonitoringConfig

@@ -54,7 +54,9 @@ def test_it_compares_the_training_window_with_the_latest_months(
 
     model = load_model(home).model
     assert {f["feature"] for f in summary["features"]} == set(model.spec.features)
-    assert summary["reference"] == model.info["train_window"].split(" ")[0]
+    # The training window without the data's first six months (``monitoring.comparable``).
+    trained = model.info["train_window"].split(" ")[0]
+    assert summary["reference"] == f"2023-07..{trained.split('..')[1]}"
     assert summary["current"] == "2024-10..2024-12"
     windows = {r["window"] for r in summary["performance"]}
     assert windows == {"reference", "between", "current"}

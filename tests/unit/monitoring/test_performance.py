@@ -10,6 +10,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from monitoring.performance import (
+    auc_standard_error,
+    beyond_noise,
     calibration_error,
     expected_auc,
     expected_confusion,
@@ -108,3 +110,24 @@ def test_calibration_error_is_small_on_calibrated_scores_and_large_otherwise():
     p, y = _calibrated(8, 200_000)
     assert calibration_error(y, p) < 0.005
     assert calibration_error(y, np.clip(p * 3, 0, 1)) > 0.05
+
+
+def test_the_auc_standard_error_matches_the_spread_of_realised_aucs():
+    """Hanley and McNeil's error against the spread of the AUC over 400 months of 60 leavers and
+    1,440 stayers drawn from one score model."""
+    rng = np.random.default_rng(3)
+    aucs = []
+    for _ in range(400):
+        y = np.r_[np.ones(60), np.zeros(1440)]
+        s = rng.normal(loc=1.0 * y, scale=1.0)  # binormal, AUC about 0.76
+        aucs.append(roc_auc_score(y, s))
+    se = auc_standard_error(float(np.mean(aucs)), 60, 1440)
+    assert se == pytest.approx(np.std(aucs), rel=0.15)
+    assert 0.025 < se < 0.045  # the size that makes a 0.05 drop noise on such a month
+
+
+def test_a_drop_is_judged_against_its_noise():
+    assert not beyond_noise(0.05, 0.035)
+    assert beyond_noise(0.10, 0.035)
+    assert beyond_noise(0.05, math.nan)  # no error to judge by: the drop as it is
+    assert math.isnan(auc_standard_error(0.7, 0, 100))
