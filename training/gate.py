@@ -201,11 +201,16 @@ def decide_uplift(
     tolerance: float,
     quantile_tag: str = "p95",
 ) -> Decision:
-    """The uplift model's gate: its mean Qini coefficient and AUUC over the actions must each
-    beat the ``quantile_tag`` percentile of random rankings of the same test window
+    """The uplift model's gate: its headline Qini coefficient and AUUC must each beat the
+    ``quantile_tag`` percentile of random rankings of the same test window
     (``random_test_<metric>_p95_mean``, from ``training.uplift.metrics.random_metrics``), not
     merely zero: on a few hundred contacts per action, random rankings spread widely around
     zero. Against a champion the Qini must also stay within ``tolerance`` of the champion's.
+
+    The headline's comparison is ``training.uplift.protocol.GATE`` (offers against the holdouts
+    assigned the same offer, in the experiment's and the rules' audiences), chosen because it is
+    the one whose test tells the simulator's true effects from random rankings (power) while
+    random rankings pass about 5% of the time (size); see that module for the rule.
 
     Args:
         figures: the challenger's run metrics (``test_qini_mean``, ``random_test_qini_p95_mean``,

@@ -54,6 +54,11 @@ DESIGN = "design"
 HOLDOUT = "holdout"
 HELD_OUT = "held_out"
 """The experiment's holdouts in ``evaluation_arms``: its randomised no-contact arm."""
+OFFER = "offer"
+"""The offer the log assigned a row (``action_id``; contacted or held out alike); "" for the
+no-contact months."""
+MATCHED = f"{HELD_OUT}:{{action}}"
+"""``ranker_metrics``' control for ``matched_arms``: each action's own audiences' holdouts."""
 NONE = "none"
 CROSS_SELL = "cross_sell"
 COOLDOWN_MONTHS = 2
@@ -107,6 +112,7 @@ def randomised_contacts(campaigns: pd.DataFrame) -> pd.DataFrame:
             ARM: arm,
             DESIGN: np.where(randomized, "experiment", "rules"),
             WEIGHT: weight,
+            OFFER: campaigns["action_id"].astype(str).to_numpy(),
         }
     )[keep]
     out[TIME] = pd.to_datetime(out[TIME], utc=True)
@@ -149,7 +155,9 @@ def control_months(
     days = start.dt.days_in_month.to_numpy()
     rng = np.random.default_rng(seed)
     offset = pd.to_timedelta(np.floor(rng.random(len(ids)) * days * 86400), unit="s")
-    out = pd.DataFrame({KEY: ids, TIME: start + offset, ARM: NONE, DESIGN: "months", WEIGHT: 1.0})
+    out = pd.DataFrame(
+        {KEY: ids, TIME: start + offset, ARM: NONE, DESIGN: "months", WEIGHT: 1.0, OFFER: ""}
+    )
     return out.reset_index(drop=True)
 
 
@@ -219,6 +227,27 @@ def evaluation_arms(rows: pd.DataFrame) -> np.ndarray:
         arm[design == "rules"] = "rules"
         arm[(design == "experiment") & (arm == NONE)] = HELD_OUT
     return arm
+
+
+def matched_arms(rows: pd.DataFrame) -> np.ndarray:
+    """Each row's arm for the Qini and AUUC against the holdouts of the same offer (control
+    ``MATCHED``), over every randomised audience of the log: the experiment's and each rule's.
+
+    Inside an audience the log assigned one offer and then held a fixed share out by a coin (15%
+    in the experiment and in every rule audience of the simulated bank), so an offer's contacts
+    and the holdouts assigned that offer differ only by the coin, in every audience alike: the
+    rules' audiences join the experiment's without weights. Contacted rows keep their arm, a
+    held-out row becomes ``held_out:<offer>``, the no-contact months ``none``.
+    """
+    arm = rows[ARM].to_numpy().astype(str).copy()
+    if DESIGN not in rows or OFFER not in rows:
+        return arm
+    design = rows[DESIGN].to_numpy().astype(str)
+    offer = rows[OFFER].fillna("").to_numpy().astype(str)
+    held = (design != "months") & (arm == NONE)
+    out = arm.astype(object)
+    out[held] = [f"{HELD_OUT}:{o}" for o in offer[held]]
+    return out.astype(str)
 
 
 def arm_counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -125,7 +125,9 @@ def ranker_metrics(
         arm: each row's arm (an action or a control arm).
         scores: ranker -> [n, len(actions)] uplift scores (higher: more churn prevented).
         actions: the treatments, in the order of the score columns.
-        controls: metric-name suffix -> the arm used as control ("" -> ``cross_sell``, say).
+        controls: metric-name suffix -> the arm used as control ("" -> ``cross_sell``, say);
+            ``{action}`` in it is replaced by the action (``held_out:{action}``: each action's
+            own holdouts).
 
     Returns:
         ``{prefix}test_{qini|auuc}{suffix}_{action}`` and ``..._mean``, where prefix is empty
@@ -139,7 +141,7 @@ def ranker_metrics(
             for name, fn in (("qini", qini_coefficient), ("auuc", auuc)):
                 values = []
                 for j, action in enumerate(actions):
-                    rows = (arms == action) | (arms == control)
+                    rows = (arms == action) | (arms == control.format(action=action))
                     v = fn(retained[rows], s[rows, j], arms[rows] == action)
                     out[f"{_prefix(ranker)}test_{name}{suffix}_{action}"] = v
                     values.append(v)
@@ -147,6 +149,54 @@ def ranker_metrics(
                 mean = float(np.mean(finite)) if finite else float("nan")
                 out[f"{_prefix(ranker)}test_{name}{suffix}_mean"] = mean
     return out
+
+
+ANY_RETENTION = "any_retention"
+"""The pooled treatment of ``pool_actions``: a retention offer drawn from the log's mix."""
+
+
+def pool_actions(
+    arm: ArrayLike,
+    scores: dict[str, NDArray[np.float64]],
+    actions: tuple[str, ...],
+    label: str = ANY_RETENTION,
+    held: str = "held_out:",
+) -> tuple[NDArray[np.str_], dict[str, NDArray[np.float64]], tuple[str, ...]]:
+    """Every action's rows as one treatment, "any retention offer", for ``ranker_metrics``.
+
+    With matched holdouts (arms ``<held><action>``, ``training.uplift.data.matched_arms``) every
+    row, contacted or held out, was assigned its offer before the coin, so it is scored by that
+    offer's column: the pooled treatment is "make the assigned offer". Otherwise the pooled
+    treatment is the randomised mix the contacts were drawn from, and every row is scored by the
+    mix of its action scores, weighted by each action's share of the treated rows (scoring a
+    contacted row by its own action would give contacted and control rows different scores).
+
+    Returns:
+        (the arms with ``actions`` renamed ``label`` and ``<held><action>`` renamed
+        ``<held><label>``, ranker -> [n, 1] scores, ``(label,)``).
+    """
+    arms = np.asarray(arm).astype(str)
+    counts = np.array([np.sum(arms == a) for a in actions], dtype=np.float64)
+    mix = counts / counts.sum() if counts.sum() > 0 else np.full(len(actions), 1 / len(actions))
+    column = np.full(len(arms), -1)
+    for j, a in enumerate(actions):
+        column[arms == f"{held}{a}"] = j
+    matched = bool((column >= 0).any())
+    if matched:
+        for j, a in enumerate(actions):
+            column[arms == a] = j
+    pooled: dict[str, NDArray[np.float64]] = {}
+    for name, s in scores.items():
+        values = np.asarray(s, dtype=np.float64)
+        out = values @ mix
+        own = column >= 0
+        out[own] = values[own, column[own]]
+        pooled[name] = out[:, None]
+    out_arm = np.where(np.isin(arms, actions), label, arms)
+    if matched:
+        out_arm = np.where(column >= 0, np.where(np.isin(arms, actions), label, f"{held}{label}"),
+                           out_arm)  # fmt: skip
+    return out_arm, pooled, (label,)
 
 
 RANDOM_DRAWS = 200

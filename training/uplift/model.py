@@ -37,7 +37,7 @@ Serving loads the boosters natively (``lightgbm.Booster(model_file=...)``) from 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -331,11 +331,56 @@ def _cross_fitted(
     return out
 
 
-def _dr_inputs(
-    rows: _Rows, action: str, none: str, config: LearnerConfig
-) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-    """The rows of one action and the no-contact rows, with the cross-fitted ``m_a`` and
-    propensity ``e``: (mask, treated flag, m_a, e) on the masked rows."""
+_DrInputs = tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]
+
+
+class _Nuisances:
+    """The models that every learner of one fit shares, each fitted once, at its first use: the
+    control model ``m0`` (every learner), and for the direct learners the cross-fitted ``m0``
+    and, per action, the cross-fitted ``m_a`` and propensity ``e``. They depend on the rows and
+    the LightGBM settings only, never on the learner, so sharing them changes no estimate."""
+
+    def __init__(self, rows: _Rows, none: str, config: LearnerConfig) -> None:
+        self.rows, self.none, self.config = rows, none, config
+        self._control: Any = None
+        self._m0: NDArray[np.float64] | None = None
+        self._inputs: dict[str, _DrInputs] = {}
+
+    def control_params(self) -> dict[str, Any]:
+        c = self.config
+        return c.params("binary", c.control_leaves, c.control_min_leaf, 1.0)
+
+    def control(self) -> Any:
+        """``m0``: P(churn | x, no contact), fitted on every no-contact row."""
+        if self._control is None:
+            rows = self.rows
+            self._control = rows.take(rows.arm == self.none).fit(self.control_params(), self.config)
+        return self._control
+
+    def folds(self) -> NDArray[np.int64]:
+        return _folds(self.rows.ids, self.config.folds, self.config.seed)
+
+    def cross_fitted_control(self) -> NDArray[np.float64]:
+        """Out-of-fold ``m0`` on every row."""
+        if self._m0 is None:
+            rows = self.rows
+            everywhere = np.ones(len(rows.y), bool)
+            self._m0 = _cross_fitted(
+                rows, rows.arm == self.none, everywhere, rows.y, self.control_params(),
+                self.config, self.folds(),
+            )  # fmt: skip
+        return self._m0
+
+    def dr_inputs(self, action: str) -> _DrInputs:
+        """The rows of one action and the no-contact rows, with the cross-fitted ``m_a`` and
+        propensity ``e``: (mask, treated flag, m_a, e) on the masked rows."""
+        if action not in self._inputs:
+            self._inputs[action] = _dr_inputs(self.rows, action, self.none, self.config)
+        return self._inputs[action]
+
+
+def _dr_inputs(rows: _Rows, action: str, none: str, config: LearnerConfig) -> _DrInputs:
+    """``_Nuisances.dr_inputs`` computed."""
     folds = _folds(rows.ids, config.folds, config.seed)
     controls = np.flatnonzero(rows.arm == none)
     if len(controls) > config.direct_max_controls:
@@ -355,24 +400,19 @@ def _dr_inputs(
 
 
 def _fit_direct(
-    rows: _Rows, kind: Kind, actions: tuple[str, ...], none: str, config: LearnerConfig
+    shared: _Nuisances, kind: Kind, actions: tuple[str, ...], config: LearnerConfig
 ) -> dict[str, Any]:
     """One effect booster per action: the DR-learner or scikit-uplift's transformed outcome."""
-    folds = _folds(rows.ids, config.folds, config.seed)
-    control = rows.arm == none
-    control_params = config.params("binary", config.control_leaves, config.control_min_leaf, 1.0)
-    m0 = _cross_fitted(
-        rows, control, np.ones(len(rows.y), bool), rows.y, control_params, config, folds
-    )
+    rows = shared.rows
     effect = config.params(
         "regression", config.effect_leaves, config.effect_min_leaf, config.effect_lambda_l2
     )
     boosters: dict[str, Any] = {}
     for action in actions:
-        mask, t, ma, e = _dr_inputs(rows, action, none, config)
+        mask, t, ma, e = shared.dr_inputs(action)
         part = rows.take(mask)
         if kind == "dr":
-            pseudo = dr_pseudo_outcome(part.y, t, m0[mask], ma, e)
+            pseudo = dr_pseudo_outcome(part.y, t, shared.cross_fitted_control()[mask], ma, e)
             boosters[action] = part.fit(effect, config, pseudo)
         else:
             boosters[action] = _sklift_ct(part, t, e, effect, config)
@@ -415,7 +455,27 @@ def fit_uplift(
     cross_sell: str = "cross_sell",
     weight: NDArray[np.float64] | None = None,
 ) -> UpliftModel:
-    """Fit the control model and the effect model(s) of ``config.kind``.
+    """Fit the control model and the effect model(s) of ``config.kind`` (``fit_learners`` with
+    one learner)."""
+    kind = config.kind
+    return fit_learners(x, y, arm, ids, spec, config, (kind,), none, cross_sell, weight)[kind]
+
+
+def fit_learners(
+    x: pd.DataFrame,
+    y: NDArray[np.float64],
+    arm: NDArray[np.str_],
+    ids: NDArray[np.int64],
+    spec: FeatureSpec,
+    config: LearnerConfig,
+    kinds: tuple[Kind, ...],
+    none: str = "none",
+    cross_sell: str = "cross_sell",
+    weight: NDArray[np.float64] | None = None,
+) -> dict[Kind, UpliftModel]:
+    """Fit several learners on the same rows, sharing the control model (and the direct
+    learners' cross-fitted nuisances, ``_Nuisances``), which are most of the time: each model
+    is the one ``fit_uplift`` fits alone, with the same boosters.
 
     Args:
         x: encoded features (``training.encode.encode``) of the training rows.
@@ -423,7 +483,8 @@ def fit_uplift(
         arm: each row's arm: a retention action, ``cross_sell`` or ``none``.
         ids: customer ids (holdouts for early stopping and folds are whole customers).
         spec: the features' spec.
-        config: learner settings.
+        config: learner settings (its ``kind`` is replaced by each of ``kinds``).
+        kinds: the learners to fit.
         weight: each row's design weight (None: all 1).
     """
     rows = _Rows(
@@ -434,14 +495,21 @@ def fit_uplift(
         np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64),
         list(spec.categorical),
     )
-    control = rows.arm == none
-    m0 = rows.take(control).fit(
-        config.params("binary", config.control_leaves, config.control_min_leaf, 1.0), config
-    )
+    shared = _Nuisances(rows, none, config)
+    return {
+        k: _fit_one(shared, spec, replace(config, kind=k), cross_sell) for k in dict.fromkeys(kinds)
+    }
+
+
+def _fit_one(
+    shared: _Nuisances, spec: FeatureSpec, config: LearnerConfig, cross_sell: str
+) -> UpliftModel:
+    """The effect model(s) of ``config.kind`` beside the shared control model."""
+    rows, m0 = shared.rows, shared.control()
     actions = tuple(RETENTION_ACTIONS)
     boosters: dict[str, Any] = {CONTROL: m0}
     if config.kind in DIRECT:
-        boosters.update(_fit_direct(rows, config.kind, actions, none, config))
+        boosters.update(_fit_direct(shared, config.kind, actions, config))
         return UpliftModel(actions, spec, boosters, config.kind, ())
     if config.kind in ("pooled_offset", "pooled_x"):
         arms = (*actions, cross_sell)

@@ -67,7 +67,9 @@ def trained(bank: Bank) -> UpliftResult:
 
 
 def test_metrics_are_logged_with_sample_sizes(bank, trained):
-    """The run holds the headline Qini, each action's Qini and AUUC, the baselines and sizes."""
+    """The run holds the headline Qini (the gate's protocol: each offer against its own
+    holdouts), each action's Qini and AUUC, the comparisons inside the experiment beside it, the
+    baselines and sizes."""
     from training.tracking import client
 
     run = client(bank.settings).get_run(trained.run_id)
@@ -76,6 +78,9 @@ def test_metrics_are_logged_with_sample_sizes(bank, trained):
     for action in RETENTION_ACTIONS:
         for key in (f"test_qini_{action}", f"test_auuc_{action}", f"random_test_qini_{action}"):
             assert key in metrics
+        for side in ("_vs_cross_sell", "_vs_holdout", "_vs_none"):
+            assert f"test_qini{side}_{action}" in metrics
+            assert f"random_test_qini_p95{side}_{action}" in metrics
         assert metrics[f"train_n_{action}"] >= 40
     assert "churn_score_test_qini_mean" in metrics
     assert "truth_test_qini_mean" in metrics and "truth_corr_mean" in metrics

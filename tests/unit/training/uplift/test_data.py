@@ -10,6 +10,7 @@ from training.uplift.data import (
     control_months,
     evaluation_arms,
     label_rows,
+    matched_arms,
     randomised_contacts,
     time_split,
     uplift_rows,
@@ -190,3 +191,22 @@ def test_evaluation_arms_keep_only_randomised_comparisons():
     months = pd.DataFrame({"arm": ["none"], "design": ["months"]})
     arms = evaluation_arms(pd.concat([rows, months], ignore_index=True))
     assert arms.tolist() == ["fee_waiver", "held_out", "rules", "rules", "rules", "none"]
+
+
+def test_matched_arms_pair_each_offer_with_the_holdouts_assigned_it_in_every_audience():
+    """For the gate, the rules' audiences count too: each holdout (experiment's or a rule's)
+    becomes the control of the offer it was assigned; the no-contact months stay apart."""
+    rows = randomised_contacts(HOLDOUT_LOG)
+    assert rows["offer"].tolist() == [
+        "fee_waiver", "rm_call", "fee_waiver", "fee_waiver", "rate_boost",
+    ]  # fmt: skip
+    months = pd.DataFrame({"arm": ["none"], "design": ["months"], "offer": [""]})
+    arms = matched_arms(pd.concat([rows, months], ignore_index=True))
+    assert arms.tolist() == [
+        "fee_waiver",
+        "held_out:rm_call",
+        "fee_waiver",
+        "held_out:fee_waiver",
+        "rate_boost",
+        "none",
+    ]

@@ -10,7 +10,15 @@ import pytest
 from retain.core.tables import RETENTION_ACTIONS
 from training.encode import encode, fit_spec
 from training.uplift.job import keep_best
-from training.uplift.model import KINDS, LearnerConfig, UpliftModel, dr_pseudo_outcome, fit_uplift
+from training.uplift.model import (
+    CONTROL,
+    KINDS,
+    LearnerConfig,
+    UpliftModel,
+    dr_pseudo_outcome,
+    fit_learners,
+    fit_uplift,
+)
 
 
 def test_the_dr_pseudo_outcome_is_unbiased_when_the_outcome_models_are_wrong():
@@ -62,27 +70,57 @@ def experiment() -> tuple[pd.DataFrame, np.ndarray]:
     return frame, effect
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_learner_finds_who_an_offer_helps(kind, experiment):
-    """Each learner's predicted effects rank the helped customers (effect -0.3) before the
-    harmed ones (+0.1), and survive a save and load."""
-    frame, effect = experiment
+def _inputs(frame: pd.DataFrame) -> tuple:
     spec = fit_spec(frame, ["x1", "x2", "segment"])
-    model = fit_uplift(
+    return (
         encode(frame, spec),
         frame["label"].to_numpy(),
         frame["arm"].to_numpy().astype(str),
         frame["customer_id"].to_numpy(),
         spec,
-        LearnerConfig(kind=kind, num_threads=1),
-        weight=np.ones(len(frame)),
     )
-    x = encode(frame, spec).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def alone(experiment) -> dict[str, UpliftModel]:
+    """Each learner fitted on its own (``fit_uplift``)."""
+    args = _inputs(experiment[0])
+    weight = np.ones(len(experiment[0]))
+    return {
+        k: fit_uplift(*args, LearnerConfig(kind=k, num_threads=1), weight=weight) for k in KINDS
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_learner_finds_who_an_offer_helps(kind, experiment, alone):
+    """Each learner's predicted effects rank the helped customers (effect -0.3) before the
+    harmed ones (+0.1)."""
+    frame, effect = experiment
+    model = alone[kind]
+    x = _inputs(frame)[0].to_numpy()
     predicted = model.effects(x)
     assert predicted.shape == (len(frame), len(RETENTION_ACTIONS))
     for j in range(len(RETENTION_ACTIONS)):
         assert np.corrcoef(predicted[:, j], effect)[0, 1] > 0.5
     assert model.kind == kind
+
+
+def test_learners_fitted_together_share_one_control_model_and_equal_those_fitted_alone(
+    experiment, alone
+):
+    """``fit_learners`` fits the control model (and the direct learners' cross-fitted
+    nuisances) once for every learner; each model still predicts exactly what it predicts when
+    fitted on its own."""
+    args = _inputs(experiment[0])
+    together = fit_learners(
+        *args, LearnerConfig(num_threads=1), KINDS, weight=np.ones(len(experiment[0]))
+    )
+    assert list(together) == list(KINDS)
+    assert len({id(m.boosters[CONTROL]) for m in together.values()}) == 1
+    x = args[0].to_numpy()
+    for kind, model in together.items():
+        assert model.kind == kind
+        np.testing.assert_array_equal(model.effects(x), alone[kind].effects(x))
 
 
 def test_a_saved_direct_learner_loads_with_the_same_effects(experiment, tmp_path):

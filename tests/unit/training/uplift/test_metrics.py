@@ -9,6 +9,7 @@ import pytest
 
 from training.uplift.metrics import (
     auuc,
+    pool_actions,
     qini_coefficient,
     qini_curve,
     ranker_metrics,
@@ -92,3 +93,25 @@ def test_ranker_metrics_name_each_action_and_the_mean():
     assert out["test_qini_fee_waiver"] == out["test_qini_mean"] > 0.1
     assert out["churn_score_test_qini_mean"] == pytest.approx(0.0)
     assert set(out) >= {"test_auuc_mean", "churn_score_test_auuc_fee_waiver"}
+
+
+def test_a_control_per_action_and_pooled_offers():
+    """``held_out:{action}`` compares each action with its own holdouts; pooled, every row of a
+    matched comparison is scored by the offer it was assigned, and otherwise by the actions'
+    mix (weighted by their treated rows), so contacted and control rows are scored alike."""
+    arm = np.array(["a", "held_out:a", "b", "held_out:b", "b", "held_out"])
+    churned = np.array([0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    scores = {"model": np.array([[1.0, 10.0]] * 6)}
+    out = ranker_metrics(churned, arm, scores, ("a", "b"), {"": "held_out:{action}"})
+    assert math.isfinite(out["test_qini_a"]) and math.isfinite(out["test_qini_b"])
+    pooled_arm, pooled, actions = pool_actions(arm, scores, ("a", "b"))
+    assert actions == ("any_retention",)
+    assert pooled_arm.tolist() == [
+        "any_retention", "held_out:any_retention", "any_retention", "held_out:any_retention",
+        "any_retention", "held_out",
+    ]  # fmt: skip
+    mix = (1.0 + 2 * 10.0) / 3  # one "a" row, two "b" rows
+    assert pooled["model"][:, 0] == pytest.approx([1.0, 1.0, 10.0, 10.0, 10.0, mix])
+    unmatched = np.array(["a", "b", "b", "held_out"])
+    _, pooled, _ = pool_actions(unmatched, {"model": np.array([[1.0, 10.0]] * 4)}, ("a", "b"))
+    assert pooled["model"][:, 0] == pytest.approx([mix] * 4)
