@@ -9,6 +9,8 @@ plausible.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -166,6 +168,24 @@ def raw_settings(settings: Settings) -> Settings:
     """Settings whose home holds the raw tables of 300 customers over 12 months."""
     write_raw_tables(settings.raw_dir, customers=300, months=12, seed=3, parts=3)
     return settings
+
+
+def copy_home(source: Path, dest: Path, *ignore: str) -> None:
+    """Copy a home folder whose decision log may be open in this process (the session's
+    in-process service keeps it open).
+
+    The log goes through SQLite's backup API, never as a plain file: a plain read opens and closes
+    a descriptor of it in this process, which drops every POSIX lock SQLite holds on it here.
+    Another process closing the log then finds no other user and deletes its write-ahead log
+    under the service, whose next connection fails with "disk I/O error".
+    """
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*ignore, "log.db*"))
+    log = source / "decisions" / "log.db"
+    if log.exists():
+        with sqlite3.connect(log) as src, sqlite3.connect(dest / "decisions" / "log.db") as dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
 
 
 # --- a served bank, shared by the service tests (test_serving, test_recommend) -----------------

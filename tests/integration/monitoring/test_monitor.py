@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
 
 from retain.core.settings import Settings
-from tests.integration.conftest import RETAIN
+from tests.integration.conftest import RETAIN, copy_home
 
 
 def test_it_compares_the_training_window_with_the_latest_months(
@@ -108,7 +107,7 @@ def test_it_compares_the_training_window_with_the_latest_months(
     assert runs and "psi.bal_total" in runs[0].data.metrics
 
     copy = tmp_path / "home"
-    shutil.copytree(home.home, copy)
+    copy_home(home.home, copy)
     with sqlite3.connect(copy / "feast" / "online.db") as db:
         db.execute(f"UPDATE {home.project}_balances_flows SET event_ts = event_ts - 61 * 86400")
         db.execute(f"DELETE FROM {home.project}_engagement_channels")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 
 import pytest
 
 from retain.core.settings import Settings
+from tests.integration.conftest import copy_home
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +18,7 @@ def own_bank(home: Settings, tmp_path_factory: pytest.TempPathFactory) -> Callab
 
     def copy(serving_toml: str = "") -> Settings:
         dest = tmp_path_factory.mktemp("bank") / "home"
-        shutil.copytree(home.home, dest, ignore=shutil.ignore_patterns("serving", "serve.log"))
+        copy_home(home.home, dest, "serving", "serve.log")
         store = dest / "feast" / "feature_store.yaml"
         store.write_text(store.read_text().replace(str(home.home), str(dest)))
         config = dest / "serving.toml"
