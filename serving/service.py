@@ -1,5 +1,6 @@
-"""The BentoML service: ``POST /churn_score``, ``GET /customers/{customer_id}``, ``POST /recommend``
-and ``POST /feedback``.
+"""The BentoML service: ``POST /churn_score``, ``GET /customers/{customer_id}``,
+``POST /recommend``, ``POST /recommend/batch``, ``POST /feedback``, ``GET /at_risk/``,
+``GET /models/`` and ``POST /models/refresh`` (MLflow's webhook).
 
 Run it with ``retain serve`` or ``bentoml serve serving.service:ChurnService``. At start-up it
 reads ``Settings.load()`` and ``serving.toml`` once, opens the Feast store, loads
@@ -617,6 +618,8 @@ class ChurnService:
             )
             return Response(content=answer.model_dump_json(), media_type="application/json")
 
+        # Not behind the decisions' limiter: a batch takes seconds, and single calls must not
+        # queue behind it.
         return await anyio.to_thread.run_sync(self._guard, work)  # type: ignore[return-value,arg-type]
 
     @bentoml.api(route="/feedback", input_spec=FeedbackRequest)
