@@ -264,7 +264,10 @@ def _churn_champion(settings: Settings) -> ChurnScorer | None:
 def _headline_like(metric: str) -> bool:
     """Summary figures worth a line in the terminal (per-product ones stay in the run)."""
     if any(s in metric for s in ("qini", "auuc", "corr")):  # uplift: the means over actions
-        return metric.endswith("_mean") and "_sd_" not in metric
+        # the gate's comparison only: the others (_vs_) and the selection's (_valid_) are in the run
+        return metric.endswith("_mean") and not any(
+            s in metric for s in ("_sd_", "_vs_", "_valid_")
+        )
     return any(s in metric for s in ("macro_auc", "hit_rate", "map_at"))
 
 
