@@ -13,7 +13,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +171,38 @@ def raw_settings(settings: Settings) -> Settings:
     """Settings whose home holds the raw tables of 300 customers over 12 months."""
     write_raw_tables(settings.raw_dir, customers=300, months=12, seed=3, parts=3)
     return settings
+
+
+@contextmanager
+def tracking_server(env: Mapping[str, str], artifacts: Path) -> Iterator[str]:
+    """``retain tracking-server`` (one worker) with ``env``, its artifacts in ``artifacts``; yields
+    its URL once ``/health`` answers, and stops it after."""
+    from serving.process import free_port
+
+    port = free_port()
+    args = [RETAIN, "tracking-server", "--port", str(port), "--artifacts", str(artifacts)]
+    env = {k: v for k, v in env.items() if k != "RETAIN_MLFLOW_URL"}
+    proc = subprocess.Popen(
+        [*args, "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                problem = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise AssertionError(f"tracking server did not start: {problem}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def copy_home(source: Path, dest: Path, *ignore: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,13 +16,13 @@ import httpx
 import pytest
 
 from retain.core.settings import Settings
-from serving.process import RunningService, free_port, running_service
+from serving.process import RunningService, running_service
 from serving.webhooks import SECRET_ENV, signature
 from tests.integration.serving.load import Load
 from training.registry import CHAMPION
 from training.tracking import client
 
-from ..conftest import RETAIN
+from ..conftest import RETAIN, tracking_server
 
 pytestmark = pytest.mark.slow
 POLL_S = 120
@@ -45,7 +44,6 @@ def _tracking_server(home: Path, root: Path) -> Iterator[str]:
     host over plain HTTP (MLflow refuses private addresses and ``http://`` unless told)."""
     from cryptography.fernet import Fernet
 
-    port = free_port()
     env = {
         **os.environ,
         "RETAIN_HOME": str(home),
@@ -53,29 +51,8 @@ def _tracking_server(home: Path, root: Path) -> Iterator[str]:
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
     }
-    env.pop("RETAIN_MLFLOW_URL", None)
-    args = [RETAIN, "tracking-server", "--port", str(port), "--artifacts", str(root / "artifacts")]
-    proc = subprocess.Popen(
-        [*args, "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                problem = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
-                raise AssertionError(f"tracking server did not start: {problem}")
-            time.sleep(0.5)
+    with tracking_server(env, root / "artifacts") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,7 @@ home that reaches the champion through the server's URL alone."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,16 +22,10 @@ from training.promote import promote, rollback
 from training.registry import version_by_alias
 from training.tracking import client
 
-from ..conftest import RETAIN
+from ..conftest import RETAIN, tracking_server
 
 pytestmark = pytest.mark.slow
 FAST = TrainConfig(num_threads=1, shap_sample=100, num_boost_round=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -47,35 +38,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     admin = "postgresql://postgres@127.0.0.1:5432/test"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    port, artifacts = _free_port(), root / "artifacts"
+    artifacts = root / "artifacts"
     env = {
         **os.environ,
         "RETAIN_HOME": str(root / "server-home"),
         "RETAIN_PROFILE": "production",
         "RETAIN_POSTGRES_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
     }
-    env.pop("RETAIN_MLFLOW_URL", None)
-    args = [RETAIN, "tracking-server", "--port", str(port), "--artifacts", str(artifacts)]
-    proc = subprocess.Popen(
-        [*args, "--workers", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"tracking server did not start: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.5)
-        yield url, artifacts
+        with tracking_server(env, artifacts) as url:
+            yield url, artifacts
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 

@@ -12,6 +12,7 @@ import pytest
 
 from retain.core.errors import NotReadyError
 from retain.core.settings import Settings
+from retain.core.tables import CHANNELS, PRODUCTS
 from serving.actions import ActionCatalogue
 from serving.candidates import (
     KINDS,
@@ -27,27 +28,11 @@ from serving.decide import Contact, Context, Levers, Scores, decide, expected_va
 from serving.decision_log import DecisionLog, new_decision_id
 
 NOW = datetime(2025, 1, 15, 10, tzinfo=UTC)
-CHANNELS = ["branch", "mobile", "phone", "sms_email"]
 
 
 def customers() -> pd.DataFrame:
     """Three customers: one who may get anything, one without consent, one prudent (R1)."""
-    products = {
-        f"has_{p}": [False, False, True]
-        for p in (
-            "savings",
-            "time_deposit",
-            "credit_card",
-            "personal_loan",
-            "mortgage",
-            "car_loan",
-            "wealth_funds",
-            "insurance",
-            "pension",
-            "fx_remittance",
-            "green_deposit",
-        )
-    }
+    products = {f"has_{p}": [False, False, True] for p in PRODUCTS if p != "current_account"}
     return pd.DataFrame(
         {
             "customer_key": [11, 12, 13],
