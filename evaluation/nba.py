@@ -11,6 +11,10 @@ Six policies choose one action (or nothing) per customer, all through the same r
 - ``churn_only``: the cheapest allowed retention action for the top decile by churn score,
   nothing for the rest (the classic early-warning campaign: a retention offer to the top churn
   decile);
+- ``observable``: the allowed action (or nothing) with the highest value predicted by models
+  fitted to the **true** values of every action from the served features, on the
+  ``OBSERVABLE_MONTHS`` month ends before the evaluation month: what the features can tell of the
+  effects at best (the observable ceiling), however well retain learns from its log;
 - ``oracle``: the allowed action (or nothing) with the highest true value: the same rules,
   choosing by the simulator's true effects. No policy under these rules can earn more, so each
   policy's value is also reported as a share of the oracle's.
@@ -63,10 +67,23 @@ POLICIES: tuple[str, ...] = (
     "most_popular",
     "propensity_only",
     "churn_only",
+    "observable",
     "oracle",
 )
 CHURN_ONLY_SHARE = 0.10
 """The churn-only policy targets this top share of customers by churn score."""
+OBSERVABLE_MONTHS = 6
+"""Month ends before the evaluation month whose true values train the observable ceiling."""
+OBSERVABLE_PARAMS: dict[str, Any] = {
+    "objective": "regression",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 50,
+    "verbose": -1,
+    "deterministic": True,
+    "num_threads": 2,
+}
+OBSERVABLE_ROUNDS = 200
 
 
 def evaluation_catalogue(catalogue: ActionCatalogue) -> ActionCatalogue:
@@ -88,14 +105,19 @@ class Scored:
     products: tuple[str, ...]
     effects: NDArray[np.float64] | None  # [n, len(actions)]; None without an uplift model
     actions: tuple[str, ...]
+    offered: NDArray[np.float64] | None = None  # [n, len(products)] P(accept | offered)
+    contact_ratio: float = 0.0
 
     def scores(self, catalogue: ActionCatalogue, i: int) -> Scores:
+        offered = self.offered
         return model_scores(
             catalogue,
             self.records[i],
             float(self.p_churn[i]),
             dict(zip(self.products, self.p_open[i], strict=True)),
             {} if self.effects is None else dict(zip(self.actions, self.effects[i], strict=True)),
+            None if offered is None else dict(zip(self.products, offered[i], strict=True)),
+            self.contact_ratio,
         )
 
 
@@ -115,13 +137,18 @@ def choices(
     popularity: Mapping[str, float],
     values: pd.DataFrame,
     seed: int = 7,
+    observable: pd.DataFrame | None = None,
 ) -> dict[str, list[str]]:
     """Each policy's action per customer (``no_action`` for nothing).
 
     Args:
         values: the true value of every action for every customer, aligned with ``scored``
             (``true_values``): the oracle's choice.
+        observable: the value of every action predicted from the features
+            (``observable_values``), same shape: the observable ceiling's choice (default:
+            ``values``, i.e. the oracle's).
     """
+    predicted = (values if observable is None else observable).to_numpy(dtype=np.float64)
     rng = np.random.default_rng(seed)
     churn_cut = (
         float(np.quantile(scored.p_churn, 1 - CHURN_ONLY_SHARE)) if len(scored.p_churn) else 1
@@ -151,14 +178,15 @@ def choices(
             if xsell
             else NO_ACTION
         )
+        opened = dict(zip(scored.products, scored.p_open[i], strict=True))
         out["propensity_only"].append(
-            max(xsell, key=lambda a: scores.p_accept.get(a.id, 0.0)).id if xsell else NO_ACTION
+            max(xsell, key=lambda a: opened.get(a.product or "", 0.0)).id if xsell else NO_ACTION
         )
         targeted = retention and scored.p_churn[i] >= churn_cut
         out["churn_only"].append(min(retention, key=lambda a: a.cost).id if targeted else NO_ACTION)
-        out["oracle"].append(
-            max([NO_ACTION, *(a.id for a in allowed)], key=lambda a: true[i, column[a]])
-        )
+        options = [NO_ACTION, *(a.id for a in allowed)]
+        out["observable"].append(max(options, key=lambda a: predicted[i, column[a]]))
+        out["oracle"].append(max(options, key=lambda a: true[i, column[a]]))
     return out
 
 
@@ -175,6 +203,32 @@ def true_values(
         elif a.kind == "retention":
             out[a.id] = -effects[a.id].to_numpy(dtype=np.float64) * customer_values - a.cost
     return pd.DataFrame(out, index=effects.index)
+
+
+def observable_values(
+    x_train: NDArray[np.float64],
+    values_train: pd.DataFrame,
+    x: NDArray[np.float64],
+    seed: int = 7,
+) -> pd.DataFrame:
+    """Every action's value for the rows of ``x``, predicted by one LightGBM regression per
+    action fitted to the true values of other rows (``true_values``) from the same features.
+
+    Args:
+        x_train, x: encoded features (one spec) of the training rows and of the rows to value.
+        values_train: the training rows' true values (columns: action ids, ``no_action`` 0).
+    """
+    import lightgbm as lgb
+
+    out = {NO_ACTION: np.zeros(len(x))}
+    params = {**OBSERVABLE_PARAMS, "seed": seed}
+    for action in values_train.columns:
+        if action == NO_ACTION:
+            continue
+        y = values_train[action].to_numpy(dtype=np.float64)
+        booster = lgb.train(params, lgb.Dataset(x_train, y), OBSERVABLE_ROUNDS)
+        out[action] = np.asarray(booster.predict(x), dtype=np.float64)
+    return pd.DataFrame(out)[list(values_train.columns)]
 
 
 def policy_values(values: pd.DataFrame, chosen: Sequence[str]) -> NDArray[np.float64]:
@@ -300,7 +354,8 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
 
     churn = load_model(settings)
     propensity, _ = load_propensity(settings)
-    p_open = propensity.predict_proba(encode(frame, propensity.spec).to_numpy(np.float64))
+    x = encode(frame, propensity.spec).to_numpy(np.float64)
+    p_open = propensity.predict_proba(x)
     effects: NDArray[np.float64] | None
     actions: tuple[str, ...]
     try:
@@ -318,6 +373,8 @@ def _score(settings: Settings, frame: pd.DataFrame) -> Scored:
         products=tuple(propensity.products),
         effects=effects,
         actions=actions,
+        offered=propensity.offer_proba(x, p_open),
+        contact_ratio=propensity.contact_churn_ratio,
     )
 
 
@@ -411,7 +468,12 @@ def evaluate_nba(
     channels = [r.get("preferred_channel") or "mobile" for r in scored.records]
     at = [month_end.to_pydatetime()] * len(frame)
     values = _true_values(catalogue, truth, frame, scored)
-    chosen = choices(catalogue, scored, channels, at, popularity, values, seed)
+    train_x, train_values = _observable_training(
+        settings, catalogue, truth, labels, seed, per_month=len(frame)
+    )
+    x = _features(settings, frame)
+    predicted = observable_values(train_x, train_values, x, seed)
+    chosen = choices(catalogue, scored, channels, at, popularity, values, seed, predicted)
     progress(1, 5)
 
     true_value = {p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES}
@@ -424,8 +486,18 @@ def evaluate_nba(
     logged_at = [t.to_pydatetime() for t in logged_frame["event_timestamp"]]
     logged_channels = logged_frame["channel"].tolist()
     logged_values = _true_values(catalogue, truth, logged_frame, logged_scored)
+    logged_predicted = observable_values(
+        train_x, train_values, _features(settings, logged_frame), seed
+    )
     logged_chosen = choices(
-        catalogue, logged_scored, logged_channels, logged_at, popularity, logged_values, seed
+        catalogue,
+        logged_scored,
+        logged_channels,
+        logged_at,
+        popularity,
+        logged_values,
+        seed,
+        logged_predicted,
     )
     ope = off_policy(
         catalogue, logged_scored, logged_frame, logged_chosen, logged_channels, logged_at
@@ -459,6 +531,36 @@ def _true_values(
     effects = pd.DataFrame(truth.offer_effects(frame, actions), columns=actions)
     cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
     return true_values(catalogue, effects.fillna(0.0), cv)
+
+
+def _features(settings: Settings, frame: pd.DataFrame) -> NDArray[np.float64]:
+    """The served features of ``frame`` encoded as the propensity champion encodes them."""
+    from training.encode import encode
+    from training.propensity.load import load_propensity
+
+    propensity, _ = load_propensity(settings)
+    return encode(frame, propensity.spec).to_numpy(np.float64)
+
+
+def _observable_training(
+    settings: Settings,
+    catalogue: ActionCatalogue,
+    truth: GroundTruth,
+    labels: pd.DataFrame,
+    seed: int,
+    per_month: int = 5000,
+) -> tuple[NDArray[np.float64], pd.DataFrame]:
+    """Features and true action values of up to ``per_month`` customers (as many as are
+    evaluated) at each of the ``OBSERVABLE_MONTHS`` month ends before the evaluation month (the
+    observable ceiling's training rows)."""
+    from features.frames import entity_frame
+
+    months = sorted(labels["event_timestamp"].unique())[-1 - OBSERVABLE_MONTHS : -1]
+    rows = labels[labels["event_timestamp"].isin(months)]
+    rows = rows.sample(frac=1.0, random_state=seed).groupby("event_timestamp").head(per_month)
+    frame = entity_frame(settings, rows.drop(columns=["label"]).reset_index(drop=True))
+    values = _true_values(catalogue, truth, frame, _score(settings, frame))
+    return _features(settings, frame), values
 
 
 def _labelled_audiences(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:

@@ -61,6 +61,8 @@ def decision_inputs(
             "p_churn": scores.p_churn,
             "p_accept": dict(scores.p_accept),
             "uplift": dict(scores.uplift),
+            "p_anyway": dict(scores.p_anyway),
+            "contact_churn": scores.contact_churn,
         },
         "levers": dict(levers.weights),
         "k": k,
@@ -78,6 +80,13 @@ def decide_arguments(
         for h in inputs["history"]
     ]
     s = inputs["scores"]
-    scores = Scores(s["customer_value"], s["p_churn"], s["p_accept"], s["uplift"])
+    scores = Scores(
+        s["customer_value"],
+        s["p_churn"],
+        s["p_accept"],
+        s["uplift"],
+        s.get("p_anyway", {}),
+        float(s.get("contact_churn", 0.0)),
+    )
     customer = {name: _restore(v) for name, v in inputs["customer"].items()}
     return customer, context, history, scores, Levers(inputs["levers"]), int(inputs["k"])

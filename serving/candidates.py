@@ -279,19 +279,29 @@ def expected_values(
     value: NDArray[np.float64],
     p_open: Mapping[str, NDArray[np.float64]],
     effects: Mapping[str, NDArray[np.float64]],
+    offered: Mapping[str, NDArray[np.float64]] | None = None,
+    contact_churn: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """``[customers, actions]`` EV, net of cost (NaN where the model it needs is absent).
 
-    Retention: ``-effect x value - cost`` (``serving.batch.best_actions``); cross-sell:
-    ``P(accept) x value x 1 x 1 - cost`` (``serving.decide.expected_value``, default context
-    weight and levers).
+    Retention: ``-effect x value - cost`` (``serving.batch.best_actions``); cross-sell, as
+    ``serving.decide.expected_value`` values it with the default context weight and levers:
+    ``P(accept | offered) x (1 - P(open)) x product value - cost - contact churn x value`` where
+    ``offered`` has the product's acceptance (``serving.nba.model_scores``), else ``P(open) x
+    product value - cost``.
     """
     out = np.full((len(value), len(actions)), np.nan)
+    churn_cost = np.zeros(len(value)) if contact_churn is None else contact_churn * value
     for a, action in enumerate(actions):
         if action.kind == "retention" and action.id in effects:
             out[:, a] = -effects[action.id] * value - action.cost
         elif action.kind == "cross_sell" and action.product in p_open:
-            out[:, a] = p_open[str(action.product)] * action.value * 1.0 * 1.0 - action.cost
+            p = p_open[str(action.product)]
+            accept = (offered or {}).get(str(action.product))
+            if accept is None or not np.isfinite(accept).all():
+                out[:, a] = p * action.value * 1.0 * 1.0 - action.cost
+            else:
+                out[:, a] = accept * (1 - p) * action.value - action.cost - churn_cost
     return out
 
 
@@ -422,16 +432,24 @@ def build_candidates(
         records = customer_records(frame, needed)
         value = part["value"].to_numpy(dtype=np.float64)
         p_open: dict[str, NDArray[np.float64]] = {}
+        offered: dict[str, NDArray[np.float64]] = {}
+        contact_churn = None
         if models.propensity is not None:
             x = encode(frame, models.propensity.spec).to_numpy(np.float64)
             probs = models.propensity.predict_proba(x)
             p_open = {p: probs[:, j] for j, p in enumerate(models.propensity.products)}
+            accept = models.propensity.offer_proba(x, probs)
+            if accept is not None:
+                offered = {p: accept[:, j] for j, p in enumerate(models.propensity.products)}
+                ratio = models.propensity.contact_churn_ratio
+                p_churn = part["churn_probability"].to_numpy(dtype=np.float64)
+                contact_churn = np.clip(ratio * p_churn, -1.0, 1.0)
         effects: dict[str, NDArray[np.float64]] = {}
         if models.uplift is not None:
             x = encode(frame, models.uplift.spec).to_numpy(np.float64)
             tau = models.uplift.effects(x)
             effects = {a: tau[:, j] for j, a in enumerate(models.uplift.actions)}
-        ev = expected_values(actions, value, p_open, effects)
+        ev = expected_values(actions, value, p_open, effects, offered, contact_churn)
         action_ok, channel_ok = history_masks(
             records, keys, history, catalogue, actions, channels, now
         )

@@ -79,12 +79,18 @@ class Scores:
         p_churn: P(churn within the horizon); needed by retention actions.
         p_accept: P(accept) per cross-sell (needed) or service action (default 1).
         uplift: relative cut in P(churn) per retention action if offered, in [-1, 1].
+        p_anyway: per cross-sell, P(the customer opens the product without the offer): the
+            offer's value counts only the openings it causes. Empty: P(accept) is all counted.
+        contact_churn: the P(churn) a cross-sell contact adds (may be negative), costed at the
+            customer's value.
     """
 
     customer_value: float = 0.0
     p_churn: float | None = None
     p_accept: Mapping[str, float] = field(default_factory=dict)
     uplift: Mapping[str, float] = field(default_factory=dict)
+    p_anyway: Mapping[str, float] = field(default_factory=dict)
+    contact_churn: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,17 @@ def expected_value(
         )
         return ev, scores.p_accept.get(action.id), text
     p = scores.p_accept.get(action.id, 1.0)
+    if action.kind == "cross_sell" and action.id in scores.p_anyway:
+        anyway = scores.p_anyway[action.id]
+        churn = scores.contact_churn * scores.customer_value
+        ev = p * (1 - anyway) * action.value * context.weight * lever - action.cost - churn
+        text = (
+            f"P(accept) {p:.3f} x P(not opening anyway) {1 - anyway:.3f} x value "
+            f"{action.value:g} x context weight {context.weight:g} x lever {lever:g} - cost "
+            f"{action.cost:g} - contact churn {scores.contact_churn:.4f} x customer value "
+            f"{scores.customer_value:g} = {ev:.2f}"
+        )
+        return ev, p, text
     ev = p * action.value * context.weight * lever - action.cost
     text = (
         f"P(accept) {p:.3f} x value {action.value:g} x context weight {context.weight:g}"
@@ -330,6 +347,11 @@ def _check_inputs(context: Context, history: Sequence[Contact], scores: Scores, 
     for name, p in probs.items():
         if not (math.isfinite(p) and 0 <= p <= 1):
             raise DataError(f"score {name}: a probability must be in [0, 1], not {p}")
+    for name, p in scores.p_anyway.items():
+        if not (math.isfinite(p) and 0 <= p <= 1):
+            raise DataError(f"P(open anyway) {name}: a probability must be in [0, 1], not {p}")
+    if not (math.isfinite(scores.contact_churn) and -1 <= scores.contact_churn <= 1):
+        raise DataError(f"contact churn must be in [-1, 1], not {scores.contact_churn}")
     for name, u in scores.uplift.items():
         if not (math.isfinite(u) and -1 <= u <= 1):
             raise DataError(f"uplift {name}: must be in [-1, 1], not {u}")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from retain.core.columns import AS_OF
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
@@ -25,6 +25,13 @@ from retain.core.truth import GroundTruth
 from training.churn.data import sort_frame
 from training.config import FEATURE_SERVICE, MODEL_NAMES, TrainConfig
 from training.encode import encode, fit_spec
+from training.propensity.acceptance import (
+    MIN_ACCEPTS,
+    Acceptance,
+    contact_churn_ratio,
+    fit_acceptance,
+    offer_rows,
+)
 from training.propensity.data import label_column, month_ends_within
 from training.propensity.evaluate import auc_figure, evaluate_propensity, model_card
 from training.propensity.model import ARTIFACT_DIR, PropensityModel, fit_product
@@ -56,6 +63,11 @@ class PropensityData:
     feature_service: str
     products: tuple[str, ...] = PRODUCTS
     truth: GroundTruth | None = None
+    offers: pd.DataFrame | None = None
+    """The log's answered cross-sell offers (``acceptance.offer_rows``) with the features at their
+    send time; None or empty: no acceptance model."""
+    contact_churn: tuple[float, float] = (0.0, float("nan"))
+    """``acceptance.contact_churn_ratio`` of the log's cross-sell audiences."""
 
 
 def load_propensity_data(
@@ -78,7 +90,46 @@ def load_propensity_data(
     if labels.empty:
         raise DataError("no labelled as-of months: simulate or ingest a longer history")
     frame = sort_frame(entity_frame(settings, labels, service, progress))
-    return PropensityData(frame, feature_names(settings, service), service, PRODUCTS, truth)
+    offers, contact_churn = _offers(settings, service)
+    return PropensityData(
+        frame,
+        feature_names(settings, service),
+        service,
+        PRODUCTS,
+        truth,
+        offers,
+        contact_churn,
+    )
+
+
+def _offers(settings: Settings, service: str) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """The log's answered cross-sell offers with their features, and the contact churn ratio of
+    its cross-sell audiences (``training.propensity.acceptance``)."""
+    from features.build import read_raw_table
+    from features.frames import entity_frame
+    from retain.core.churn import ChurnDefinition
+    from training.uplift.data import label_rows
+
+    columns = ["customer_id", "sent_at", "action_id", "randomized", "holdout", "outcome"]
+    campaigns = read_raw_table(settings.raw_dir, "campaigns", columns)
+    offers = offer_rows(campaigns)
+    if not offers.empty:
+        offers = entity_frame(settings, offers, service)
+    audiences = campaigns[campaigns["action_id"].astype(str).str.startswith("xsell_")]
+    rows = pd.DataFrame(
+        {
+            KEY: audiences["customer_id"].astype("int64").to_numpy(),
+            AS_OF: pd.to_datetime(audiences["sent_at"], utc=True).to_numpy(),
+            "action_id": audiences["action_id"].astype(str).to_numpy(),
+            "part": np.where(audiences["randomized"].eq(True), "experiment", "rules"),
+            "holdout": audiences["holdout"].eq(True).to_numpy(),
+        }
+    )
+    churned_at = read_raw_table(settings.raw_dir, "churn", ["customer_id", "churned_at"])
+    churned_at = churned_at.groupby("customer_id")["churned_at"].min()
+    months = read_raw_table(settings.raw_dir, "monthly", ["month_end"])["month_end"]
+    labelled = label_rows(rows, churned_at, pd.to_datetime(months).max(), ChurnDefinition())
+    return offers, contact_churn_ratio(labelled)
 
 
 def true_horizon(
@@ -146,6 +197,7 @@ def fit_propensity(
         raise DataError("no product has enough openings in the train window to learn from")
     products = tuple(p for p in data.products if p in boosters)
     model = PropensityModel(products, spec, boosters, calibration)
+    model.acceptance = _fit_acceptance(model, data, split, config)
     popular = {p: float(np.nanmean(train[label_column(p)].to_numpy())) for p in products}
     truth = true_horizon(data.truth, test, products) if data.truth is not None else None
     metrics = evaluate_propensity(model, x_test.to_numpy(), test, popular, truth)
@@ -165,8 +217,44 @@ def fit_propensity(
         },
     }
     model.info = {k: v for k, v in info.items() if k != "best_iterations"}
+    if model.acceptance is not None:
+        metrics |= {
+            f"acceptance_{k}": float(v)
+            for k, v in model.acceptance.info.items()
+            if k.startswith("test_")
+        }
+        metrics["contact_churn_ratio"] = model.acceptance.contact_churn_ratio
+        metrics["contact_churn_ratio_se"] = data.contact_churn[1]
     progress(len(data.products) + 1, len(data.products) + 1)
     return FittedPropensity(model, split, metrics, info, skipped, popular)
+
+
+def _fit_acceptance(
+    model: PropensityModel, data: PropensityData, split: Split, config: TrainConfig
+) -> Acceptance | None:
+    """P(accept | offered) from the offers sent before the test window (None without enough)."""
+    offers = data.offers
+    if offers is None or offers.empty:
+        log.warning("propensity: no answered cross-sell offers in the log: valued by P(open)")
+        return None
+    offers = offers[offers["product"].isin(model.products)].reset_index(drop=True)
+    x = encode(offers, model.spec).to_numpy(np.float64)
+    p_all = model.predict_proba(x)
+    column = offers["product"].map({p: j for j, p in enumerate(model.products)}).to_numpy()
+    p_open = p_all[np.arange(len(offers)), column.astype(int)]
+    before = pd.Timestamp(split.test.start)
+    acceptance = fit_acceptance(x, p_open, offers, before, config.seed, config.num_threads)
+    if acceptance is None:
+        log.warning(
+            "propensity: fewer than %d accepted cross-sell offers before %s: offers valued by "
+            "P(open)",
+            MIN_ACCEPTS,
+            before.date(),
+        )
+        return None
+    acceptance.contact_churn_ratio = data.contact_churn[0]
+    acceptance.info["contact_churn_ratio_se"] = data.contact_churn[1]
+    return acceptance
 
 
 def log_propensity(

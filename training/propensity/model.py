@@ -21,10 +21,13 @@ from training.calibrate import calibrate, fit_calibration
 from training.churn.model import METADATA_KEY, predict_threads, train_booster
 from training.config import TrainConfig
 from training.encode import FeatureSpec
+from training.propensity.acceptance import Acceptance
 
 ARTIFACT_DIR = "propensity"
 """Name of the pyfunc artifact folder holding the boosters and the metadata."""
 METADATA_FILE = "metadata.json"
+ACCEPTANCE = "acceptance"
+"""The acceptance booster's name beside the products' (no product is called so)."""
 
 
 def booster_file(product: str) -> str:
@@ -41,6 +44,7 @@ class PropensityModel:
         spec: feature order, categorical features and levels, shared by every booster.
         boosters: product -> native ``lightgbm.Booster``.
         calibration: product -> parameters for :func:`training.calibrate.calibrate`.
+        acceptance: see the attribute.
         info: feature service, windows, fingerprint, ... (carried into the metadata).
     """
 
@@ -49,6 +53,9 @@ class PropensityModel:
     boosters: dict[str, Any]
     calibration: dict[str, dict[str, Any]]
     info: dict[str, Any] = field(default_factory=dict)
+    acceptance: Acceptance | None = None
+    """P(accept | offered) and the churn a contact adds (``training.propensity.acceptance``);
+    None when the log had too few answered cross-sell offers."""
 
     def raw_scores(self, x: NDArray[np.float64] | pd.DataFrame) -> NDArray[np.float64]:
         """[rows, products] uncalibrated booster probabilities of an encoded matrix."""
@@ -68,6 +75,20 @@ class PropensityModel:
         for j, p in enumerate(self.products):
             raw[:, j] = calibrate(raw[:, j], self.calibration[p])
         return raw
+
+    def offer_proba(
+        self, x: NDArray[np.float64], p_open: NDArray[np.float64]
+    ) -> NDArray[np.float64] | None:
+        """[rows, products] P(accept | offered) given ``predict_proba``'s output (NaN for a
+        product never offered); None without an acceptance model."""
+        if self.acceptance is None:
+            return None
+        return self.acceptance.predict(np.asarray(x, dtype=np.float64), p_open, self.products)
+
+    @property
+    def contact_churn_ratio(self) -> float:
+        """The relative rise in P(churn) from a cross-sell contact (0 without acceptance)."""
+        return 0.0 if self.acceptance is None else self.acceptance.contact_churn_ratio
 
     def contributions(
         self, x: NDArray[np.float64] | pd.DataFrame, product: str
@@ -93,6 +114,7 @@ class PropensityModel:
                 "spec": self.spec.to_dict(),
                 "calibration": self.calibration,
                 **self.info,
+                **({ACCEPTANCE: self.acceptance.metadata()} if self.acceptance is not None else {}),
             }
         }
 
@@ -103,7 +125,13 @@ class PropensityModel:
         products = tuple(m.pop("products"))
         spec = FeatureSpec.from_dict(m.pop("spec"))
         calibration = m.pop("calibration")
-        return cls(products, spec, {p: boosters[p] for p in products}, calibration, m)
+        accepting = m.pop(ACCEPTANCE, None)
+        acceptance = (
+            Acceptance.from_metadata(boosters[ACCEPTANCE], accepting)
+            if accepting is not None
+            else None
+        )
+        return cls(products, spec, {p: boosters[p] for p in products}, calibration, m, acceptance)
 
     def save(self, folder: Path) -> None:
         """Write the metadata and one LightGBM text file per booster into ``folder``."""
@@ -111,6 +139,8 @@ class PropensityModel:
         (folder / METADATA_FILE).write_text(json.dumps(self.metadata(), default=str, indent=1))
         for p in self.products:
             self.boosters[p].save_model(str(folder / booster_file(p)))
+        if self.acceptance is not None:
+            self.acceptance.booster.save_model(str(folder / booster_file(ACCEPTANCE)))
 
     @classmethod
     def load(cls, folder: Path) -> PropensityModel:
@@ -122,7 +152,9 @@ class PropensityModel:
         import lightgbm as lgb
 
         metadata = json.loads((folder / METADATA_FILE).read_text())
-        products = metadata[METADATA_KEY]["products"]
+        products = list(metadata[METADATA_KEY]["products"])
+        if ACCEPTANCE in metadata[METADATA_KEY]:
+            products.append(ACCEPTANCE)
         boosters = {p: lgb.Booster(model_file=str(folder / booster_file(p))) for p in products}
         return cls.from_metadata(boosters, metadata)
 

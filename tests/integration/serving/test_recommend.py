@@ -229,6 +229,7 @@ def test_evaluate_nba_compares_the_policies(home):
         "most_popular",
         "propensity_only",
         "churn_only",
+        "observable",
         "oracle",
     ]
     for row in policies.values():

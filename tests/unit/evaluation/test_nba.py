@@ -19,6 +19,7 @@ from evaluation.nba import (
     choices,
     evaluate_nba,
     evaluation_catalogue,
+    observable_values,
     off_policy,
     oracle_shares,
     policy_values,
@@ -119,7 +120,10 @@ def test_the_oracle_earns_at_least_every_policy_on_the_truth(seed: int) -> None:
     )
     at = [datetime(2024, 9, 30, tzinfo=UTC)] * n
     values = _random_values(catalogue, n, seed)
-    chosen = choices(catalogue, scored, ["mobile"] * n, at, {"credit_card": 0.9}, values, seed)
+    noisy = values + rng.normal(0, 20, values.shape)  # an observable ceiling's guesses
+    chosen = choices(
+        catalogue, scored, ["mobile"] * n, at, {"credit_card": 0.9}, values, seed, noisy
+    )
     best = policy_values(values, chosen["oracle"])
     assert (best >= 0).all()
     for policy in POLICIES:
@@ -128,6 +132,20 @@ def test_the_oracle_earns_at_least_every_policy_on_the_truth(seed: int) -> None:
     assert kinds == {"retention", "cross_sell", NO_ACTION}
     shares = oracle_shares({p: float(policy_values(values, chosen[p]).mean()) for p in POLICIES})
     assert shares["oracle"] == 1.0 and all(v <= 1.0 + 1e-9 for v in shares.values())
+
+
+def test_the_observable_ceiling_learns_the_values_the_features_tell() -> None:
+    """Values that depend on a feature are predicted from it; a hidden part is not."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    x = rng.normal(size=(n + 500, 2))
+    hidden = rng.normal(size=n + 500)
+    values = pd.DataFrame({NO_ACTION: 0.0, "a": 30 * x[:, 0] + 10 * hidden, "b": -5 + 0 * x[:, 1]})
+    predicted = observable_values(x[:n], values.iloc[:n], x[n:])
+    assert list(predicted.columns) == list(values.columns)
+    assert (predicted[NO_ACTION] == 0).all()
+    assert np.corrcoef(predicted["a"], 30 * x[n:, 0])[0, 1] > 0.95
+    assert predicted["b"].to_numpy() == pytest.approx(-5.0, abs=0.5)
 
 
 def _scored(n: int) -> Scored:
