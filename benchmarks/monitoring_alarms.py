@@ -14,7 +14,14 @@ is asserted: it prints figures.
         --config benchmarks/monitoring_alarms.toml
 
 ``--reference-months N`` compares with the training window's last N months instead of all of
-it; ``--config`` is copied to each bank's ``monitoring.toml``.
+it; ``--config`` is copied to each bank's ``monitoring.toml``; ``--homes DIR`` keeps the banks
+there (``DIR/seed<n>``) and reuses those already built with the same arguments.
+
+With the default reference, a month whose reference would lie in the data's warm-up is not
+judged for drift (``monitoring.monitor``: one warn line, no alert): such months are counted
+apart. With ``--drift``, each scenario's detection month is printed: the first monitored month
+from its start with an alert of change (not fairness), its lag in months and the features
+named.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -51,7 +59,11 @@ def _retain(home: Path, *args: str) -> None:
 
 
 def bank(home: Path, seed: int, customers: int, months: int, drift: list[str]) -> None:
-    """A simulated bank with a churn champion."""
+    """A simulated bank with a churn champion (one built with the same arguments is reused)."""
+    stamp = home / "alarms-bank.txt"
+    made = f"{seed} {customers} {months} {' '.join(drift)}"
+    if stamp.exists() and stamp.read_text() == made:
+        return
     extra = [a for d in drift for a in ("--drift", d)]
     _retain(home, "simulate", "--customers", str(customers), "--months", str(months), "--seed",
             str(seed), *extra)  # fmt: skip
@@ -64,13 +76,15 @@ def bank(home: Path, seed: int, customers: int, months: int, drift: list[str]) -
     c = client(Settings(home=home))
     latest = max(int(v.version) for v in c.search_model_versions("name='retain-churn'"))
     c.set_registered_model_alias("retain-churn", "champion", str(latest))
+    stamp.write_text(made)
 
 
 def monthly_alerts(
     home: Path, every: int, reference_months: int = 0
-) -> list[tuple[str, Counter[str], list[str]]]:
-    """Per month after the training window (every ``every``-th): alert counts by kind and the
-    features named by feature drift alerts."""
+) -> list[tuple[str, Counter[str], list[str], bool]]:
+    """Per month after the training window (every ``every``-th): alert counts by kind, the
+    features named by feature drift alerts, and whether drift was judged (a comparable
+    reference)."""
     from monitoring.config import MonitoringConfig
     from monitoring.monitor import run_monitor
     from monitoring.windows import available_months, month_period, parse_window
@@ -95,8 +109,13 @@ def monthly_alerts(
             for a in result.alerts
             if a["status"] == "alert" and a["kind"] == "feature drift"
         ]
-        out.append((str(month), kinds, named))
+        out.append((str(month), kinds, named, bool(result.summary["reference_judged"])))
     return out
+
+
+def scenario_starts(drift: list[str]) -> dict[str, str]:
+    """``SCENARIO@YYYY-MM`` arguments as scenario -> start month."""
+    return {d.split("@")[0]: d.split("@")[1] for d in drift if "@" in d}
 
 
 def main() -> None:
@@ -108,30 +127,54 @@ def main() -> None:
     parser.add_argument("--drift", action="append", default=[], help="SCENARIO@YYYY-MM")
     parser.add_argument("--reference-months", type=int, default=0)
     parser.add_argument("--config", type=Path, help="a monitoring.toml for every bank")
+    parser.add_argument("--homes", type=Path, help="keep (and reuse) the banks in this folder")
     args = parser.parse_args()
     console = Console()
     started = time.perf_counter()
     per_kind: Counter[str] = Counter()
-    months_alerting, months_drifting, months_run = 0, 0, 0
+    months_alerting, months_drifting, months_run, not_judged = 0, 0, 0, 0
+    detected: dict[tuple[int, str], tuple[str, list[str]]] = {}
+    starts = scenario_starts(args.drift)
     table = Table(title="alert lines per monitored month (training window against the month)")
-    for column in ("seed", "month", "alert lines by kind", "features alerting"):
+    for column in ("seed", "month", "drift judged", "alert lines by kind", "features alerting"):
         table.add_column(column)
     with tempfile.TemporaryDirectory(prefix="retain-alarms-") as root:
         for seed in range(1, args.seeds + 1):
-            home = Path(root) / f"seed{seed}"
+            home = (args.homes or Path(root)) / f"seed{seed}"
             bank(home, seed, args.customers, args.months, args.drift)
             if args.config:
                 shutil.copy(args.config, home / "monitoring.toml")
-            for month, kinds, named in monthly_alerts(home, args.every, args.reference_months):
+            else:
+                (home / "monitoring.toml").unlink(missing_ok=True)
+            monthly = monthly_alerts(home, args.every, args.reference_months)
+            for month, kinds, named, judged in monthly:
                 months_run += 1
+                not_judged += not judged
                 months_alerting += bool(kinds)
                 months_drifting += bool(set(kinds) - STANDING)
                 per_kind.update(kinds)
+                for name, start in starts.items():
+                    if month >= start and set(kinds) - STANDING and (seed, name) not in detected:
+                        detected[seed, name] = (month, named)
                 shown = ", ".join(named[:6]) + (f" +{len(named) - 6}" if len(named) > 6 else "")
                 table.add_row(
-                    str(seed), month, ", ".join(f"{k} {n}" for k, n in kinds.items()), shown
+                    str(seed),
+                    month,
+                    "yes" if judged else "no",
+                    ", ".join(f"{k} {n}" for k, n in kinds.items()),
+                    shown,
                 )
     console.print(table)
+    for (seed, name), (month, named) in sorted(detected.items()):
+        lag = (pd.Period(month, "M") - pd.Period(starts[name], "M")).n
+        console.print(
+            f"{name} from {starts[name]}, seed {seed}: first alert of change in {month} "
+            f"({lag} month(s) after its start), features: {', '.join(named) or 'none'}"
+        )
+    for name in starts:
+        missed = [seed for seed in range(1, args.seeds + 1) if (seed, name) not in detected]
+        if missed:
+            console.print(f"{name}: no alert of change from its start (seeds {missed})")
     scenario = ", ".join(args.drift) or "none"
     if args.reference_months:
         scenario += f"; reference: the training window's last {args.reference_months} months"
@@ -139,6 +182,8 @@ def main() -> None:
         scenario += f"; thresholds {args.config}"
     console.print(
         f"scenario {scenario}; {args.seeds} seed(s) x {args.customers:,} customers: "
+        f"{not_judged} of {months_run} monitored months not judged for drift (reference in "
+        "the warm-up); "
         f"{months_alerting} of {months_run} monitored months raise at least one alert line "
         f"({months_alerting / max(months_run, 1):.0%}), {months_drifting} an alert of change "
         f"(all but fairness: {months_drifting / max(months_run, 1):.0%}); alert lines per month "

@@ -17,13 +17,19 @@ Three things move every month on a bank where nothing changed, and are not drift
   against any other month is huge by construction, and its level wanders month by month (the
   bank's and the market's rates are random walks). ``market_wide`` finds such features (one value
   per as-of month in the reference); ``market_moves`` measures each current month's value against
-  the reference's last month in units of the reference's own root-mean-square monthly step times
-  the square root of the months between: a random walk's spread after k steps. A walk like the
-  reference's reaches 3 of these units in about 0.3% of months and 5 in under one in a million
-  (Gaussian steps; 4% at most whatever the steps' law, by Chebyshev): ``market_move_warn`` and
-  ``_alert``. A rate war's 1.75-point jump is 15 to 40 units within a year of the reference.
+  the reference's last month, and against the month before the current window, in units of the
+  root-mean-square monthly step (over every month before the current window, warm-up included)
+  times the square root of the months between: a random walk's spread after k steps. That
+  spread is itself estimated from a few steps, so the ratio is Student's t with as many
+  degrees of freedom as steps (Gaussian steps), not a standard normal: with two steps it
+  exceeds 5 in 4% of quiet months. ``market_moves`` maps it to the standard normal quantile of
+  the same tail probability, so a move of 3 units (``market_move_warn``) happens in about 0.3%
+  of quiet months and 5 (``_alert``) in under one in a million, whatever the reference's
+  length. A rate war's 1.75-point jump is 15 raw units or more: 4 units after 5 steps, 5.5
+  after 11.
 
-And one statistical: the per-feature tests (for samples under ``test_below_rows``) are judged at
+And one statistical: the per-feature tests (which an alert needs beside a moderate distance,
+``drift.judge``) are judged at
 ``p_value`` divided by the number of features (Bonferroni), so ``p_value`` is the chance of any
 false test alarm in a quiet month, not the chance per feature (with 87 features at 0.05 each,
 about four a month).
@@ -56,17 +62,21 @@ def warm_reference(
     available: Sequence[pd.Timestamp],
     warmup: int,
     before: pd.Timestamp | None = None,
+    min_months: int = 1,
 ) -> list[pd.Timestamp]:
-    """``months`` without the data's warm-up months. Where none would be left (a champion
-    trained within the warm-up), the first as many months after it and before ``before`` (the
-    current window): the champion's validation and test months, which the gate judged it on;
-    where there are none of those either, ``months`` as they are."""
+    """``months`` without the data's warm-up months. Where fewer than ``min_months`` would be
+    left (a champion trained within the warm-up), the first as many months after it and before
+    ``before`` (the current window): the champion's validation and test months, which the gate
+    judged it on. Where there are fewer than ``min_months`` of those too, none: no month before
+    the current window is comparable with it, and the caller must not judge drift (a warm-up
+    reference would make every later month "drift" by construction)."""
     warm = warm_months(available, warmup)
     kept = [m for m in months if m not in warm]
-    if kept:
+    if len(kept) >= min_months:
         return kept
     after = [m for m in sorted(available) if m not in warm and (before is None or m < before)]
-    return after[: len(months)] or list(months)
+    after = after[: max(len(months), min_months)]
+    return after if len(after) >= min_months else []
 
 
 def cap_recency(values: pd.Series, cap: float) -> pd.Series:
@@ -138,30 +148,70 @@ def comparable_frames(
 
 
 def market_moves(
-    reference: pd.DataFrame, current: pd.DataFrame, market: Sequence[str], as_of: str
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    market: Sequence[str],
+    as_of: str,
+    history: pd.DataFrame | None = None,
 ) -> dict[str, float]:
-    """Per market-wide feature, the largest move of a current month from the reference's last
-    month, in random-walk units (see the module's docstring); NaN with fewer than three
-    reference months (two steps)."""
+    """Per market-wide feature, the largest move of a current month, in random-walk units
+    corrected for the estimated spread (see the module's docstring): from the reference's last
+    month (the level the model was judged on), or from the last month before the current
+    window (a jump since), whichever is more; NaN with fewer than three months (two steps).
+    Taking the larger of the two at most doubles a quiet month's chance of crossing a
+    threshold (0.3% to 0.6% at 3 units).
+
+    Args:
+        history: other months before the current window (one customer's row a month will do):
+            their steps estimate the spread too (a market-wide value has no lookback, so the
+            data's warm-up months hold its steps as well as later ones, and more steps make a
+            sharper test), and the latest of them is the month before the current window.
+    """
     out: dict[str, float] = {}
     for f in market:
         ref = reference.groupby(as_of)[f].first().sort_index().astype("float64")
         cur = current.groupby(as_of)[f].first().sort_index().astype("float64")
-        steps = np.diff(ref.to_numpy())
-        steps = steps[~np.isnan(steps)]
-        if len(steps) < 2 or cur.empty:
+        path = ref
+        if history is not None and f in history and len(ref) and len(cur):
+            other = history[(history[as_of] < cur.index[0]) & ~history[as_of].isin(ref.index)]
+            path = pd.concat([other.groupby(as_of)[f].first().astype("float64"), ref])
+            path = path[path.index < cur.index[0]].dropna().sort_index()
+        steps = monthly_steps(path)
+        if len(steps) < 2 or cur.empty or ref.dropna().empty:
             out[f] = math.nan
             continue
         sigma = float(np.sqrt(np.mean(steps**2)))
-        last, last_at = float(ref.iloc[-1]), _month_index(ref.index[-1])
         z = 0.0
-        for at, value in cur.items():
-            k = max(_month_index(at) - last_at, 1)
-            move = abs(float(value) - last)
-            if move > 0:
-                z = max(z, math.inf if sigma == 0 else move / (sigma * math.sqrt(k)))
-        out[f] = z
+        for start in (ref.dropna(), path):
+            last, last_at = float(start.iloc[-1]), _month_index(start.index[-1])
+            for at, value in cur.items():
+                k = max(_month_index(at) - last_at, 1)
+                move = abs(float(value) - last)
+                if move > 0:
+                    z = max(z, math.inf if sigma == 0 else move / (sigma * math.sqrt(k)))
+        out[f] = gaussian_units(z, len(steps))
     return out
+
+
+def monthly_steps(path: pd.Series) -> np.ndarray:
+    """The steps of a monthly series (indexed by month ends), each over a gap of g months
+    divided by the square root of g (a random walk's spread), missing values left out."""
+    path = path.dropna()
+    months = np.array([_month_index(at) for at in path.index], dtype=np.float64)
+    gaps = np.diff(months)
+    keep = gaps > 0
+    return np.diff(path.to_numpy(dtype=np.float64))[keep] / np.sqrt(gaps[keep])
+
+
+def gaussian_units(t: float, steps: int) -> float:
+    """A move of ``t`` estimated random-walk units (a Student t with ``steps`` degrees of
+    freedom) as the standard normal quantile with the same upper tail probability."""
+    from scipy.stats import norm
+    from scipy.stats import t as student
+
+    if t <= 0 or math.isinf(t):
+        return t
+    return float(norm.isf(student.sf(t, steps)))
 
 
 def _month_index(at: object) -> int:

@@ -99,6 +99,12 @@ class MonitoringConfig:
         warmup_months: the data's first months, left out of the default reference window: the
             longest fixed lookback of a feature (6-month changes and counts) is not full there
             (``monitoring.comparable``).
+        reference_min_months: the default reference (the champion's training window without the
+            warm-up, else the first comparable months after it) must hold this many comparable
+            months before the current window, else drift against it is not judged: one warn
+            line says so. Three is the fewest from which a market-wide rate's monthly step can
+            be estimated (two steps); with fewer a rate is a point mass whose PSI is huge by
+            construction.
         recency_cap_months: "months since" features are compared capped at this (longer and
             never both mean "not within it"), as every window can see them alike (0: off).
         market_move_warn, market_move_alert: a feature with one value per month for everyone
@@ -151,6 +157,7 @@ class MonitoringConfig:
     volume_drop_alert: float = 0.2
     features: dict[str, dict[str, float]] = field(default_factory=dict)
     warmup_months: int = 6
+    reference_min_months: int = 3
     recency_cap_months: int = 6
     market_move_warn: float = 3.0
     market_move_alert: float = 5.0
@@ -218,6 +225,7 @@ class MonitoringConfig:
             ("segment_top", 1),
             ("fairness_min_rows", 1),
             ("warmup_months", 0),
+            ("reference_min_months", 1),
             ("recency_cap_months", 0),
             ("acceptance_min_answered", 1),
         ):

@@ -287,17 +287,28 @@ def judge(drift: FeatureDrift, config: MonitoringConfig) -> FeatureDrift:
     where either sample has fewer than ``config.test_below_rows`` values present the test's
     p-value is judged instead of the distance (distances are noisy on small samples, and on
     large ones every test rejects). The distance and the test compare the values present, so a
-    mostly missing feature (a rare life event) is a small sample however many rows hold it."""
+    mostly missing feature (a rare life event) is a small sample however many rows hold it.
+
+    An alert needs a shift that is at least moderate (the distance at its warn threshold) and
+    beyond the sampling noise of the windows' sizes (the test rejecting at ``config.p_value``),
+    or, on large samples, a large one (the distance at its alert threshold). The distance alone
+    ignores the sizes (its noise on 1,500 rows is about 0.03 of a standard deviation, on 800
+    about 0.05); the test alone rejects for shifts too small to matter (a slowly ageing book
+    moves net flows by 0.06 of a standard deviation at p = 1e-7 within a year). So on large
+    samples a moderate distance with a rejecting test alerts, and without one warns; on small
+    samples a rejecting test alerts with a moderate distance and warns with a smaller one."""
     levels = [config.level("psi", drift.psi)]
     present = min(
         drift.rows_reference * (1 - drift.missing_reference),
         drift.rows_current * (1 - drift.missing_current),
     )
     small = present < config.test_below_rows
+    level = config.level(drift.distance_name, drift.distance)
+    significant = drift.p_value < config.p_value
     if small:
-        levels.append("alert" if drift.p_value < config.p_value else "ok")
+        levels.append(("alert" if level != "ok" else "warn") if significant else "ok")
     else:
-        levels.append(config.level(drift.distance_name, drift.distance))
+        levels.append("alert" if level == "warn" and significant else level)
     return FeatureDrift(**{**asdict(drift), "status": worst(levels)})
 
 

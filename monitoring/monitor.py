@@ -37,16 +37,23 @@ from monitoring.comparable import (
 )
 from monitoring.config import CONFIG_FILE, MonitoringConfig
 from monitoring.decisions import ActionMix
-from monitoring.drift import categorical_drift, feature_drift, judge, numeric_drift, worst
+from monitoring.drift import (
+    STATUS_ORDER,
+    categorical_drift,
+    feature_drift,
+    judge,
+    numeric_drift,
+    worst,
+)
 from monitoring.fairness import fairness_alerts
 from monitoring.online import online_checks
 from monitoring.performance import (
     auc_standard_error,
-    beyond_noise,
     calibration_error,
     expected_auc,
     expected_confusion,
     expected_top_share_precision,
+    noise_level,
     realised_auc,
     realised_confusion,
     top_share_precision,
@@ -279,21 +286,9 @@ def run_monitor(
     if cur_window is None:
         latest = available[-config.current_months :]
         cur_window = MonthWindow(month_period(latest[0]), month_period(latest[-1]))
+    not_judged = ""
     if default_reference:
-        # The champion's window without the data's warm-up (``comparable``).
-        # Fallback months come no later than the champion's test window and the current one.
-        limit = cur_window.start
-        if "test_window" in info:
-            limit = min(limit, parse_window(str(info["test_window"]).split(" ")[0]).end + 1)
-        starts = [m for m in available if month_period(m) >= limit]
-        kept = warm_reference(
-            ref_window.months(available),
-            available,
-            config.warmup_months,
-            starts[0] if starts else None,
-        )
-        if kept:
-            ref_window = MonthWindow(month_period(kept[0]), month_period(kept[-1]))
+        ref_window, not_judged = _default_reference(ref_window, cur_window, available, info, config)
     progress(1, STEPS)
     ref = _window_frame(settings, ref_window, available, service, "reference", silent)
     cur = _window_frame(settings, cur_window, available, service, "current", silent)
@@ -302,7 +297,8 @@ def run_monitor(
     judged = comparable_config(config, features, market)
     ref_c, cur_c = comparable_frames(ref, cur, features, config.recency_cap_months)
     table = feature_drift(ref_c, cur_c, features, judged)
-    table = judge_market(table, market_moves(ref, cur, market, AS_OF), config)
+    history = _market_history(settings, available, ref, cur, market, service)
+    table = judge_market(table, market_moves(ref, cur, market, AS_OF, history), config)
     pairs = segment_drift(ref_c, cur_c, features, judged)
     del ref_c, cur_c
     segments = worst_segments(pairs, table)
@@ -368,18 +364,29 @@ def run_monitor(
     auc_cur_est = expected_auc(p_cur)
     auc_cur_real = realised_auc(y_cur[labelled], p_cur[labelled]) if labelled.any() else math.nan
     auc_cur = auc_cur_real if not math.isnan(auc_cur_real) else auc_cur_est
-    auc_status = config.level("auc_drop", auc_ref - auc_cur)
+    # Like for like: a realised current AUC against the reference's realised one where the
+    # reference is labelled and out of sample (not the training window, where the model's own
+    # fit flatters it), else against the reference's estimate. CBPE's estimate is only as good
+    # as the calibration, and a champion calibrated on other months can be off by 0.05 on all
+    # of them alike: against a realised AUC that bias would read as decay every month.
+    auc_ref_real, ref_noise = math.nan, 0.0
+    if not math.isnan(auc_cur_real) and not _overlaps(ref_window, str(info.get("train_window"))):
+        auc_ref_real, ref_noise = labelled_auc(ref[LABEL].to_numpy(dtype=np.float64), p_ref)
+    auc_against = auc_ref if math.isnan(auc_ref_real) else auc_ref_real
+    auc_status = config.level("auc_drop", auc_against - auc_cur)
     if not math.isnan(auc_cur_real):  # a realised AUC is a sample: a drop within noise says nothing
         y_now = y_cur[labelled]
         noise = auc_standard_error(auc_cur_real, int(y_now.sum()), int((y_now == 0).sum()))
-        auc_status = auc_status if beyond_noise(auc_ref - auc_cur, noise) else "ok"
-    champion_test_auc = math.nan
+        noise = math.hypot(noise, ref_noise)  # of a difference of independent samples
+        auc_status = least(auc_status, noise_level(auc_against - auc_cur, noise))
+    champion_test_auc, test_se = math.nan, 0.0
     if loaded.run_id:
         from mlflow.exceptions import MlflowException
 
         try:
             metrics = client(settings).get_run(loaded.run_id).data.metrics
             champion_test_auc = float(metrics.get("roc_auc", math.nan))
+            test_se = champion_auc_error(metrics)
         except MlflowException:
             pass
 
@@ -408,12 +415,14 @@ def run_monitor(
                 "performance",
                 "ROC AUC",
                 auc_status,
-                f"{source} {auc_cur:.3f} against the reference's estimated {auc_ref:.3f}",
+                f"{source} {auc_cur:.3f} against the reference's "
+                f"{'estimated' if math.isnan(auc_ref_real) else 'realised'} {auc_against:.3f}",
             )
         )
     decay_status = config.level("auc_drop", champion_test_auc - recent_auc)
-    if not beyond_noise(champion_test_auc - recent_auc, recent_se):
-        decay_status = "ok"
+    # The test AUC is a sample too (a few thousand rows, under a hundred leavers).
+    decay_noise = math.hypot(recent_se, test_se)
+    decay_status = least(decay_status, noise_level(champion_test_auc - recent_auc, decay_noise))
     if decay_status != "ok":
         alerts.append(
             alert(
@@ -463,6 +472,10 @@ def run_monitor(
     alerts += fairness_alerts(fair.rates)
     alerts += acceptance_alerts(accepted)
     alerts += online.alerts
+    if not_judged:
+        alerts = [a for a in alerts if not against_reference(a)]
+        alerts.append(alert("reference", ref_window.describe(), "warn", not_judged))
+        table = table.assign(status=NOT_JUDGED)
     alerts.sort(key=lambda a: a["status"] != "alert")
     counts = table["status"].value_counts()
     summary: dict[str, Any] = {
@@ -479,6 +492,7 @@ def run_monitor(
         "risk_band_js": band.distance,
         "ndcg": similarity,
         "auc_reference_estimated": auc_ref,
+        "auc_reference_realised": auc_ref_real,
         "auc_current_estimated": auc_cur_est,
         "auc_current_realised": auc_cur_real,
         "champion_test_auc": champion_test_auc,
@@ -516,6 +530,7 @@ def run_monitor(
         **accepted.summary(),
         "fairness_min_ratio_high_risk": _min_ratio(fair.rates, HIGH_RISK),
         "fairness_min_ratio_offer": _min_ratio(fair.rates, OFFER),
+        "reference_judged": not not_judged,
         "alerts": sum(a["status"] == "alert" for a in alerts),
         "warnings": sum(a["status"] == "warn" for a in alerts),
     }
@@ -558,6 +573,123 @@ def run_monitor(
         fairness_auc=fair.auc,
         fairness_info=fair.info,
     )
+
+
+NOT_JUDGED = "n/a"
+"""A feature's status where the reference is not comparable with the current window."""
+
+REFERENCE_KINDS = frozenset(
+    {"feature drift", "segment drift", "prediction drift", "attribution drift"}
+)
+"""Alert kinds that compare the current window's features or scores with the reference's."""
+
+
+def against_reference(a: dict[str, str]) -> bool:
+    """Whether an alert line compares the current window with the reference window: drift of
+    features, segments, scores and attributions, and the AUC against the reference's (not the
+    decision log's action mix, whose windows are the log's, nor the realised decay, judged
+    against the champion's test AUC)."""
+    if a["kind"] == "performance":
+        return a["subject"] == "ROC AUC"
+    return a["kind"] in REFERENCE_KINDS and a["subject"] != "action mix (decision log)"
+
+
+def least(a: str, b: str) -> str:
+    """The less severe of two statuses."""
+    return min(a, b, key=STATUS_ORDER.__getitem__)
+
+
+def champion_auc_error(metrics: dict[str, float]) -> float:
+    """The standard error of the champion's test ROC AUC from its run's ``roc_auc``, ``rows``
+    and ``base_rate`` (0 where one is missing: judged as if exact)."""
+    auc, rows, rate = (metrics.get(k, math.nan) for k in ("roc_auc", "rows", "base_rate"))
+    if any(math.isnan(v) for v in (auc, rows, rate)):
+        return 0.0
+    leavers = round(rows * rate)
+    error = auc_standard_error(auc, leavers, round(rows) - leavers)
+    return 0.0 if math.isnan(error) else error
+
+
+def labelled_auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> tuple[float, float]:
+    """The realised ROC AUC of the rows with a label (NaN: none yet) and its standard error;
+    (NaN, 0) without both classes."""
+    known = ~np.isnan(y)
+    auc = realised_auc(y[known], p[known]) if known.any() else math.nan
+    if math.isnan(auc):
+        return math.nan, 0.0
+    leavers = int(y[known].sum())
+    return auc, auc_standard_error(auc, leavers, int(known.sum()) - leavers)
+
+
+def _overlaps(window: MonthWindow, other: str) -> bool:
+    """Whether ``window`` shares a month with ``other`` (a window's text; empty or None: no)."""
+    if other in ("", "None"):
+        return False
+    o = parse_window(other, "training window")
+    return window.start <= o.end and o.start <= window.end
+
+
+def _market_history(
+    settings: Settings,
+    available: list[pd.Timestamp],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    market: list[str],
+    service: str,
+) -> pd.DataFrame | None:
+    """One customer's row for each month before the current window that is not in the
+    reference (the warm-up months left out of it, the months between the two): the
+    market-wide features' other steps and their latest value (``comparable.market_moves``).
+    None where there are no market-wide features or no such months."""
+    from features.frames import entity_frame
+
+    held = set(pd.to_datetime(reference[AS_OF], utc=True).unique())
+    start = pd.to_datetime(current[AS_OF], utc=True).min()
+    other = [m for m in available if m < start and m not in held]
+    if not market or not other:
+        return None
+    rows = window_rows(settings, other)
+    if rows.empty:
+        return None
+    one = rows.groupby(AS_OF, sort=True).head(1).reset_index(drop=True)
+    return entity_frame(settings, one, service)[[AS_OF, *market]]
+
+
+def _default_reference(
+    trained: MonthWindow,
+    current: MonthWindow,
+    available: list[pd.Timestamp],
+    info: dict[str, Any],
+    config: MonitoringConfig,
+) -> tuple[MonthWindow, str]:
+    """The default reference: the champion's training window without the data's warm-up
+    (``comparable.warm_reference``), else the first comparable months after the warm-up, no
+    later than the champion's test window and before the current window. Where fewer than
+    ``config.reference_min_months`` such months exist, the training window as it is, with the
+    reason drift is not judged against it (else "")."""
+    limit = current.start
+    if "test_window" in info:
+        limit = min(limit, parse_window(str(info["test_window"]).split(" ")[0]).end + 1)
+    starts = [m for m in available if month_period(m) >= limit]
+    kept = warm_reference(
+        trained.months(available),
+        available,
+        config.warmup_months,
+        starts[0] if starts else None,
+        config.reference_min_months,
+    )
+    if kept:
+        return MonthWindow(month_period(kept[0]), month_period(kept[-1])), ""
+    first = month_period(available[0])
+    comparable = [m for m in available if month_period(m) < limit][config.warmup_months :]
+    note = (
+        f"drift not judged: the training window {trained.describe()} lies in the data's "
+        f"warm-up ({first}..{first + config.warmup_months - 1}: the first warmup_months = "
+        f"{config.warmup_months}, whose lookbacks are not full), and {len(comparable)} "
+        f"comparable month(s) precede the current window {current.describe()}; drift is judged "
+        f"once reference_min_months = {config.reference_min_months} do, or pass --reference"
+    )
+    return trained, note
 
 
 HIGH_RISK = "high-risk flag"

@@ -173,7 +173,9 @@ def charts(result: MonitorResult) -> dict[str, str]:
 
     top = result.features.sort_values("psi", ascending=False).head(20)[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.25 * len(top) + 1.2))
-    ax.barh(top["feature"], top["psi"], color=[_STATUS_COLOUR[s] for s in top["status"]])
+    ax.barh(
+        top["feature"], top["psi"], color=[_STATUS_COLOUR.get(s, "grey") for s in top["status"]]
+    )
     ax.axvline(cfg.psi_warn, color=_STATUS_COLOUR["warn"], ls="--", lw=1, label="warn")
     ax.axvline(cfg.psi_alert, color=_STATUS_COLOUR["alert"], ls="--", lw=1, label="alert")
     ax.set_xlabel("PSI")

@@ -12,9 +12,11 @@ from monitoring.comparable import (
     cap_recency,
     comparable_config,
     comparable_frames,
+    gaussian_units,
     judge_market,
     market_moves,
     market_wide,
+    monthly_steps,
     warm_reference,
 )
 from monitoring.config import MonitoringConfig
@@ -28,8 +30,10 @@ def test_the_data_s_warm_up_months_leave_the_reference():
     assert warm_reference(MONTHS[8:10], MONTHS, 6) == MONTHS[8:10]
 
 
-def test_a_reference_inside_the_warm_up_is_kept_whole_when_no_month_follows_it():
-    assert warm_reference(MONTHS[:4], MONTHS[:6], 6) == MONTHS[:4]
+def test_a_reference_inside_the_warm_up_is_not_comparable_when_no_month_follows_it():
+    """Nothing to compare with: the caller does not judge drift (a warm-up reference would make
+    every later month drift by construction)."""
+    assert warm_reference(MONTHS[:4], MONTHS[:6], 6) == []
 
 
 def test_recency_past_the_cap_and_never_read_alike():
@@ -87,7 +91,8 @@ def test_a_quiet_month_stays_quiet_and_a_market_jump_still_alerts():
     assert alerted == {"market_rate", "months_since_contact"}
     war = quiet.assign(market_rate=quiet["market_rate"] + 1.75)
     r, c = comparable_frames(ref, war, features, config.recency_cap_months)
-    moves = market_moves(ref, war, ["market_rate"], "event_timestamp")
+    history = _frame(MONTHS[:6], 1, 4)  # the warm-up's rates: two steps alone are too few
+    moves = market_moves(ref, war, ["market_rate"], "event_timestamp", history)
     table = judge_market(feature_drift(r, c, features, judged), moves, config)
     table = table.set_index("feature")
     assert table.loc["market_rate", "status"] == "alert"
@@ -111,12 +116,22 @@ def test_a_last_answer_counts_only_while_it_is_recent():
 
 def test_a_market_rate_is_judged_by_its_move_in_random_walk_steps():
     """Steps of 0.05 a month in the reference: 0.1 more four months on is one unit (quiet); a
-    jump of 1.75 is 17.5 units (an alert)."""
-    ref = pd.DataFrame({"event_timestamp": MONTHS[:4], "rate": [2.0, 2.05, 2.0, 2.05]})
-    for value, status in ((2.15, "ok"), (2.05 + 1.75, "alert")):
-        cur = pd.DataFrame({"event_timestamp": [MONTHS[7]], "rate": [value]})
-        moves = market_moves(ref, cur, ["rate"], "event_timestamp")
-        assert math.isclose(moves["rate"], abs(value - 2.05) / (0.05 * 2), rel_tol=1e-9)
+    jump of 1.75 is 17.5 units, Student's t with 3 degrees of freedom (the spread is estimated
+    from three steps): 3.5 standard normal units, a warning. Eight more steps of the same
+    spread before the reference (its warm-up months, say) make the same jump an alert."""
+    ref = pd.DataFrame({"event_timestamp": MONTHS[8:12], "rate": [2.0, 2.05, 2.0, 2.05]})
+    earlier = pd.DataFrame({"event_timestamp": MONTHS[:8], "rate": [2.0, 2.05] * 4})
+    later = list(pd.date_range("2024-04-30", periods=1, freq="ME", tz="UTC"))
+    for value, history, status in (
+        (2.15, None, "ok"),
+        (2.05 + 1.75, None, "warn"),
+        (2.05 + 1.75, earlier, "alert"),
+    ):
+        cur = pd.DataFrame({"event_timestamp": later, "rate": [value]})
+        moves = market_moves(ref, cur, ["rate"], "event_timestamp", history)
+        steps = 3 if history is None else 11
+        raw = abs(value - 2.05) / (0.05 * 2)
+        assert math.isclose(moves["rate"], gaussian_units(raw, steps), rel_tol=1e-9)
         table = pd.DataFrame({"feature": ["rate", "balance"], "psi": [9.0, 0.3],
                               "status": ["alert", "alert"]})  # fmt: skip
         judged = judge_market(table, moves, MonitoringConfig()).set_index("feature")
@@ -135,4 +150,61 @@ def test_a_market_rate_needs_three_reference_months():
 def test_a_champion_trained_within_the_warm_up_is_judged_against_the_months_after_it():
     assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[11]) == MONTHS[6:9]
     assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[7]) == MONTHS[6:7]
-    assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[6]) == MONTHS[:3]
+    assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[6]) == []
+
+
+def test_a_reference_needs_its_minimum_of_comparable_months():
+    """Three months at least (two steps of a market rate): with two before the current window,
+    none; a training window with too few months after the warm-up takes the months after it."""
+    assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[8], min_months=3) == []
+    assert warm_reference(MONTHS[:3], MONTHS, 6, before=MONTHS[9], min_months=3) == MONTHS[6:9]
+    assert warm_reference(MONTHS[4:8], MONTHS, 6, before=MONTHS[11], min_months=3) == MONTHS[6:10]
+    assert warm_reference(MONTHS[4:10], MONTHS, 6, before=MONTHS[11], min_months=3) == MONTHS[6:10]
+
+
+def test_the_move_in_standard_normal_units_keeps_its_false_alarm_rate_on_short_references():
+    """Random walks of Gaussian steps, three reference months and the next: the move reaches 2
+    standard normal units in about 4.6% of them, as it should; the raw ratio (Student's t with
+    two degrees of freedom) would reach 2 in 18%."""
+    rng = np.random.default_rng(11)
+    walks = 1500
+    path = np.cumsum(rng.normal(0, 0.1, (4, walks)), axis=0)
+    names = [f"r{i}" for i in range(walks)]
+    frame = pd.DataFrame(path, columns=names).assign(event_timestamp=MONTHS[:4])
+    moves = market_moves(frame.iloc[:3], frame.iloc[3:], names, "event_timestamp")
+    share = np.mean([moves[n] >= 2 for n in names])
+    assert 0.03 < share < 0.065
+    assert gaussian_units(2.0, 2) < 1.4 and math.isclose(
+        gaussian_units(2.0, 10**6), 2.0, rel_tol=1e-3
+    )
+
+
+def test_steps_over_a_gap_are_scaled_to_one_month():
+    at = [MONTHS[0], MONTHS[1], MONTHS[3]]
+    steps = monthly_steps(pd.Series([0.0, 1.0, 3.0], index=at))
+    assert np.allclose(steps, [1.0, 2.0 / math.sqrt(2)])
+
+
+def test_a_jump_since_the_month_before_the_current_window_counts_too():
+    """A reference ending five months before the current month: a 1.5-point jump from the
+    month before is only 6.7 raw units from the reference's last month (a walk spreads over
+    five months), 15 from the month before; the history holds that month."""
+    rates = [2.0, 2.1] * 9  # 18 months, steps of 0.1
+    frame = pd.DataFrame(
+        {
+            "event_timestamp": pd.date_range("2023-01-31", periods=19, freq="ME", tz="UTC"),
+            "rate": [*rates, 2.1 + 1.5],
+        }
+    )
+    ref, history, cur = (
+        frame.iloc[8:14],
+        frame.iloc[list(range(8)) + [14, 15, 16, 17]],
+        frame.iloc[18:],
+    )
+    moves = market_moves(ref, cur, ["rate"], "event_timestamp", history)
+    assert math.isclose(moves["rate"], gaussian_units(15.0, 17), rel_tol=1e-6)
+    assert math.isclose(
+        market_moves(ref, cur, ["rate"], "event_timestamp")["rate"],
+        gaussian_units(abs(3.6 - 2.1) / (0.1 * math.sqrt(5)), 5),
+        rel_tol=1e-6,
+    )

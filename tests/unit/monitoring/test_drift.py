@@ -166,10 +166,23 @@ def test_judge_uses_the_worse_of_psi_and_distance_on_large_samples():
     assert judge(d, MonitoringConfig(psi_warn=0.0, psi_alert=0.0, wasserstein_alert=9)).status == (
         "alert"
     )
-    assert (
-        judge(d, MonitoringConfig(psi_warn=50, psi_alert=50, wasserstein_alert=0.3)).status
-        == "warn"
-    )
+    # A moderate distance whose test does not reject at the level judged stays a warning.
+    within_noise = MonitoringConfig(psi_warn=50, psi_alert=50, wasserstein_alert=0.3, p_value=1e-12)
+    assert judge(d, within_noise).status == "warn"
+
+
+def test_a_moderate_shift_beyond_the_sampling_noise_alerts():
+    """A shift of 0.15 standard deviations (between warn 0.1 and alert 0.2): on 1,200 rows a
+    side KS does not reject at 0.05 / 87 features, a warning; on 20,000 it does, an alert. A
+    small shift that is certain (0.05 on 20,000 rows) stays quiet."""
+    from scipy.stats import norm
+
+    judged = MonitoringConfig(psi_warn=50, psi_alert=50, p_value=0.05 / 87)
+    for n, shift, status in ((1200, 0.15, "warn"), (20_000, 0.15, "alert"), (20_000, 0.05, "ok")):
+        r = norm.ppf((np.arange(n) + 0.5) / n)
+        d = numeric_drift(r, r + shift)
+        assert d.distance == pytest.approx(shift / r.std(), rel=1e-6)
+        assert judge(d, judged).status == status, (n, shift, d.p_value)
 
 
 def test_judge_uses_the_p_value_on_small_samples():

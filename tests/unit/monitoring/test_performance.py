@@ -16,6 +16,7 @@ from monitoring.performance import (
     expected_auc,
     expected_confusion,
     expected_top_share_precision,
+    noise_level,
     realised_auc,
     realised_confusion,
     top_share_precision,
@@ -131,3 +132,12 @@ def test_a_drop_is_judged_against_its_noise():
     assert beyond_noise(0.10, 0.035)
     assert beyond_noise(0.05, math.nan)  # no error to judge by: the drop as it is
     assert math.isnan(auc_standard_error(0.7, 0, 100))
+
+
+def test_a_drop_alerts_beyond_the_action_limit_and_warns_between_the_limits():
+    """Control-chart limits: within 1.96 errors ok, to 3 a warning, beyond 3 an alert (a
+    quiet simulated month once dropped 0.133 over an error of 0.049: 2.7 errors)."""
+    assert noise_level(0.05, 0.035) == "ok"
+    assert noise_level(0.133, 0.0487) == "warn"
+    assert noise_level(0.2, 0.0487) == "alert"
+    assert noise_level(0.05, math.nan) == "alert"  # no error: the drop as it is
