@@ -5,14 +5,18 @@ new (incremental: nothing read), and a new month on top of the month before (inc
 new month's rows); then Feast's own ``materialize`` of the same views and windows into another empty
 store, on the same bank or, with ``reference_customers``, on a smaller one (its rate per customer
 hardly depends on the size; at about 550 customers/s a 100k bank takes minutes). Rates are
-customers of the bank per second of the run, as ``retain features materialize`` reports them. The
-Redis projects are removed afterwards.
+customers of the bank per second of the run, as ``retain features materialize`` reports them; CPU
+per customer is this process's and (Redis) the server's, which hold on a shared machine where wall
+time waits for the cores. The last rows put both stores side by side, retain's against Feast's own,
+with the machine's load. The Redis projects are removed afterwards.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +70,62 @@ def _per_cpu(summary: MaterializeSummary, cpu: tuple[float, float]) -> str:
     return f"{text} ({summary.customers / (process + server):,.0f} customers per CPU second)"
 
 
+@dataclass(frozen=True)
+class _Load:
+    """One full load: customers, seconds, CPU seconds here and in Redis."""
+
+    customers: int
+    seconds: float
+    cpu: tuple[float, float]
+
+    @property
+    def rate(self) -> float:
+        return self.customers / self.seconds
+
+    def per_customer(self) -> str:
+        """CPU microseconds per customer, this process (+ Redis)."""
+        here, server = (1e6 * c / self.customers for c in self.cpu)
+        return f"{here:,.0f} us" + (f" + Redis {server:,.0f} us" if server else "")
+
+
+def _side_by_side(loads: dict[str, tuple[_Load, _Load]]) -> list[tuple[str, str]]:
+    """Both stores' full loads, retain's and Feast's own, with the ratios."""
+    stores = list(loads)
+    head = " | ".join(stores)
+
+    def each(text: Any) -> str:
+        return " | ".join(text(*loads[s]) for s in stores)
+
+    return [
+        (
+            f"full load, customers/s ({head})",
+            "retain "
+            + each(lambda fast, _: f"{fast.rate:,.0f}")
+            + "; Feast's own "
+            + each(lambda _, feast: f"{feast.rate:,.0f}")
+            + "; retain / Feast's own "
+            + each(lambda fast, feast: f"{fast.rate / feast.rate:,.1f}x"),
+        ),
+        (
+            f"full load, CPU per customer ({head})",
+            "retain "
+            + each(lambda fast, _: fast.per_customer())
+            + "; Feast's own "
+            + each(lambda _, feast: feast.per_customer())
+            + "; Feast's own / retain "
+            + each(lambda fast, feast: f"{_cpu_ratio(fast, feast):,.1f}x"),
+        ),
+        (
+            "machine load (1, 5, 15 min averages) at the end",
+            ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+        ),
+    ]
+
+
+def _cpu_ratio(fast: _Load, feast: _Load) -> float:
+    return (sum(feast.cpu) / feast.customers) / (sum(fast.cpu) / fast.customers)
+
+
 def _previous_month_end(end: datetime) -> datetime:
     month = pd.Timestamp(end).tz_convert(None).to_period("M") - 1
     return month.end_time.floor("s").tz_localize("UTC").to_pydatetime()
@@ -86,7 +146,13 @@ def run(root: Path, customers: int, reference_customers: int = 0) -> list[tuple[
     if reference_customers and reference_customers != customers:
         reference = root / "reference"
         _bank(reference, reference_customers)
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, str]] = [
+        (
+            "machine load (1, 5, 15 min averages) at the start",
+            ", ".join(f"{x:.1f}" for x in os.getloadavg()),
+        )
+    ]
+    loads: dict[str, tuple[_Load, _Load]] = {}
     created: list[Settings] = []
     try:
         for store in ("SQLite", "Redis"):
@@ -116,6 +182,10 @@ def run(root: Path, customers: int, reference_customers: int = 0) -> list[tuple[
             fast_rate = full.customers / full.seconds
             feast_rate = feast.customers / feast.seconds
             written = max(v.rows for v in month.views)
+            loads[store] = (
+                _Load(full.customers, full.seconds, full_cpu),
+                _Load(feast.customers, feast.seconds, feast_cpu),
+            )
             rows += [
                 (
                     f"{store}: retain, full load of {full.customers:,} customers",
@@ -134,6 +204,7 @@ def run(root: Path, customers: int, reference_customers: int = 0) -> list[tuple[
                     f"{month_s:,.1f} s, {month.customers / month_s:,.0f} customers/s",
                 ),
             ]
+        rows += _side_by_side(loads)
     finally:
         for s in created:
             if s.profile == "production":

@@ -4,7 +4,10 @@ store configuration, materialization, point-in-time training frames and online r
 Modules, in the order data flows through them:
 
 - ``signals``: pure functions deriving monthly signals from raw rows (no I/O).
-- ``build``: ``build_sources`` writes the feature sources from the raw tables, part by part.
+- ``segments``: value tier, lifecycle stage, behavioural segment and margin, pure functions over
+  features with thresholds as data (``value.toml``).
+- ``build``: ``build_sources`` writes the feature sources from the raw tables, part by part, and the
+  ``customer_segments`` source from them.
 - ``schema``: the columns of every source and view (no Feast import).
 - ``request_time``: the request-time (on-demand) features, one pure function over columns.
 - ``definitions``: ``build_definitions`` returns the Feast objects (entity, views, services).

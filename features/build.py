@@ -6,6 +6,11 @@ bounded by one part. Every source folder gets a part of the raw monthly part's n
 same customers. When the bank's raw tables come with extras, their customer-level and monthly
 columns become one more source, ``bank_extras`` (``features.extras``).
 
+The ``customer_segments`` source is derived from the others' rows of the part, as written (the
+same types the stores hold): ``features.segments.segment_columns`` with the home's ``value.toml``
+(``ValueConfig.load``), one row per customer and month end, stamped with the definitions'
+version. Rebuilding the features is what applies changed thresholds.
+
 The build is atomic: it writes into a temporary folder next to ``Settings.sources_dir`` and moves it
 into place at the end; a failed build leaves the previous sources untouched.
 """
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +30,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from features import extras, signals
-from features.schema import SOURCES, source_schema
+from features.schema import BUILT_SOURCES, SEGMENTS, VIEW_FEATURES, source_schema
+from features.segments import INPUTS, OUTPUTS, ValueConfig, definition_version, segment_columns
+from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
@@ -145,6 +153,39 @@ def derive_part(
     }
 
 
+def _input_sources() -> dict[str, list[str]]:
+    """Source -> the segment inputs (``features.segments.INPUTS``) it holds."""
+    where = {n: source for source, fs in VIEW_FEATURES.items() for n, _, _ in fs}
+    out: dict[str, list[str]] = {}
+    for name in INPUTS:
+        out.setdefault(where[name], []).append(name)
+    return out
+
+
+def segment_rows(tables: Mapping[str, pa.Table], config: ValueConfig) -> pa.Table:
+    """The ``customer_segments`` rows of a part from its monthly sources' tables (as written):
+    one per row of those sources, the same key and stamp.
+
+    Raises:
+        DataError: the monthly sources' rows are not the same customers and months, in order.
+    """
+    inputs = _input_sources()
+    first = tables[next(iter(inputs))]
+    keys, stamps = first.column(KEY), first.column(AS_OF)
+    columns: dict[str, object] = {}
+    for source, names in inputs.items():
+        table = tables[source]
+        if not (table.column(KEY).equals(keys) and table.column(AS_OF).equals(stamps)):
+            raise DataError(f"source {source} does not have the rows of the other monthly sources")
+        columns.update({n: table.column(n).to_pandas() for n in names})
+    segments = segment_columns(columns, config)
+    frame = pd.DataFrame({KEY: keys.to_pandas(), AS_OF: stamps.to_pandas()})
+    for name in OUTPUTS:
+        frame[name] = segments[name]
+    frame["segments_version"] = definition_version(config)
+    return pa.Table.from_pandas(frame, schema=source_schema(SEGMENTS), preserve_index=False)
+
+
 def raw_extras_schemas(raw_dir: Path) -> dict[str, pa.Schema]:
     """The Parquet schema of the raw extras of each table ``features.extras`` serves (tables
     without extras left out).
@@ -190,6 +231,7 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
         DataError: a raw table is missing, a file is corrupt or a column is missing.
     """
     monthly_parts = check_raw_tables(settings)
+    value_config = ValueConfig.load(settings)  # a wrong value.toml stops the build before it starts
     # No campaign row at all (a bank that did not map the table): contact history unknown, not 0.
     contacts_known = any(
         pq.read_metadata(p).num_rows for p in raw_parts(settings.raw_dir, "campaigns")
@@ -202,7 +244,7 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
     raw_extras = raw_extras_schemas(settings.raw_dir)
     extras_schema = extras.source_schema(raw_extras)
     try:
-        for name in SOURCES:
+        for name in BUILT_SOURCES:
             (tmp / name).mkdir(parents=True)
         if extras_schema is not None:
             (tmp / extras.SOURCE).mkdir()
@@ -213,10 +255,12 @@ def build_sources(settings: Settings, progress: Progress = silent) -> BuildSumma
             customers = _read_for(settings.raw_dir / "customers", ids, _CUSTOMER_COLUMNS)
             campaigns = _read_for(settings.raw_dir / "campaigns", ids, _CAMPAIGN_COLUMNS)
             derived = derive_part(monthly, customers, campaigns, contacts_known)
-            for name, frame in derived.items():
-                table = pa.Table.from_pandas(
-                    frame, schema=source_schema(name), preserve_index=False
-                )
+            tables = {
+                name: pa.Table.from_pandas(frame, schema=source_schema(name), preserve_index=False)
+                for name, frame in derived.items()
+            }
+            tables[SEGMENTS] = segment_rows(tables, value_config)
+            for name, table in tables.items():
                 pq.write_table(table, tmp / name / part.name)
             if extras_schema is not None:
                 found = _extras_part(settings.raw_dir, ids, raw_extras)

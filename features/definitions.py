@@ -6,6 +6,10 @@ When the feature build wrote a ``bank_extras`` source (the bank's own columns, s
 service ``churn_bank_v1``: everything of ``churn_v1`` plus the extras. ``churn_v1`` is the same
 with or without extras.
 
+``customer_segments`` (``features.schema.SEGMENT_FEATURES``, built by ``features.build`` from the
+other views with ``features.segments``) is a monthly view of its own, in no churn service: the
+service ``segments_v1`` reads it, offline (the batch scorer) and online (the service).
+
 ``build_definitions(sources_dir)`` returns the objects; nothing is built at import time. The
 columns come from ``features.schema``, which also gives the source folders their Parquet schema.
 
@@ -32,13 +36,16 @@ from features import extras
 from features.request_time import FEATURES as REQUEST_TIME_FEATURES
 from features.request_time import INPUTS as REQUEST_TIME_INPUTS
 from features.schema import (
+    BUILT_SOURCES,
     CHURN_V1_EXCLUDED,
     MONTHLY_TTL,
     PROFILE_TTL,
     REQUEST_TIME,
-    SOURCES,
+    SEGMENTS,
+    SEGMENTS_SERVICE,
     VIEW_DESCRIPTIONS,
     VIEW_FEATURES,
+    source_features,
 )
 from retain.core.columns import AS_OF, KEY
 
@@ -125,7 +132,7 @@ def build_definitions(sources_dir: Path) -> Definitions:
             timestamp_field=AS_OF,
             description=f"Folder of Parquet parts built by `retain features build` ({name}).",
         )
-        for name in SOURCES
+        for name in BUILT_SOURCES
     }
 
     views = {
@@ -135,13 +142,16 @@ def build_definitions(sources_dir: Path) -> Definitions:
             ttl=PROFILE_TTL if name == "customer_profile" else MONTHLY_TTL,
             schema=[
                 Field(name=KEY, dtype=Int64),
-                *[Field(name=n, dtype=FEAST_TYPES[t], description=d) for n, t, d in features],
+                *[
+                    Field(name=n, dtype=FEAST_TYPES[t], description=d)
+                    for n, t, d in source_features(name)
+                ],
             ],
             source=sources[name],
             online=True,
             description=VIEW_DESCRIPTIONS[name],
         )
-        for name, features in VIEW_FEATURES.items()
+        for name in BUILT_SOURCES
     }
 
     request_source = RequestSource(
@@ -173,7 +183,13 @@ def build_definitions(sources_dir: Path) -> Definitions:
             name="churn_v1",
             features=churn_v1_features(),
             description="Features of the churn model, version 1 (no gender).",
-        )
+        ),
+        SEGMENTS_SERVICE: FeatureService(
+            name=SEGMENTS_SERVICE,
+            features=[views[SEGMENTS]],
+            description="Value tier, lifecycle stage, behavioural segment, monthly margin and "
+            "the definitions' version (customer_segments), for lists and responses.",
+        ),
     }
 
     schema = extras_schema(sources_dir)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.request_time import FEATURES as REQUEST_TIME_FEATURES
-from features.schema import VIEW_FEATURES
+from features.schema import SEGMENT_FEATURES, VIEW_FEATURES
 from retain.core.columns import AS_OF, KEY
 from retain.core.errors import DataError
 
@@ -54,9 +54,11 @@ _ARROW = {
 
 
 def feature_names() -> frozenset[str]:
-    """retain's own feature names (every view's and the request-time ones): an extra may not take
-    one. ``retain ingest`` passes them to ``ingest.load_mapping`` so the clash is found there."""
+    """retain's own feature names (every view's, the segments' and the request-time ones): an
+    extra may not take one. ``retain ingest`` passes them to ``ingest.load_mapping`` so the clash
+    is found there."""
     views = {n for features in VIEW_FEATURES.values() for n, _, _ in features}
+    views |= {n for n, _, _ in SEGMENT_FEATURES}
     return frozenset(views | set(REQUEST_TIME_FEATURES))
 
 

@@ -12,11 +12,22 @@ pyarrow, the latest row per customer is kept (Feast's rule: the latest event tim
   own conversion on a sample of every column before anything is written;
 - Redis: the ``HSET`` commands Feast's ``RedisOnlineStore.online_write_batch`` sends (key = the
   serialized entity key + project, fields = mmh3 of ``view:feature`` and ``_ts:view``), built as
-  one buffer with Arrow and pipelined, after the same timestamp check Feast makes (a customer's
-  row is written only when newer than the one stored);
+  one buffer with Arrow and pipelined raw on one connection, after the same timestamp check Feast
+  makes (a customer's row is written only when newer than the one stored: one ``HGET`` of the
+  view's ``_ts`` field per customer, sent before the chunk's ``HSET`` commands are built, so that
+  Redis answers while they are). The replies are checked as bytes (nil timestamps, integer
+  counts); only a stored timestamp or an error is parsed. What is left is Redis's own work, about
+  two thirds of the run's CPU: every field of a customer's hash (about a hundred across the
+  views) is one argument that Redis allocates, and a small hash (a listpack) is searched end to
+  end for each new field;
 - SQLite: the rows of Feast's ``SqliteOnlineStore`` (one per customer and feature, the same
-  ``value``, ``value_text`` and ``event_ts``), one statement per customer, one transaction per
-  view.
+  ``value``, ``value_text`` and ``event_ts``), one statement per customer (its features in
+  primary-key order), one transaction per view, with a larger page cache (``SQLITE_CACHE_KIB``);
+  the next chunk's parameters are built in a thread while SQLite inserts the one before.
+  ``value_text`` comes from Arrow's casts (Python's ``str`` of a double, where Arrow writes it
+  differently), ``event_ts`` through Feast's sqlite3 adapter once per distinct time. What is left
+  is SQLite's own work, about 2 microseconds per row in three B-trees (the table, its primary key
+  and Feast's ``entity_key`` index).
 
 Both write ``WRITE_CHUNK_ROWS`` customers at a time (bounded memory), and while one view is written
 (in a worker thread) the next one is read and serialized.
@@ -26,8 +37,18 @@ its latest materialization interval in the registry ends (the first time, at ``e
 epoch for a view that never expires) and each finished view appends its interval with
 ``registry.apply_materialization``, so ``feast feature-views describe`` and ``retain monitor`` see
 it. A view already materialized up to the latest month end is left alone; ``full=True`` reloads
-every view's whole TTL window. ``engine="feast"`` runs Feast's own ``materialize`` over the same
-windows (the reference the tests and the benchmark compare with).
+every view's whole TTL window.
+
+``customer_segments`` is also stale when its rows were rebuilt with other definitions (a bank's
+``value.toml`` changed, then ``retain features build``): same customers, same timestamps, another
+``segments_version``. An incremental run compares the version of the sources' latest rows with the
+one the online store serves for a few customers (``stale_segments``) and, when they differ,
+rewrites that view's whole window (only that view), saying so in one line; in Redis its rows are
+then written whatever their stored timestamp (Feast's own ``materialize`` skips rows that are not
+newer, so ``--engine feast`` does not replace them in Redis).
+
+``engine="feast"`` runs Feast's own ``materialize`` over the same windows (the reference the tests
+and the benchmark compare with).
 
 A run that fails (the online store unreachable, the disk full) keeps what the store held: SQLite
 rolls the view's transaction back, and in Redis every customer's row of a view is one ``HSET``, so
@@ -47,6 +68,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,7 +79,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from features.extras import SOURCE as EXTRAS
-from features.schema import SOURCES
+from features.schema import BUILT_SOURCES, SEGMENTS
 from features.store import (
     EPOCH,
     applied_store,
@@ -84,11 +106,23 @@ REDIS_COMMANDS_PER_ROUND_TRIP = 5_000
 """Commands sent before their replies are read: large enough that the round trips cost nothing,
 small enough to bound the client's and the server's buffers."""
 
-WRITE_CHUNK_ROWS = 100_000
-"""Customers whose commands (Redis) or parameters (SQLite) are built at once: bounds memory."""
+WRITE_CHUNK_ROWS = 25_000
+"""Customers whose commands (Redis) or parameters (SQLite) are built at once: bounds memory; the
+next chunk's are built while the one before is written."""
+
+SQLITE_CACHE_KIB = 64 * 1024
+"""SQLite's page cache while a view is written (an upper bound, allocated as pages are used): the
+default 2 MiB spills the transaction's pages to the file before the commit. Measured within the
+noise on the development machine (inserts in key order touch few pages); it bounds the spills."""
 
 SAMPLE_CHECK_ROWS = 64
 """Values of every column checked against Feast's own conversion before a view is written."""
+
+VERSION_SAMPLE_ROWS = 16
+"""Customers whose online ``segments_version`` is compared with the sources' (``stale_segments``):
+a rebuild changes every row's version, so a few tell."""
+
+VERSION = "segments_version"
 
 
 @dataclass(frozen=True)
@@ -99,11 +133,13 @@ class ViewRun:
         name: the feature view.
         start: start of the window read (None: the view was already up to date, nothing read).
         rows: customers whose row was written (Redis: newer than the stored one).
+        note: why the view's whole window was rewritten in an incremental run ("" otherwise).
     """
 
     name: str
     start: datetime | None
     rows: int
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -375,6 +411,19 @@ def naive_datetimes(event_us: NDArray[np.int64]) -> list[datetime]:
     return [moments[i] for i in inverse.tolist()]
 
 
+def sqlite_event_ts(event_us: NDArray[np.int64]) -> list[Any]:
+    """The ``event_ts`` parameter of each row as sqlite3 binds Feast's: the naive UTC datetime
+    through the adapter Feast registers for datetimes (its Unix seconds), applied once per
+    distinct time rather than once per row."""
+    import feast.infra.online_stores.sqlite  # noqa: F401  (registers Feast's adapters)
+
+    inverse, unique = _unique(event_us)
+    naive = EPOCH.replace(tzinfo=None)
+    adapt = sqlite3.adapters.get((datetime, sqlite3.PrepareProtocol), lambda moment: moment)
+    stamps = [adapt(naive + timedelta(microseconds=us)) for us in unique]
+    return [stamps[i] for i in inverse.tolist()]
+
+
 class RedisWriter:
     """Feast's Redis rows, pipelined from one buffer per batch."""
 
@@ -395,7 +444,13 @@ class RedisWriter:
             and not getattr(online, "key_ttl_seconds", None)
         )
 
-    def write(self, encoded: EncodedView) -> int:
+    def write(self, encoded: EncodedView, overwrite: bool = False) -> int:
+        """Each chunk of customers: the HGETs of Feast's timestamp check are sent, the chunk's
+        HSETs built while Redis answers them, and those of the customers whose row is newer
+        sent in batches, each before the replies to the one before are read.
+
+        ``overwrite``: no timestamp check, every customer's row is written (rows rebuilt with
+        the same timestamps: ``stale_segments``)."""
         from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
 
         view = encoded.view
@@ -410,122 +465,202 @@ class RedisWriter:
         stamps = timestamp_protos(encoded.latest.event_us)
         fields = [_mmh3(f"{name}:{feature}") for feature in encoded.values]
         written = 0
-        for first in range(0, n, WRITE_CHUNK_ROWS):
-            chunk = slice(first, min(first + WRITE_CHUNK_ROWS, n))
-            newer = self._newer(keys[chunk], ts_field, encoded.latest.event_us[chunk])
-            rows = pa.array(np.flatnonzero(newer) + first)
-            if len(rows) == 0:
-                continue
-            args: list[bytes | pa.Array] = [b"HSET", keys.take(rows), ts_field, stamps.take(rows)]
-            for field, values in zip(fields, encoded.values.values(), strict=True):
-                args += [field, values.take(rows)]
-            self._send(_commands(args), "HSET")
-            written += len(rows)
-        return written
-
-    def _newer(
-        self, keys: pa.BinaryArray, ts_field: bytes, event_us: NDArray[np.int64]
-    ) -> NDArray[np.bool_]:
-        """Feast's check: write a customer's row only if newer than the stored one."""
-        from google.protobuf.timestamp_pb2 import Timestamp
-
-        stored = self._send(_commands([b"HMGET", keys, ts_field]), "HMGET")
-        newer = np.ones(len(keys), dtype=bool)
-        parsed: dict[bytes, int] = {}
-        for i, reply in enumerate(stored):
-            previous = reply[0]
-            if previous is None:
-                continue
-            us = parsed.get(previous)
-            if us is None:
-                ts = Timestamp()
-                ts.ParseFromString(previous)
-                # Feast compares nanoseconds; event times here are whole microseconds.
-                us = parsed[previous] = ts.seconds * 1_000_000 + -(-ts.nanos // 1000)
-            newer[i] = event_us[i] > us
-        return newer
-
-    def _send(self, commands: pa.BinaryArray, what: str) -> list[Any]:
-        """Send packed commands in batches on one connection, each batch sent before the
-        previous one's replies are read; return the replies.
-
-        Raises:
-            DataError: Redis refused a command (the message names it).
-        """
-        offsets = np.frombuffer(commands.buffers()[1], dtype=np.int32)[
-            commands.offset : commands.offset + len(commands) + 1
-        ]
-        data = memoryview(commands.buffers()[2])  # type: ignore[arg-type]
         connection = self.client.connection_pool.get_connection()
-        replies: list[Any] = []
         try:
-            read = _reply_reader(connection)
-            pending = 0
-            for first in range(0, len(commands), REDIS_COMMANDS_PER_ROUND_TRIP):
-                last = min(first + REDIS_COMMANDS_PER_ROUND_TRIP, len(commands))
-                connection.send_packed_command(
-                    [data[offsets[first] : offsets[last]]], check_health=False
-                )
-                replies += read(pending)
-                pending = last - first
-            replies += read(pending)
+            replies = _Replies(connection)
+            for first in range(0, n, WRITE_CHUNK_ROWS):
+                chunk = slice(first, min(first + WRITE_CHUNK_ROWS, n))
+                if not overwrite:
+                    _send(connection, _commands([b"HGET", keys[chunk], ts_field]))
+                args: list[bytes | pa.Array] = [b"HSET", keys[chunk], ts_field, stamps[chunk]]
+                for field, values in zip(fields, encoded.values.values(), strict=True):
+                    args += [field, values[chunk]]
+                commands = _commands(args)
+                if not overwrite:
+                    stored = replies.values(chunk.stop - chunk.start, "HGET")
+                    newer = _newer(stored, encoded.latest.event_us[chunk])
+                    if not newer.all():
+                        commands = commands.filter(pa.array(newer))
+                _send(connection, commands, replies.integers("HSET"))
+                written += len(commands)
         except BaseException:
             connection.disconnect()  # unread replies must not reach the next user
             raise
         finally:
             self.client.connection_pool.release(connection)
-        errors = [r for r in replies if isinstance(r, Exception)]
-        if errors:
-            raise DataError(f"Redis refused {what}: {errors[0]}")
-        return replies
+        return written
 
 
-def _reply_reader(connection: Any) -> Callable[[int], list[Any]]:
-    """``read(n)``: the next n replies on the connection.
+def _newer(stored: list[Any] | None, event_us: NDArray[np.int64]) -> NDArray[np.bool_]:
+    """Feast's check: write a customer's row only if newer than the stored one (``stored``: the
+    serialized timestamps stored, None for a chunk where none is)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
 
-    hiredis straight from the socket (redis-py's ``read_response`` costs a few microseconds of
-    Python per reply, a second per million); redis-py's own reader where the socket is not at hand.
-    An error reply comes back as an exception object, not raised.
+    newer = np.ones(len(event_us), dtype=bool)
+    if stored is None:
+        return newer
+    parsed: dict[bytes, int] = {}
+    for i, previous in enumerate(stored):
+        if previous is None:
+            continue
+        us = parsed.get(previous)
+        if us is None:
+            ts = Timestamp()
+            ts.ParseFromString(previous)
+            # Feast compares nanoseconds; event times here are whole microseconds.
+            us = parsed[previous] = ts.seconds * 1_000_000 + -(-ts.nanos // 1000)
+        newer[i] = event_us[i] > us
+    return newer
+
+
+def _send(
+    connection: Any, commands: pa.BinaryArray, replies: _IntegerReplies | None = None
+) -> None:
+    """Send packed commands in batches of ``REDIS_COMMANDS_PER_ROUND_TRIP``; with ``replies``,
+    each batch is sent before the replies to the batches before are read, and all are read."""
+    offsets = np.frombuffer(commands.buffers()[1], dtype=np.int32)[
+        commands.offset : commands.offset + len(commands) + 1
+    ]
+    data = memoryview(commands.buffers()[2])  # type: ignore[arg-type]
+    for first in range(0, len(commands), REDIS_COMMANDS_PER_ROUND_TRIP):
+        last = min(first + REDIS_COMMANDS_PER_ROUND_TRIP, len(commands))
+        connection.send_packed_command([data[offsets[first] : offsets[last]]], check_health=False)
+        if replies is not None:
+            replies.wait(first)
+    if replies is not None:
+        replies.wait(len(commands))
+        replies.check()
+
+
+_NIL = b"$-1\r\n"
+_INTEGER_REPLY_BYTES = b":0123456789\r\n"
+
+
+class _Replies:
+    """Replies read straight from a connection's socket, with no Python per reply where Redis
+    answers as expected: HSET's integer replies are checked as bytes (one line each, digits only)
+    and HGET's compared with the bytes of nil replies; hiredis parses the rest (a stored
+    timestamp, an error). redis-py's ``read_response`` where the socket is not at hand.
     """
-    import hiredis
-    import redis
 
-    sock = getattr(connection, "_sock", None)
-    if sock is None or not hasattr(sock, "recv_into"):
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        sock = getattr(connection, "_sock", None)
+        self.sock = sock if sock is not None and hasattr(sock, "recv_into") else None
+        self.buffer = bytearray(1 << 20)
 
-        def slow(n: int) -> list[Any]:
-            out: list[Any] = []
-            for _ in range(n):
-                try:
-                    out.append(connection.read_response())
-                except Exception as e:  # redis.ResponseError: keep reading the rest
-                    out.append(e)
-            return out
+    def recv(self) -> bytes:
+        """The next bytes from Redis.
 
-        return slow
+        Raises:
+            redis.exceptions.ConnectionError, TimeoutError: as redis-py would.
+        """
+        import redis
 
-    reader = hiredis.Reader()
-    buffer = bytearray(1 << 20)
+        assert self.sock is not None
+        try:
+            size = self.sock.recv_into(self.buffer)
+        except TimeoutError as e:
+            raise redis.exceptions.TimeoutError(f"reading from Redis: {e}") from e
+        except OSError as e:
+            raise redis.exceptions.ConnectionError(f"reading from Redis: {e}") from e
+        if size == 0:
+            raise redis.exceptions.ConnectionError("Redis closed the connection")
+        return bytes(memoryview(self.buffer)[:size])
 
-    def fast(n: int) -> list[Any]:
+    def values(self, n: int, what: str) -> list[Any] | None:
+        """The next ``n`` replies, bulk strings (None for nil); None when all are nil.
+
+        Raises:
+            DataError: Redis refused a command.
+        """
+        if self.sock is None:
+            return _refused(what, self._slow(n))
+        received, total = 0, len(_NIL) * n
+        while received < total:
+            data = self.recv()
+            start = received % len(_NIL)
+            expected = (_NIL * (len(data) // len(_NIL) + 2))[start : start + len(data)]
+            if data != expected or received + len(data) > total:
+                before = (_NIL * (received // len(_NIL) + 1))[:received]
+                return _refused(what, self._parse(n, before + data))
+            received += len(data)
+        return None
+
+    def integers(self, what: str) -> _IntegerReplies:
+        return _IntegerReplies(self, what)
+
+    def _parse(self, n: int, data: bytes) -> list[Any]:
+        import hiredis
+
+        reader = hiredis.Reader()
+        reader.feed(data)
         out: list[Any] = []
         while len(out) < n:
             reply = reader.gets()
             if reply is False:
-                try:
-                    size = sock.recv_into(buffer)
-                except TimeoutError as e:
-                    raise redis.exceptions.TimeoutError(f"reading from Redis: {e}") from e
-                except OSError as e:
-                    raise redis.exceptions.ConnectionError(f"reading from Redis: {e}") from e
-                if size == 0:
-                    raise redis.exceptions.ConnectionError("Redis closed the connection")
-                reader.feed(buffer, 0, size)  # type: ignore[arg-type]
+                reader.feed(self.recv())
                 continue
             out.append(reply)
         return out
 
-    return fast
+    def _slow(self, n: int) -> list[Any]:
+        import redis
+
+        out: list[Any] = []
+        for _ in range(n):
+            try:
+                out.append(self.connection.read_response())
+            except redis.exceptions.ResponseError as e:  # an error reply: read the rest
+                out.append(e)
+        return out
+
+
+class _IntegerReplies:
+    """Integer replies counted as they come (one line each), checked as bytes."""
+
+    def __init__(self, replies: _Replies, what: str) -> None:
+        self.replies = replies
+        self.what = what
+        self.count = 0
+        self.odd = bytearray()  # what came from the first byte that is not an integer reply's on
+        self.errors: list[Any] = []
+
+    def wait(self, n: int) -> None:
+        """Read until ``n`` replies have come in all."""
+        if self.replies.sock is None:
+            while self.count < n:
+                self.errors += [r for r in self.replies._slow(1) if isinstance(r, Exception)]
+                self.count += 1
+            return
+        while self.count < n:
+            data = self.replies.recv()
+            self.count += data.count(b"\n")
+            if self.odd or data.translate(None, _INTEGER_REPLY_BYTES):
+                self.odd += data
+
+    def check(self) -> None:
+        """Raises:
+        DataError: Redis refused a command (the message names it).
+        """
+        if self.errors:
+            _refused(self.what, self.errors)
+        if self.odd:
+            error = self.odd.find(b"-")
+            line = self.odd[error + 1 :].split(b"\r\n", 1)[0] if error >= 0 else self.odd[:80]
+            raise DataError(f"Redis refused {self.what}: {line.decode(errors='replace')[:200]}")
+
+
+def _refused(what: str, replies: list[Any]) -> list[Any]:
+    """The replies, unless one is an error.
+
+    Raises:
+        DataError: Redis refused a command (the message names it).
+    """
+    errors = [r for r in replies if isinstance(r, Exception)]
+    if errors:
+        raise DataError(f"Redis refused {what}: {errors[0]}")
+    return replies
 
 
 def _commands(args: Sequence[bytes | pa.Array]) -> pa.BinaryArray:
@@ -567,7 +702,8 @@ class SqliteWriter:
             and not getattr(online, "enable_openai_compatible_store", False)
         )
 
-    def write(self, encoded: EncodedView) -> int:
+    def write(self, encoded: EncodedView, overwrite: bool = False) -> int:
+        """``overwrite`` changes nothing: every row is an upsert, as in Feast's SQLite store."""
         from feast.infra.online_stores.helpers import compute_table_id
 
         n = len(encoded.latest)
@@ -578,9 +714,10 @@ class SqliteWriter:
             encoded.view,
             self.config.registry.enable_online_feature_view_versioning,
         )
-        features = list(encoded.values)
         # One statement per customer: the feature names are constants, the parameters are the
-        # entity key (?1), the event time (?2), then each feature's value and value_text.
+        # entity key (?1), the event time (?2), then each feature's value and value_text; the
+        # features in name order, the primary key's (a little less work in its B-tree).
+        features = sorted(encoded.values)
         values = ", ".join(
             f"({_sql_text(f)}, ?{3 + 2 * j}, ?{4 + 2 * j})" for j, f in enumerate(features)
         )
@@ -595,29 +732,41 @@ class SqliteWriter:
         # In entity-key order (the key ends with the id's little-endian bytes), the B-trees grow
         # at one end.
         order = np.argsort(encoded.latest.ids.astype("<i8").byteswap().view(np.uint64))
-        connection = sqlite3.connect(
-            self.path, detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES
-        )
+        chunks = [order[i : i + WRITE_CHUNK_ROWS] for i in range(0, n, WRITE_CHUNK_ROWS)]
+        event_ts = sqlite_event_ts(encoded.latest.event_us)
+        connection = sqlite3.connect(self.path)
+        connection.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         try:
-            with connection:
-                for first in range(0, n, WRITE_CHUNK_ROWS):
-                    chunk = order[first : first + WRITE_CHUNK_ROWS]
-                    connection.executemany(sql, zip(*self._columns(encoded, chunk), strict=True))
+            # A chunk's parameters are built in a thread while SQLite inserts the chunk before
+            # (sqlite3 lets go of the GIL while a statement runs).
+            with (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-rows") as pool,
+                connection,
+            ):
+                build = partial(self._columns, encoded, features, event_ts)
+                future = pool.submit(build, chunks[0])
+                for k in range(len(chunks)):
+                    columns = future.result()
+                    if k + 1 < len(chunks):
+                        future = pool.submit(build, chunks[k + 1])
+                    connection.executemany(sql, zip(*columns, strict=True))
         finally:
             connection.close()
         return n
 
     @staticmethod
-    def _columns(encoded: EncodedView, rows: NDArray[np.int64]) -> list[list[Any]]:
+    def _columns(
+        encoded: EncodedView, features: list[str], event_ts: list[Any], rows: NDArray[np.int64]
+    ) -> list[list[Any]]:
         """The statement's parameters for some rows, column by column."""
         take = pa.array(rows)
         columns: list[list[Any]] = [
             encoded.entity_keys.take(take).to_pylist(),
-            naive_datetimes(encoded.latest.event_us[rows]),
+            [event_ts[i] for i in rows.tolist()],
         ]
-        for feature, values in encoded.values.items():
+        for feature in features:
             columns += [
-                values.take(take).to_pylist(),
+                encoded.values[feature].take(take).to_pylist(),
                 value_texts(
                     encoded.latest.columns[feature].take(take), encoded.value_types[feature]
                 ),
@@ -639,18 +788,37 @@ def value_texts(array: pa.Array, value_type: Any) -> list[str | None]:
     from feast.infra.online_stores.helpers import extract_text_and_num
     from feast.value_type import ValueType
 
-    valid = _valid(array)
     if value_type in (ValueType.FLOAT, ValueType.DOUBLE):
         values = np.asarray(array.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.float64)
-        valid &= ~np.isnan(values)
-        texts: list[str | None] = list(map(str, values.tolist()))
-    elif value_type in (ValueType.INT64, ValueType.BOOL, ValueType.STRING):
-        texts = list(map(str, array.to_pylist()))
+        valid = _valid(array) & ~np.isnan(values)
+        texts = float_texts(values)
+    elif value_type == ValueType.INT64:
+        texts, valid = array.cast(pa.string()), _valid(array)
+    elif value_type == ValueType.BOOL:
+        texts = pc.if_else(array.fill_null(False), "True", "False")
+        valid = _valid(array)
+    elif value_type == ValueType.STRING:
+        texts, valid = array.cast(pa.string()), _valid(array)
     else:
         return [extract_text_and_num(v, False)[0] for v in _protos(array, value_type)]
-    for i in np.flatnonzero(~valid).tolist():
-        texts[i] = None
-    return texts
+    null = pa.scalar(None, pa.string())
+    return pc.if_else(pa.array(valid), texts, null).to_pylist()  # type: ignore[no-any-return]
+
+
+def float_texts(values: NDArray[np.float64]) -> pa.StringArray:
+    """``str`` of every double as Python writes it (the shortest digits that read back the same
+    double): Arrow's shortest digits, with Python's ``.0`` on a whole number, where the two write
+    no exponent (``1e-4 <= |x| < 1e9`` and zero); Python's own ``str`` for the rest."""
+    arrow = pc.cast(pa.array(values, pa.float64()), pa.string())
+    whole = pc.invert(pc.or_(pc.match_substring(arrow, "."), pc.match_substring(arrow, "e")))
+    texts = pc.if_else(whole, pc.binary_join_element_wise(arrow, ".0", ""), arrow)
+    size = np.abs(values)
+    other = np.flatnonzero(~(((size >= 1e-4) & (size < 1e9)) | (values == 0)))
+    if len(other) == 0:
+        return texts  # type: ignore[no-any-return]
+    mixed = np.asarray(texts.to_numpy(zero_copy_only=False), dtype=object)
+    mixed[other] = list(map(str, values[other].tolist()))
+    return pa.array(mixed, pa.string())
 
 
 def _protos(array: pa.Array, value_type: Any) -> list[Any]:
@@ -665,7 +833,7 @@ def _protos(array: pa.Array, value_type: Any) -> list[Any]:
 def _views(store: FeatureStore) -> list[FeatureView]:
     """The batch feature views to materialize, fresh from the registry (with their intervals)."""
     registered = {v.name for v in store.list_feature_views(allow_cache=False)}
-    names = [*SOURCES, *([EXTRAS] if EXTRAS in registered else [])]
+    names = [*BUILT_SOURCES, *([EXTRAS] if EXTRAS in registered else [])]
     return [store.registry.get_feature_view(n, store.project, allow_cache=False) for n in names]
 
 
@@ -681,6 +849,113 @@ def window_start(view: FeatureView, end: datetime, full: bool) -> datetime | Non
         return first
     done = done if done.tzinfo else done.replace(tzinfo=UTC)
     return None if done >= end else done
+
+
+def _source_folder(store: FeatureStore, view: FeatureView) -> tuple[Path, str] | None:
+    """The folder of a view's Parquet parts and its timestamp column (None: not a file
+    source)."""
+    from feast import FileSource
+
+    source = view.batch_source
+    if not isinstance(source, FileSource):
+        return None
+    folder = Path(source.path)
+    if not folder.is_absolute():
+        folder = Path(store.config.repo_path or ".") / folder
+    return folder, source.timestamp_field
+
+
+def offline_version(folder: Path, timestamp: str, end: datetime) -> str | None:
+    """The ``segments_version`` of the latest row up to ``end`` (None: no row). A build stamps
+    every row with one version, so the parts' statistics usually tell it without reading."""
+    parts = sorted(folder.glob("*.parquet"))
+    found: set[str] = set()
+    for part in parts:
+        meta = pq.read_metadata(part)
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        if VERSION not in names:
+            return None
+        column = names.index(VERSION)
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(column).statistics
+            if stats is None or not stats.has_min_max or meta.row_group(g).num_rows == 0:
+                found.add("")  # unknown: read below
+            else:
+                found.update({str(stats.min), str(stats.max)})
+    if len(found) == 1 and "" not in found:
+        return found.pop()
+    window = pc.field(timestamp) <= pa.scalar(end, pa.timestamp("us", "UTC"))
+    table = pa.concat_tables(
+        [pq.read_table(p, columns=[timestamp, VERSION], filters=window) for p in parts],
+        promote_options="permissive",
+    )
+    if table.num_rows == 0:
+        return None
+    stamps = table[timestamp].cast(pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy()
+    at = int(np.flatnonzero(stamps == stamps.max())[-1])
+    value = table[VERSION][at].as_py()
+    return None if value is None else str(value)
+
+
+def sample_ids(folder: Path, timestamp: str, done: datetime) -> list[int]:
+    """A few customers (``VERSION_SAMPLE_ROWS``) with a row at their part's latest time up to
+    ``done`` (rows the last materialization wrote), spread over the ids of the first and the last
+    part: a run that failed halfway (customers are written in id order) is caught too."""
+    parts = sorted(folder.glob("*.parquet"))
+    window = pc.field(timestamp) <= pa.scalar(done, pa.timestamp("us", "UTC"))
+    chosen: list[int] = []
+    for part in dict.fromkeys(parts[:1] + parts[-1:]):
+        table = pq.read_table(part, columns=[KEY, timestamp], filters=window)
+        if table.num_rows == 0:
+            continue
+        stamps = table[timestamp].cast(pa.timestamp("us", "UTC")).cast(pa.int64()).to_numpy()
+        ids = np.unique(np.asarray(table[KEY].to_numpy(), dtype=np.int64)[stamps == stamps.max()])
+        spread = np.linspace(0, len(ids) - 1, min(len(ids), VERSION_SAMPLE_ROWS // 2)).round()
+        chosen += [int(i) for i in ids[np.unique(spread.astype(np.int64))]]
+    return sorted(set(chosen))
+
+
+def stale_segments(store: FeatureStore, view: FeatureView, end: datetime) -> str | None:
+    """Why an incremental run must rewrite ``customer_segments`` in full, or None: the online
+    store serves another ``segments_version`` than the sources' latest rows (a rebuild with
+    other definitions). Views other than the segments', a view never materialized, sources or an
+    online store without a version to compare: None.
+
+    Raises:
+        DataError: a part of the view's source cannot be read.
+    """
+    done = view.most_recent_end_time
+    source = _source_folder(store, view)
+    if (
+        view.name != SEGMENTS
+        or done is None
+        or source is None
+        or VERSION not in {f.name for f in view.features}
+    ):
+        return None
+    done = done if done.tzinfo else done.replace(tzinfo=UTC)
+    folder, timestamp = source
+    try:
+        expected = offline_version(folder, timestamp, end)
+        ids = sample_ids(folder, timestamp, min(done, end))
+    except (pa.ArrowException, OSError) as e:
+        raise DataError(
+            f"corrupt or unreadable Parquet file in {folder} ({str(e)[:200]}): "
+            "run `retain features build` again"
+        ) from e
+    if expected is None or not ids:
+        return None
+    response = store.get_online_features(
+        features=[f"{view.name}:{VERSION}"], entity_rows=[{KEY: i} for i in ids]
+    )
+    online = sorted({str(v) for v in response.to_dict()[VERSION] if v is not None})
+    stale = [v for v in online if v != expected]
+    if not stale:
+        return None
+    return (
+        f"{view.name}: the online store serves segments_version {', '.join(stale)}, the sources "
+        f"{expected} (rebuilt with other value.toml definitions): rewriting its whole window"
+    )
 
 
 def encode_view(store: FeatureStore, view: FeatureView, latest: Latest) -> EncodedView:
@@ -797,8 +1072,18 @@ def materialize(
         view, start, future = job
         rows = future.result()
         store.registry.apply_materialization(view, store.project, start, end, commit=True)
-        runs[view.name] = ViewRun(view.name, start, rows)
+        runs[view.name] = ViewRun(view.name, start, rows, rewrite.get(view.name, ""))
         progress(len(runs), len(views))
+
+    # Before any write: SQLite's reads must not wait on the worker's transaction.
+    rewrite: dict[str, str] = {}
+    if not full:
+        with reachable(settings):
+            for view in views:
+                reason = stale_segments(store, view, end)
+                if reason is not None:
+                    logger.warning("%s", reason)
+                    rewrite[view.name] = reason
 
     pending: tuple[FeatureView, datetime, Future[int]] | None = None
     with (
@@ -808,7 +1093,7 @@ def materialize(
     ):
         try:
             for view in views:
-                start = window_start(view, end, full)
+                start = window_start(view, end, full or view.name in rewrite)
                 if start is None:
                     runs[view.name] = ViewRun(view.name, None, 0)
                 elif writer is None or _fast_view_reason(view) is not None:
@@ -820,12 +1105,13 @@ def materialize(
                             "%s: Feast's own materialize (%s)", view.name, _fast_view_reason(view)
                         )
                     _feast_view(settings, store, view, start, end)
-                    runs[view.name] = ViewRun(view.name, start, -1)
+                    runs[view.name] = ViewRun(view.name, start, -1, rewrite.get(view.name, ""))
                 else:
                     encoded = encode_view(store, view, _latest(store, view, start, end))
                     if pending is not None:
                         finish(pending)
-                    pending = (view, start, pool.submit(writer.write, encoded))
+                    overwrite = view.name in rewrite
+                    pending = (view, start, pool.submit(writer.write, encoded, overwrite))
                 progress(len(runs), len(views))
             if pending is not None:
                 finish(pending)
@@ -847,14 +1133,10 @@ def materialize(
 
 
 def _latest(store: FeatureStore, view: FeatureView, start: datetime, end: datetime) -> Latest:
-    from feast import FileSource
-
-    source = view.batch_source
-    assert isinstance(source, FileSource)  # _fast_view_reason sent the others to Feast
-    folder = Path(source.path)
-    if not folder.is_absolute():
-        folder = Path(store.config.repo_path or ".") / folder
-    return latest_rows(folder, source.timestamp_field, [f.name for f in view.features], start, end)
+    source = _source_folder(store, view)
+    assert source is not None  # _fast_view_reason sent the others to Feast
+    folder, timestamp = source
+    return latest_rows(folder, timestamp, [f.name for f in view.features], start, end)
 
 
 def _feast_view(

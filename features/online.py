@@ -10,7 +10,11 @@ reader here keeps what matters and drops the rest:
 - an on-demand view whose definition is in ``FAST_TRANSFORMS`` (``request_time``: the function its
   registered transformation calls, ``features.request_time.request_time_features``) runs it on
   numpy arrays, after a start-up check that it gives the registered function's values (the
-  registry may hold another version); any other on-demand view runs the registered function.
+  registry may hold another version); any other on-demand view runs the registered function;
+- feature views outside the service (``extra_views``: the service's ``customer_segments``) are
+  read in the same call, one ``online_read`` each, into the same columns; they say nothing about
+  whether the customer is found or current. One that is not registered is left out with a
+  warning (its columns are then absent, which readers take as unknown).
 
 The integration tests compare the values with ``get_online_features`` and the scores with offline
 features at the same time.
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from features.plan import OnDemandRead, read_plan
+from features.plan import OnDemandRead, ViewRead, read_plan
 from features.request_time import request_time_features
 from features.schema import REQUEST_TIME
 from features.store import store_config
@@ -148,13 +152,19 @@ def _value(v: Any) -> Any:
 class OnlineFeatures:
     """Reads the features of one FeatureService for batches of customers.
 
+    Args:
+        store: the Feast store.
+        service: the FeatureService whose features are read.
+        extra_views: feature views outside the service to read in the same call, all their
+            features (``customer_segments``); one not registered is skipped with a warning.
+
     Raises (at construction):
         NotReadyError: the service is not registered.
         ConfigError: an on-demand view needs a request input other than the scoring time, a
             projection is aliased, or the service has no monthly (TTL'd) view.
     """
 
-    def __init__(self, store: FeatureStore, service: str) -> None:
+    def __init__(self, store: FeatureStore, service: str, extra_views: Sequence[str] = ()) -> None:
         self.plan = read_plan(store, service)
         self.store = store
         self.service = service
@@ -180,6 +190,12 @@ class OnlineFeatures:
         # A TTL'd (monthly) view: a customer's row in it says the customer is current.
         if not any(v.ttl is not None for v in self.plan.views):
             raise ConfigError(f"feature service {service!r} has no monthly (TTL'd) feature view")
+        planned = {v.name for v in self.plan.views}
+        self.extra: tuple[ViewRead, ...] = tuple(
+            read
+            for read in (_view_read(store, n) for n in extra_views if n not in planned)
+            if read is not None
+        )
 
     def _checked_fast(
         self, name: str, udf: Callable[..., Any], inputs: list[str], outputs: list[str]
@@ -233,20 +249,8 @@ class OnlineFeatures:
         current = [False] * n
         snapshot_s = np.full(n, np.nan)
         for read in self.plan.views:
-            try:
-                rows = self._provider.online_read(
-                    config=self.store.config,
-                    table=read.view,
-                    entity_keys=keys,
-                    requested_features=list(read.columns),
-                )
-            except Exception as e:  # redis, sqlite and Feast errors alike: the store is down
-                raise OnlineStoreError(
-                    f"the online feature store is unreachable ({type(e).__name__}: "
-                    f"{str(e)[:200]}); try again shortly"
-                ) from e
+            rows = self._online_read(read, keys)
             snapshot = read.ttl is not None  # a monthly row: the customer is current
-            cols: dict[str, list[Any]] = {f: [None] * n for f in read.columns}
             for i, (ts, values) in enumerate(rows):
                 if values is None:
                     continue
@@ -256,11 +260,9 @@ class OnlineFeatures:
                         snapshot_s[i] = np.fmax(snapshot_s[i], ts.timestamp())
                 else:
                     found[i] = True
-                for f in read.columns:
-                    v = values.get(f)
-                    if v is not None:
-                        cols[f][i] = _value(v)
-            columns.update(cols)
+            columns.update(_columns(read, rows, n))
+        for read in self.extra:
+            columns.update(_columns(read, self._online_read(read, keys), n))
         found = [f or c for f, c in zip(found, current, strict=True)]
         if request_time == "now":
             request = np.full(n, int(time.time()), dtype=np.int64)
@@ -272,6 +274,27 @@ class OnlineFeatures:
             None if np.isnan(s) else datetime.fromtimestamp(s, tz=UTC) for s in snapshot_s
         ]
         return FeatureRows(list(ids), columns, found, current, snapshot_at, request)
+
+    def _online_read(self, read: ViewRead, keys: list[Any]) -> list[Any]:
+        """The provider's ``online_read`` of one view: (timestamp, values or None) per key.
+
+        Raises:
+            OnlineStoreError: the online store cannot be read.
+        """
+        try:
+            return list(
+                self._provider.online_read(
+                    config=self.store.config,
+                    table=read.view,
+                    entity_keys=keys,
+                    requested_features=list(read.columns),
+                )
+            )
+        except Exception as e:  # redis, sqlite and Feast errors alike: the store is down
+            raise OnlineStoreError(
+                f"the online feature store is unreachable ({type(e).__name__}: "
+                f"{str(e)[:200]}); try again shortly"
+            ) from e
 
     def _transform(
         self, odfv: _OnDemand, columns: Columns, request: NDArray[np.int64]
@@ -288,6 +311,34 @@ class OnlineFeatures:
         frame = pd.DataFrame({c: (request if c == REQUEST_TIME else inputs[c]) for c in inputs})
         result = odfv.udf(frame)
         return {o: result[o].to_numpy(dtype=np.float64) for o in odfv.read.outputs}
+
+
+def _view_read(store: FeatureStore, name: str) -> ViewRead | None:
+    """All features of a registered feature view, or None (with a warning) when it is not."""
+    try:
+        view = store.get_feature_view(name)
+    except Exception:  # Feast's not-found, or an older registry
+        logger.warning(
+            "feature view %s is not registered: its columns are unknown; run "
+            "`retain features build`, `retain features apply` and `retain features materialize`",
+            name,
+        )
+        return None
+    ttl = view.ttl if view.ttl and view.ttl.total_seconds() > 0 else None
+    return ViewRead(view, tuple(f.name for f in view.features), ttl)
+
+
+def _columns(read: ViewRead, rows: Sequence[Any], n: int) -> dict[str, list[Any]]:
+    """One view's columns from its ``online_read`` rows (None where a customer has no row)."""
+    cols: dict[str, list[Any]] = {f: [None] * n for f in read.columns}
+    for i, (_, values) in enumerate(rows):
+        if values is None:
+            continue
+        for f in read.columns:
+            v = values.get(f)
+            if v is not None:
+                cols[f][i] = _value(v)
+    return cols
 
 
 def _floats(values: Sequence[Any]) -> NDArray[np.float64]:

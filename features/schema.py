@@ -2,7 +2,12 @@
 
 ``VIEW_FEATURES`` gives each feature view its Feast ``schema`` (``features.definitions``) and each
 source folder its Parquet schema (``features.build``), so they cannot drift apart. Types are
-``int64``, ``float32``, ``bool`` or ``string``.
+``int64``, ``float32``, ``float64``, ``bool`` or ``string``.
+
+``SEGMENT_FEATURES`` are the columns of one more view, ``customer_segments``: the value tier,
+lifecycle stage, behavioural segment and monthly margin that ``features.segments`` computes from
+the views above, written at feature-build time. They are no model's input, so they are in no churn
+service; ``segments_v1`` serves them.
 """
 
 from __future__ import annotations
@@ -130,19 +135,71 @@ VIEW_DESCRIPTIONS: dict[str, str] = {
     "service_complaints": "Complaints, service tickets and satisfaction.",
     "product_holdings": "Products held and their change, tenure, age and life events.",
     "contact_history": "Offers sent to the customer and the responses, over 3 and 6 months.",
+    "customer_segments": "Value tier, lifecycle stage, behavioural segment and monthly margin "
+    "at month end, computed at feature-build time by features.segments from value.toml.",
 }
 
 SOURCES: tuple[str, ...] = tuple(VIEW_FEATURES)
-"""One source folder per batch feature view, under ``Settings.sources_dir``."""
+"""One source folder per batch feature view of the models, under ``Settings.sources_dir``."""
+
+SEGMENTS = "customer_segments"
+"""The feature view (and source folder) of the segments, built from the sources above."""
+
+SEGMENTS_SERVICE = "segments_v1"
+"""The FeatureService of ``customer_segments``: what the batch scorer reads point in time."""
+
+SEGMENT_FEATURES: list[F] = [
+    (
+        "value_tier",
+        "string",
+        "Value tier by total balance: mass, affluent or private (value.toml [value_tiers]); "
+        "unknown without a balance",
+    ),
+    (
+        "lifecycle_stage",
+        "string",
+        "new, growing, mature, declining or dormant (value.toml [lifecycle])",
+    ),
+    (
+        "behaviour_segment",
+        "string",
+        "How the customer banks: low_activity, digital, branch or mixed (value.toml [behaviour])",
+    ),
+    (
+        "monthly_margin",
+        "float64",
+        "The bank's margin on the customer per month (value.toml margins)",
+    ),
+    (
+        "segments_version",
+        "string",
+        "Short hash of the value.toml definitions the row was built with",
+    ),
+]
+"""Features of the ``customer_segments`` view, in order."""
+
+BUILT_SOURCES: tuple[str, ...] = (*SOURCES, SEGMENTS)
+"""Every source folder ``retain features build`` writes (the bank's extras aside)."""
 
 CHURN_V1_EXCLUDED: frozenset[str] = frozenset({"join_epoch_s", "last_login_epoch_s"})
 """Raw timestamps: inputs of the on-demand view, not model features themselves."""
 
-_ARROW = {"int64": pa.int64(), "float32": pa.float32(), "bool": pa.bool_(), "string": pa.string()}
+_ARROW = {
+    "int64": pa.int64(),
+    "float32": pa.float32(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "string": pa.string(),
+}
+
+
+def source_features(source: str) -> list[F]:
+    """The features of a built source's view (``VIEW_FEATURES`` or ``SEGMENT_FEATURES``)."""
+    return SEGMENT_FEATURES if source == SEGMENTS else VIEW_FEATURES[source]
 
 
 def source_schema(source: str) -> pa.Schema:
     """The Parquet schema of a source folder: key, timestamp, then the view's features."""
     fields = [(KEY, pa.int64()), (AS_OF, pa.timestamp("us", tz="UTC"))]
-    fields += [(n, _ARROW[t]) for n, t, _ in VIEW_FEATURES[source]]
+    fields += [(n, _ARROW[t]) for n, t, _ in source_features(source)]
     return pa.schema(fields)

@@ -2,9 +2,14 @@
 service's own features, so a batch score and a served one give the same answer.
 
 Pure functions over columns (pandas Series, numpy arrays or lists with None, by feature name), as
-``features.request_time``: the batch scorer calls them on the offline frame, the service on the
-online read. Value needs P(churn), so it is computed at scoring time from the churn score (it is
-not a stored feature)::
+``features.request_time``. The feature build (``features.build``) calls ``segment_columns`` on
+every customer and month end and writes the result, with ``definition_version`` of the config,
+to the ``customer_segments`` feature view: the batch scorer reads it point in time, the service
+online, so both carry the same segments, made by the definitions the build saw. Changing
+``value.toml`` takes effect at the next ``retain features build`` (and apply, materialize).
+
+Value needs P(churn), so it is computed at scoring time from the stored monthly margin and the
+churn score (it is not a stored feature)::
 
     config = ValueConfig.load(settings)
     segments = segment_columns(columns, config)          # value_tier, lifecycle_stage, ...
@@ -13,6 +18,8 @@ not a stored feature)::
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -52,6 +59,13 @@ INPUTS: tuple[str, ...] = (
     "days_since_login",
 )
 """The features value and segments are computed from (all in ``churn_v1``)."""
+
+OUTPUTS: tuple[str, ...] = ("value_tier", "lifecycle_stage", "behaviour_segment", "monthly_margin")
+"""What ``segment_columns`` returns, in order."""
+
+RULES_VERSION = 1
+"""The rules' own version: bump it when a rule of this module changes meaning, so that
+``definition_version`` changes with it."""
 
 _LIFECYCLE_KEYS = (
     "dormant_max_tx",
@@ -158,6 +172,22 @@ class ValueConfig:
             lifecycle=lifecycle,
             behaviour=behaviour,
         )
+
+
+def definition_version(config: ValueConfig) -> str:
+    """A short hash (12 hex digits) of everything the stored segments depend on: the rules'
+    version, the tiers, the lifecycle and behaviour thresholds and the margins. The same
+    definitions give the same version whatever file or key order they came from."""
+    payload = {
+        "rules": RULES_VERSION,
+        "value_tiers": sorted(config.value_tiers.items()),
+        "lifecycle": sorted(config.lifecycle.items()),
+        "behaviour": sorted(config.behaviour.items()),
+        "product_margins": sorted(config.product_margins.items()),
+        "balance_margins": sorted(config.balance_margins.items()),
+    }
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _number(value: Any, what: str) -> float:

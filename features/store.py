@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from features.build import read_schema
-from features.schema import SOURCES, source_schema
+from features.schema import BUILT_SOURCES, source_schema
 from retain.core.columns import AS_OF
 from retain.core.errors import ConfigError, DataError, NotReadyError
 from retain.core.settings import Settings, sqlalchemy_postgres_url
@@ -165,7 +165,7 @@ def check_sources(settings: Settings) -> None:
     Raises:
         DataError: a folder is missing (run ``retain features build``) or a part is corrupt.
     """
-    for name in SOURCES:
+    for name in BUILT_SOURCES:
         folder = settings.sources_dir / name
         parts = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
         if not parts:
@@ -232,7 +232,7 @@ def applied_store(settings: Settings) -> FeatureStore:
         raise NotReadyError(
             f"cannot read the feature registry ({_short(e)}): run `retain features apply`"
         ) from e
-    missing = set(SOURCES) - names
+    missing = set(BUILT_SOURCES) - names
     if missing:
         raise NotReadyError(
             f"feature view(s) {', '.join(sorted(missing))} not registered in project "

@@ -79,12 +79,20 @@ def latest_scores(settings: Settings) -> Scores:
     return Scores(folder, run, frame)
 
 
+def table_tiers(frame: pd.DataFrame, tiers: Sequence[str]) -> tuple[str, ...]:
+    """The value tiers a filter may name: ``value.toml``'s, then any other the scores table
+    holds (its segments come from the features' build, which may predate a change of tiers)."""
+    held = frame["value_tier"].dropna().astype(str) if "value_tier" in frame else []
+    return (*tiers, *sorted(set(held) - set(tiers) - {UNKNOWN}))
+
+
 def check_filters(frame: pd.DataFrame, filters: Filters, tiers: Sequence[str]) -> None:
     """Raises DataError for a filter that names nothing that exists, or a negative value."""
     known = (*LIFECYCLE_STAGES, *BEHAVIOUR_SEGMENTS)
     bad = [s for s in filters.segments if s not in known]
     if bad:
         raise DataError(f"unknown segment {bad[0]!r}: use one of {', '.join(known)}")
+    tiers = table_tiers(frame, tiers)
     bad = [t for t in filters.value_tiers if t not in (*tiers, UNKNOWN)]
     if bad:
         raise DataError(f"unknown value tier {bad[0]!r}: use one of {', '.join(tiers)}")
@@ -153,6 +161,12 @@ class AtRiskItem(BaseModel):
     behaviour_segment: str = Field(
         description="low_activity, digital, branch or mixed.", examples=["digital"]
     )
+    segments_version: str | None = Field(
+        default=None,
+        description="The segments' definitions version (customer_segments' segments_version); "
+        "null in scores made before it existed.",
+        examples=["5d41402abc4b"],
+    )
     churn_probability: float = Field(description="P(churn within 90 days).", examples=[0.31])
     risk_band: str = Field(description="low, medium, high (serving.toml).", examples=["high"])
     value: float = Field(
@@ -209,6 +223,7 @@ class AtRiskList:
                     value_tier=str(r["value_tier"]),
                     lifecycle_stage=str(r["lifecycle_stage"]),
                     behaviour_segment=str(r["behaviour_segment"]),
+                    segments_version=_text(r.get("segments_version")),
                     churn_probability=round(float(r["churn_probability"]), 6),
                     risk_band=str(r["risk_band"]),
                     value=round(float(r["value"]), 2),
@@ -237,6 +252,10 @@ class AtRiskList:
         frame = pd.DataFrame(rows, columns=list(AtRiskItem.model_fields))
         frame["reasons"] = frame["reasons"].map(lambda rs: "; ".join(rs))
         return frame
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def at_risk_list(

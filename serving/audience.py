@@ -103,9 +103,11 @@ def segment_ids(frame: pd.DataFrame, column: str, value: str, tiers: Sequence[st
         DataError: the value is not one the segment can take (the known ones are named), or no
             scored customer has it.
     """
+    from serving.at_risk import table_tiers
+
     known: Sequence[str]
     if column == "value_tier":
-        known = (*tiers, UNKNOWN)
+        known = (*table_tiers(frame, tiers), UNKNOWN)
     elif column == "lifecycle_stage":
         known = LIFECYCLE_STAGES
     elif column == "behaviour_segment":
@@ -240,12 +242,17 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "reasons",
     "churn_probability",
     "customer_value",
+    "value_tier",
+    "lifecycle_stage",
+    "behaviour_segment",
+    "segments_version",
     "placement",
     "at",
 )
 """The table ``retain recommend --audience --out`` writes: one row per recommended action (rank
 1 first; ``no_action`` alone when nothing is worth doing), one row per customer with no decision
-(``status`` not_found or inactive, no action)."""
+(``status`` not_found or inactive, no action). The segments are the answer's (``segments``: the
+``customer_segments`` view, as in the scores table)."""
 
 
 def decision_rows(items: Iterable[BatchDecision]) -> list[dict[str, Any]]:
@@ -274,6 +281,10 @@ def decision_rows(items: Iterable[BatchDecision]) -> list[dict[str, Any]]:
                     "reasons": "; ".join(x.text for x in a.reasons),
                     "churn_probability": r.churn_probability,
                     "customer_value": r.customer_value,
+                    "value_tier": r.segments.value_tier,
+                    "lifecycle_stage": r.segments.lifecycle_stage,
+                    "behaviour_segment": r.segments.behaviour_segment,
+                    "segments_version": r.segments.version,
                     "placement": r.placement,
                     "at": r.at,
                 }
@@ -298,6 +309,10 @@ def decision_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
         "kind",
         "channel",
         "reasons",
+        "value_tier",
+        "lifecycle_stage",
+        "behaviour_segment",
+        "segments_version",
         "placement",
     ):
         frame[column] = frame[column].astype("string")

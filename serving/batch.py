@@ -3,9 +3,12 @@
 Every customer with a monthly snapshot at the as-of month end is scored with the churn champion
 on the point-in-time features of the FeatureService it was trained on (``features.frames``:
 the same features, and the same request time, as the service's online read), one source part at
-a time, so memory stays bounded by the largest part. Each part adds its segments, value and value
-at stake (``features.segments``) and, when a retention uplift champion exists, the best retention
-action and its expected saved value. The table is written to
+a time, so memory stays bounded by the largest part. Each part adds its segments and monthly
+margin, read point in time from the ``customer_segments`` feature view (``segments_v1``: made at
+feature-build time by ``features.segments``, so the view is the truth and a changed ``value.toml``
+applies from the next ``retain features build``), its value and value at stake (the margin, P(churn)
+and the value formula of the current ``value.toml``) and, when a retention uplift champion exists,
+the best retention action and its expected saved value. The table is written to
 ``$RETAIN_HOME/scores/as_of=YYYY-MM-DD/part-NNNNN.parquet`` (with ``_run.json``) in a temporary
 folder renamed into place at the end, so a failed run leaves the previous table whole; the run is
 logged to MLflow (experiment ``retain-scores``).
@@ -31,7 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from features.segments import ValueConfig, customer_value, segment_columns
+from features.schema import SEGMENTS_SERVICE
+from features.segments import (
+    OUTPUTS,
+    ValueConfig,
+    customer_value,
+    definition_version,
+    segment_columns,
+)
 from retain.core.columns import AS_OF, KEY
 from retain.core.errors import ConfigError, DataError, NotReadyError
 from retain.core.ids import CustomerIds
@@ -56,6 +66,7 @@ COLUMNS: tuple[str, ...] = (
     "value_tier",
     "lifecycle_stage",
     "behaviour_segment",
+    "segments_version",
     "churn_probability",
     "risk_band",
     "monthly_margin",
@@ -191,6 +202,37 @@ def best_actions(
     return ids, np.where(top > 0, top, np.nan)
 
 
+def stored_segments(frame: pd.DataFrame, segments: pd.DataFrame) -> dict[str, Any]:
+    """The ``customer_segments`` values (``OUTPUTS`` and ``segments_version``) of the customers
+    of ``frame``, in its order, from a point-in-time read of ``segments_v1``.
+
+    Raises:
+        DataError: a customer has no segments row (sources built before the segments existed,
+            or in part).
+    """
+    keys = frame[KEY].to_numpy(dtype=np.int64)
+    rows = segments.drop_duplicates(KEY, keep="last").set_index(KEY).reindex(keys)
+    missing = rows["segments_version"].isna().to_numpy()
+    if missing.any():
+        raise DataError(
+            f"customer {int(keys[missing.argmax()])} has no customer_segments row at the as-of "
+            "time: run `retain features build`, `retain features apply` and `retain features "
+            "materialize`, then score again"
+        )
+    out: dict[str, Any] = {n: rows[n].to_numpy(dtype=object) for n in OUTPUTS}
+    out["monthly_margin"] = rows["monthly_margin"].to_numpy(dtype=np.float64)
+    out["segments_version"] = rows["segments_version"].to_numpy(dtype=object)
+    return out
+
+
+def computed_segments(frame: pd.DataFrame, value_config: ValueConfig) -> dict[str, Any]:
+    """What the feature build would store for the customers of ``frame``: ``segment_columns``
+    with ``value_config`` and its version (for a frame read without the segments view)."""
+    out = segment_columns(frame, value_config)
+    out["segments_version"] = np.full(len(frame), definition_version(value_config), dtype=object)
+    return out
+
+
 def score_frame(
     frame: pd.DataFrame,
     loaded: LoadedModel,
@@ -199,13 +241,27 @@ def score_frame(
     ids: CustomerIds,
     uplift: UpliftModel | None = None,
     catalogue: ActionCatalogue | None = None,
+    segments: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The scores table rows of a point-in-time feature frame (one row per customer)."""
+    """The scores table rows of a point-in-time feature frame (one row per customer).
+
+    Args:
+        segments: the point-in-time ``segments_v1`` frame of the same customers (the stored
+            segments, the truth); None computes them from ``frame`` with ``value_config`` as the
+            feature build would (``computed_segments``).
+
+    Raises:
+        DataError: a customer has no row in ``segments``.
+    """
     from training.encode import encode
 
     p = loaded.model.predict_proba(frame)
-    segments = segment_columns(frame, value_config)
-    value = customer_value(segments["monthly_margin"], p, value_config)
+    seg = (
+        computed_segments(frame, value_config)
+        if segments is None
+        else stored_segments(frame, segments)
+    )
+    value = customer_value(seg["monthly_margin"], p, value_config)
     keys = frame[KEY].to_numpy(dtype=np.int64)
     out = pd.DataFrame(
         {
@@ -214,12 +270,13 @@ def score_frame(
             "branch_id": frame["branch_id"].astype("Int64").array
             if "branch_id" in frame
             else pd.array([pd.NA] * len(frame), dtype="Int64"),
-            "value_tier": segments["value_tier"],
-            "lifecycle_stage": segments["lifecycle_stage"],
-            "behaviour_segment": segments["behaviour_segment"],
+            "value_tier": seg["value_tier"],
+            "lifecycle_stage": seg["lifecycle_stage"],
+            "behaviour_segment": seg["behaviour_segment"],
+            "segments_version": seg["segments_version"],
             "churn_probability": p,
             "risk_band": [config.band(float(x)) for x in p],
-            "monthly_margin": segments["monthly_margin"],
+            "monthly_margin": seg["monthly_margin"],
             "value": value,
             "value_at_stake": p * value,
         }
@@ -234,7 +291,13 @@ def score_frame(
         out["action"], out["expected_saved_value"] = None, np.nan
     out["action"] = out["action"].astype("string")
     out["expected_saved_value"] = out["expected_saved_value"].astype("float64")
-    for column in ("value_tier", "lifecycle_stage", "behaviour_segment", "risk_band"):
+    for column in (
+        "value_tier",
+        "lifecycle_stage",
+        "behaviour_segment",
+        "segments_version",
+        "risk_band",
+    ):
         out[column] = out[column].astype("string")
     return out[list(COLUMNS)]
 
@@ -271,11 +334,18 @@ def load_batch_models(settings: Settings) -> BatchModels:
 def score_part(
     settings: Settings, when: pd.Timestamp, keys: NDArray[np.int64], models: BatchModels
 ) -> pd.DataFrame:
-    """The scores table rows of the customers ``keys`` (one source part's) at ``when``."""
+    """The scores table rows of the customers ``keys`` (one source part's) at ``when``: the
+    model's features and the stored segments (``segments_v1``), both point in time.
+
+    Raises:
+        NotReadyError: the features were not applied (the segments service is not registered).
+        DataError: a customer has no segments row.
+    """
     from features.frames import entity_frame
 
     entities = pd.DataFrame({KEY: keys, AS_OF: pd.Series([when] * len(keys))})
     frame = entity_frame(settings, entities, models.service)
+    segments = entity_frame(settings, entities, SEGMENTS_SERVICE)
     return score_frame(
         frame,
         models.loaded,
@@ -284,6 +354,7 @@ def score_part(
         models.ids,
         models.uplift,
         models.catalogue,
+        segments,
     )
 
 

@@ -16,21 +16,20 @@ Defaults are below; a bank overrides them in ``$RETAIN_HOME/serving.toml``, for 
     medium = 0.05
     high = 0.15
 
-    [segments]         # lower bounds of the total balance (current + savings + deposits + wealth)
-    affluent = 25000   # default: [value_tiers] of features/value.toml (and $RETAIN_HOME/value.toml)
-    private = 250000
+Value tiers and segments are not set here: they come from ``value.toml`` through the feature build
+(the ``customer_segments`` view). An older file's ``[segments]`` table is ignored, with a warning.
 
 Read once by the service at start-up, like ``Settings``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from features.segments import ValueConfig, value_tier
 from retain.core.errors import ConfigError
 from retain.core.settings import Settings, read_toml
 from serving.errors import InvalidRequestError
@@ -42,6 +41,12 @@ MAX_BATCH = 1000
 """Most customer ids in one ``/churn_score`` call."""
 
 CONFIG_FILE = "serving.toml"
+
+IGNORED = ("segments",)
+"""Settings of older files that are accepted and ignored (with a warning): ``segments`` (the
+value tiers, now ``value.toml``'s, served from the ``customer_segments`` view)."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,6 @@ class ServingConfig:
         top_reasons: reasons returned per customer (largest contributions first).
         bands: risk band -> lowest calibrated probability in it, ascending; below the first the
             band is ``low``.
-        segments: value segment -> lowest total balance in it, ascending; below the first the
-            segment is ``mass``.
         request_time: the time the on-demand features (tenure, days since login) are computed
             at. ``feature_time`` (default) uses the customer's latest snapshot time, exactly as
             training does, so served and offline scores agree and a simulated bank whose
@@ -84,9 +87,6 @@ class ServingConfig:
     feature_service: str | None = None
     top_reasons: int = 3
     bands: dict[str, float] = field(default_factory=lambda: {"medium": 0.05, "high": 0.15})
-    segments: dict[str, float] = field(
-        default_factory=lambda: dict(ValueConfig.defaults().value_tiers)
-    )
     request_time: RequestTime = "feature_time"
     store_timeout_s: float = 1.0
     decision_past_days: float = 400.0
@@ -103,10 +103,6 @@ class ServingConfig:
             if probability >= lower:
                 name = band
         return name
-
-    def segment(self, total_balance: float | None) -> str:
-        """The value segment of a total balance (``unknown`` when missing)."""
-        return str(value_tier([total_balance], self.segments)[0])
 
     def decision_time(self, at: datetime | None, now: datetime, field: str) -> datetime:
         """``at`` (default ``now``) in UTC, once it falls in the decision window around ``now``.
@@ -145,6 +141,14 @@ class ServingConfig:
             ConfigError: an unknown key, a wrong type, or thresholds out of order.
         """
         known = set(cls.__dataclass_fields__)
+        for key in sorted(set(data) & set(IGNORED)):
+            logger.warning(
+                "%s: [%s] is no longer used and is ignored (value tiers and segments come from "
+                "value.toml, through `retain features build`): remove it",
+                source,
+                key,
+            )
+        data = {k: v for k, v in data.items() if k not in IGNORED}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(
@@ -152,9 +156,8 @@ class ServingConfig:
                 f"known: {', '.join(sorted(known))}"
             )
         values = dict(data)
-        for key in ("bands", "segments"):
-            if key in values:
-                values[key] = _thresholds(values[key], f"{source} [{key}]")
+        if "bands" in values:
+            values["bands"] = _thresholds(values["bands"], f"{source} [bands]")
         if values.get("request_time", "feature_time") not in ("feature_time", "now"):
             raise ConfigError(f"{source}: request_time must be 'feature_time' or 'now'")
         top = values.get("top_reasons", 3)
@@ -190,11 +193,7 @@ class ServingConfig:
         """
         path = settings.home / CONFIG_FILE
         data = read_toml(path)
-        # Value tiers are defined once, in value.toml; serving.toml's [segments] still wins.
-        tiers = dict(ValueConfig.load(settings).value_tiers)
-        if data is None:
-            return cls(segments=tiers)
-        return cls.from_dict({"segments": tiers, **data}, str(path))
+        return cls() if data is None else cls.from_dict(data, str(path))
 
 
 def feature_service_for(config: ServingConfig, trained_on: str, model: str) -> str:

@@ -8,7 +8,14 @@ from typing import Any
 from retain.core.tables import PRODUCTS
 from serving.config import ServingConfig
 from serving.reasons import Reason
-from serving.schemas import Behaviour, CustomerScore, CustomerView, Profile, ReasonOut, Segment
+from serving.schemas import (
+    Behaviour,
+    CustomerScore,
+    CustomerView,
+    Profile,
+    ReasonOut,
+    Segments,
+)
 from serving.scoring import ScoredCustomer
 
 
@@ -35,6 +42,7 @@ def customer_score(s: ScoredCustomer, model_name: str, model_version: str) -> Cu
         model_version=model_version,
         feature_timestamp=s.feature_timestamp,
         feature_age_days=None if s.feature_age_days is None else round(s.feature_age_days, 2),
+        segments=Segments(**s.segments),
     )
 
 
@@ -49,16 +57,15 @@ def customer_view(
     model_name: str,
     model_version: str,
 ) -> CustomerView:
-    """Profile, segment, products, recent behaviour and churn risk of one customer."""
+    """Profile, segments, products, recent behaviour and churn risk of one customer; the
+    segments are the scored customer's (``customer_segments``, null fields unless current)."""
     total = values.get("bal_total")
     return CustomerView(
         customer_id=scored.customer_id,
         status=scored.status,
         profile=Profile(**_pick(values, Profile)),
-        segment=Segment(
-            value_segment=config.segment(None if total is None else float(total)),
-            total_balance=None if total is None else round(float(total), 2),
-        ),
+        segments=Segments(**scored.segments),
+        total_balance=None if total is None else round(float(total), 2),
         products=[p for p in PRODUCTS if values.get(f"has_{p}")],
         behaviour=Behaviour(**_pick(values, Behaviour)),
         churn=customer_score(scored, model_name, model_version),

@@ -35,9 +35,10 @@ from serving.schemas import (
     RecommendedAction,
     RecommendRequest,
     RecommendResponse,
+    Segments,
     TraceItem,
 )
-from serving.scoring import Scorer, check_served, encode_rows
+from serving.scoring import Scorer, check_served, encode_rows, segments_of
 from training.calibrate import calibrate
 from training.encode import FeatureSpec
 
@@ -81,6 +82,8 @@ def model_scores(
     p_churn: float,
     p_open: Mapping[str, float],
     effects: Mapping[str, float],
+    offered: Mapping[str, float] | None = None,
+    contact_ratio: float = 0.0,
 ) -> Scores:
     """``decide``'s inputs from model outputs.
 
@@ -88,15 +91,25 @@ def model_scores(
         catalogue: the action catalogue (cross-sell actions name their product).
         customer: feature values (``has_<product>`` gives the customer's value).
         p_churn: calibrated P(churn within the horizon).
-        p_open: product -> P(opening it within the horizon); the P(accept) of its cross-sell.
+        p_open: product -> P(opening it within the horizon).
         effects: retention action -> estimated change in P(churn) if offered (negative keeps the
             customer); ``decide`` wants the relative cut, ``-effect / p_churn`` in [-1, 1].
+        offered: product -> P(accept | offered) (``PropensityModel.offer_proba``; NaN for a
+            product never offered). A cross-sell is then valued by the openings it causes,
+            ``P(accept) x (1 - P(open))``, less the churn a contact adds (``contact_ratio x
+            P(churn)``). Without it (no acceptance model) P(open) stands for P(accept).
+        contact_ratio: the relative rise in P(churn) from a cross-sell contact.
     """
-    p_accept = {
-        a.id: float(p_open[a.product])
-        for a in catalogue.actions
-        if a.kind == "cross_sell" and a.product is not None and a.product in p_open
-    }
+    p_accept: dict[str, float] = {}
+    p_anyway: dict[str, float] = {}
+    for a in catalogue.actions:
+        if a.kind != "cross_sell" or a.product is None or a.product not in p_open:
+            continue
+        accept = (offered or {}).get(a.product, float("nan"))
+        if np.isfinite(accept):
+            p_accept[a.id], p_anyway[a.id] = float(accept), float(p_open[a.product])
+        else:
+            p_accept[a.id] = float(p_open[a.product])
     uplift = {
         action: float(np.clip(-effect / p_churn, -1.0, 1.0)) if p_churn > 0 else 0.0
         for action, effect in effects.items()
@@ -107,6 +120,8 @@ def model_scores(
         p_churn=float(p_churn),
         p_accept=p_accept,
         uplift=uplift,
+        p_anyway=p_anyway,
+        contact_churn=float(np.clip(contact_ratio * p_churn, -1.0, 1.0)) if p_anyway else 0.0,
     )
 
 
@@ -153,15 +168,23 @@ class Recommender:
         p_churn = calibrate(raw, self.scorer.loaded.model.calibration)
         x_prop = x_for(self.propensity.spec)
         p_open = self.propensity.predict_proba(x_prop)
+        p_offer = self.propensity.offer_proba(x_prop, p_open)
+        ratio = self.propensity.contact_churn_ratio
         # Without an uplift model, retention actions are removed (rule "score").
         effects = None if self.uplift is None else self.uplift.effects(x_for(self.uplift.spec))
+        products = self.propensity.products
         scores = []
         for j, customer in enumerate(values):
-            opened = dict(zip(self.propensity.products, p_open[j], strict=True))
+            opened = dict(zip(products, p_open[j], strict=True))
+            offered = None if p_offer is None else dict(zip(products, p_offer[j], strict=True))
             effect: dict[str, float] = {}
             if self.uplift is not None and effects is not None:
                 effect = dict(zip(self.uplift.actions, effects[j], strict=True))
-            scores.append(model_scores(self.actions, customer, float(p_churn[j]), opened, effect))
+            scores.append(
+                model_scores(
+                    self.actions, customer, float(p_churn[j]), opened, effect, offered, ratio
+                )
+            )
         return scores, churn_contrib, x_prop
 
     def recommend(self, request: RecommendRequest) -> RecommendResponse:
@@ -440,7 +463,7 @@ class Recommender:
                 reasons = self._reasons(
                     action.kind, action.product, values, churn_contrib, propensity_contrib
                 )
-            # P(open) is a cross-sell's; a service or retention action has no such probability.
+            # P(accept) is a cross-sell's; a service or retention action has no such probability.
             propensity = ranked.propensity if action.kind == "cross_sell" else None
             actions.append(
                 RecommendedAction(
@@ -462,6 +485,7 @@ class Recommender:
             at=decision.at,
             actions=actions,
             churn_probability=round(scores.p_churn or 0.0, 6),
+            segments=Segments(**segments_of(values)),
             customer_value=scores.customer_value,
             trace=trace_out(decision),
             models=self.models,

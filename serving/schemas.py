@@ -64,6 +64,37 @@ class ReasonOut(BaseModel):
     )
 
 
+class Segments(BaseModel):
+    """The customer's segments at the latest snapshot, from the ``customer_segments`` feature
+    view (the definitions of ``value.toml`` when the features were built); the batch scores and
+    the at-risk list carry the same. A field is null when unknown: no customer, no current
+    snapshot, or segments not built yet."""
+
+    value_tier: str | None = Field(
+        default=None,
+        description="mass, affluent or private by total balance (value.toml [value_tiers]); "
+        "unknown when the balance is missing.",
+        examples=["affluent"],
+    )
+    lifecycle_stage: str | None = Field(
+        default=None,
+        description="new, growing, mature, declining or dormant (value.toml [lifecycle]).",
+        examples=["declining"],
+    )
+    behaviour_segment: str | None = Field(
+        default=None,
+        description="How the customer banks: low_activity, digital, branch or mixed "
+        "(value.toml [behaviour]).",
+        examples=["digital"],
+    )
+    version: str | None = Field(
+        default=None,
+        description="The definitions' version (segments_version): a short hash of the "
+        "thresholds and margins the segments were built with.",
+        examples=["5d41402abc4b"],
+    )
+
+
 class CustomerScore(BaseModel):
     customer_id: int | str = Field(
         description="The customer asked for, as the bank writes its id.", examples=[1102171806643]
@@ -99,6 +130,11 @@ class CustomerScore(BaseModel):
     feature_age_days: float | None = Field(
         default=None, description="Days from that snapshot to now.", examples=[3.2]
     )
+    segments: Segments = Field(
+        default_factory=Segments,
+        description="Value tier, lifecycle stage and behavioural segment (null fields unless "
+        "status is ok).",
+    )
 
 
 class ChurnScoreRequest(BaseModel):
@@ -124,15 +160,6 @@ class Profile(BaseModel):
     marketing_consent: bool | None = Field(default=None, examples=[True])
     risk_tolerance: int | None = Field(default=None, description="R1..R5 as 1..5.", examples=[3])
     digital_adoption: float | None = Field(default=None, examples=[0.63])
-
-
-class Segment(BaseModel):
-    value_segment: str = Field(
-        description="mass, affluent or private by total balance (thresholds in serving.toml), "
-        "unknown without a current snapshot.",
-        examples=["affluent"],
-    )
-    total_balance: float | None = Field(default=None, examples=[48210.5])
 
 
 class Behaviour(BaseModel):
@@ -165,7 +192,15 @@ class CustomerView(BaseModel):
     customer_id: int | str = Field(description="The bank's customer id.", examples=[1102171806643])
     status: Status = Field(description="As in /churn_score (never not_found: that is a 404).")
     profile: Profile
-    segment: Segment
+    segments: Segments = Field(
+        description="Value tier, lifecycle stage and behavioural segment, as /churn_score and "
+        "the at-risk list give them (null fields without a current snapshot)."
+    )
+    total_balance: float | None = Field(
+        default=None,
+        description="Current + savings + time deposits + wealth at the latest snapshot.",
+        examples=[48210.5],
+    )
     products: list[str] = Field(
         description="Products held at the latest snapshot.", examples=[["current_account"]]
     )
@@ -249,8 +284,9 @@ class RecommendedAction(BaseModel):
     )
     propensity: float | None = Field(
         default=None,
-        description="P(the customer takes the product within 90 days), for cross-sell; null "
-        "otherwise.",
+        description="For a cross-sell, P(the customer accepts the offer if it is made), learned "
+        "from the campaign log's answered offers (P(opening the product within 90 days) where "
+        "the log had too few); null otherwise.",
         examples=[0.18],
     )
     reasons: list[ReasonOut] = Field(
@@ -282,6 +318,11 @@ class RecommendResponse(BaseModel):
         description="Best first; no_action alone when nothing is worth more than doing nothing."
     )
     churn_probability: float = Field(examples=[0.031])
+    segments: Segments = Field(
+        default_factory=Segments,
+        description="Value tier, lifecycle stage and behavioural segment, as /churn_score gives "
+        "them.",
+    )
     customer_value: float = Field(
         description="What keeping the customer is worth: the catalogue value of the products held.",
         examples=[760.0],

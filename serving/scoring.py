@@ -9,7 +9,7 @@ without a pandas frame per call.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -30,11 +30,31 @@ from training.encode import FeatureSpec
 
 Status = Literal["ok", "not_found", "inactive"]
 
+SEGMENT_COLUMNS: dict[str, str] = {
+    "value_tier": "value_tier",
+    "lifecycle_stage": "lifecycle_stage",
+    "behaviour_segment": "behaviour_segment",
+    "version": "segments_version",
+}
+"""A response's ``segments`` field -> its column of the ``customer_segments`` view."""
+
+UNKNOWN_SEGMENTS: dict[str, str | None] = dict.fromkeys(SEGMENT_COLUMNS)
+
+
+def segments_of(values: Mapping[str, Any]) -> dict[str, str | None]:
+    """A customer's segments from the online read's values (``customer_segments``); None for a
+    field the store does not hold (the view not materialized, or no current row)."""
+    out: dict[str, str | None] = {}
+    for name, column in SEGMENT_COLUMNS.items():
+        v = values.get(column)
+        out[name] = None if v is None else str(v)
+    return out
+
 
 @dataclass(frozen=True)
 class ScoredCustomer:
     """The churn score of one customer, or why there is none (``status``); ``customer_id`` is
-    the bank's id, as answered."""
+    the bank's id, as answered; ``segments``: ``segments_of`` its read (all None unless ok)."""
 
     customer_id: BankId
     status: Status
@@ -45,6 +65,7 @@ class ScoredCustomer:
     raw_score: float | None = None
     feature_timestamp: datetime | None = None
     feature_age_days: float | None = None
+    segments: dict[str, str | None] = field(default_factory=lambda: dict(UNKNOWN_SEGMENTS))
 
 
 def encode_rows(columns: Columns, spec: FeatureSpec, rows: Sequence[int]) -> NDArray[np.float64]:
@@ -202,6 +223,7 @@ class Scorer:
                     raw_score=float(contrib[k].sum()),
                     feature_timestamp=stamp,
                     feature_age_days=None if stamp is None else (now - stamp.timestamp()) / 86400,
+                    segments=segments_of(rows.row(i, list(SEGMENT_COLUMNS.values()))),
                 )
             )
         return out
@@ -236,6 +258,7 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
         OnlineStoreError: the online store cannot be read.
     """
     from features.online import open_serving_store
+    from features.schema import SEGMENTS
     from retain.core.ids import load_customer_ids
     from serving.config import feature_service_for
     from training.churn.load import load_model
@@ -246,7 +269,8 @@ def load_scorer(settings: Settings, config: ServingConfig) -> Scorer:
     loaded = load_model(settings, config.model_name, config.model_alias)
     trained_on = str(loaded.model.info.get("feature_service", FEATURE_SERVICE))
     service = feature_service_for(config, trained_on, f"{loaded.name} v{loaded.version}")
-    online = OnlineFeatures(store, service)
+    # The segments view is read with the model's features: every answer carries the segments.
+    online = OnlineFeatures(store, service, extra_views=(SEGMENTS,))
     catalogue = ReasonCatalogue.load(descriptions=descriptions())
     scorer = Scorer(loaded, online, catalogue, config, ids)
     online.read([0])  # the store answers (and its connection is open) before we say ready

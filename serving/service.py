@@ -527,7 +527,9 @@ class ChurnService:
             ),
         ],
     ) -> Any:
-        """Profile, segment, products held, recent behaviour and churn risk with reasons."""
+        """Profile, ``segments`` (value tier, lifecycle stage, behavioural segment and their
+        version, read from the ``customer_segments`` view), total balance, products held, recent
+        behaviour and churn risk with reasons."""
 
         def work() -> CustomerView:
             scorer = self.scorer()

@@ -24,9 +24,11 @@ engagement_channels = _definitions.views["engagement_channels"]
 service_complaints = _definitions.views["service_complaints"]
 product_holdings = _definitions.views["product_holdings"]
 contact_history = _definitions.views["contact_history"]
+customer_segments = _definitions.views["customer_segments"]
 scoring_request = _definitions.request_source
 request_time = _definitions.request_time
 churn_v1 = _definitions.services["churn_v1"]
+segments_v1 = _definitions.services["segments_v1"]
 # With extras in the bank's ingest mapping only (None otherwise, which Feast ignores).
 bank_extras = _definitions.views.get("bank_extras")
 churn_bank_v1 = _definitions.services.get("churn_bank_v1")

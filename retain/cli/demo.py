@@ -209,9 +209,9 @@ def _recommend_and_show(url: str, customers: list[dict[str, Any]], top: int) -> 
         + ", ".join(f"{n:,} {d.lower()}" for d, n in sorted(counts.items(), key=lambda c: -c[1])),
         show_lines=True,
     )
-    for column in ("customer", "action", "expected value", "P(open)", "why"):
+    for column in ("customer", "action", "expected value", "P(accept)", "why"):
         table.add_column(
-            column, justify="right" if column in ("expected value", "P(open)") else "left"
+            column, justify="right" if column in ("expected value", "P(accept)") else "left"
         )
     for customer, a in shown:
         table.add_row(

@@ -268,6 +268,8 @@ def _headline_like(metric: str) -> bool:
         return metric.endswith("_mean") and not any(
             s in metric for s in ("_sd_", "_vs_", "_valid_")
         )
+    if metric in ("acceptance_test_auc", "acceptance_test_logloss", "contact_churn_ratio"):
+        return True  # propensity: what cross-sell offers are valued by
     return any(s in metric for s in ("macro_auc", "hit_rate", "map_at"))
 
 

@@ -120,9 +120,9 @@ def recommend(
         f"decision {response.decision_id}",
         show_lines=True,
     )
-    for column in ("rank", "action", "expected value", "P(open)", "why"):
+    for column in ("rank", "action", "expected value", "P(accept)", "why"):
         table.add_column(
-            column, justify="right" if column in ("expected value", "P(open)") else "left"
+            column, justify="right" if column in ("expected value", "P(accept)") else "left"
         )
     for a in response.actions:
         table.add_row(

@@ -103,6 +103,7 @@ def test_the_feast_cli_lists_the_views_retain_applied(run_cli, raw_settings: Set
         "service_complaints",
         "product_holdings",
         "contact_history",
+        "customer_segments",
         "request_time",
     }
 

@@ -27,6 +27,7 @@ RETAIN_VIEWS = {
     "service_complaints",
     "product_holdings",
     "contact_history",
+    "customer_segments",
     "request_time",
 }
 
@@ -92,6 +93,7 @@ def test_extras_reach_feast_point_in_time(run_cli: CliRunner, settings: Settings
     assert {line.split()[0] for line in listed.stdout.splitlines()[1:] if line.strip()} == {
         "churn_v1",
         "churn_bank_v1",
+        "segments_v1",
     }
 
     monthly = _raw(settings.raw_dir, "monthly")

@@ -47,8 +47,9 @@ def test_every_active_customer_is_scored_once_with_its_run_logged(home, scored, 
 
 
 def test_batch_scores_and_segments_equal_the_served_ones(client, scored):
-    """No batch/online skew: for a sample, /churn_score gives the batch probability and band, and
-    /customers the batch value tier."""
+    """No batch/online skew: for a sample, /churn_score gives the batch probability, band and
+    segments (the customer_segments view, read offline and online), and /customers and
+    /recommend the same segments."""
     sample = scored.sample(25, random_state=0).sort_values("customer_id")
     ids = sample["customer_id"].tolist()
     served = client.post("/churn_score", json={"customer_ids": ids}).json()["scores"]
@@ -56,9 +57,31 @@ def test_batch_scores_and_segments_equal_the_served_ones(client, scored):
         [s["churn_probability"] for s in served], sample["churn_probability"], rtol=0, atol=1e-6
     )
     assert [s["risk_band"] for s in served] == sample["risk_band"].tolist()
-    for customer, tier in zip(ids[:5], sample["value_tier"][:5], strict=True):
+    batch = [
+        {
+            "value_tier": r["value_tier"],
+            "lifecycle_stage": r["lifecycle_stage"],
+            "behaviour_segment": r["behaviour_segment"],
+            "version": r["segments_version"],
+        }
+        for r in sample.to_dict("records")
+    ]
+    assert [s["segments"] for s in served] == batch
+    assert len({b["version"] for b in batch}) == 1 and batch[0]["version"]
+    for customer, segments in zip(ids[:5], batch[:5], strict=True):
         view = client.get(f"/customers/{customer}").json()
-        assert view["segment"]["value_segment"] == tier
+        assert view["segments"] == segments
+    # One decision (logged) for a customer the recommend tests leave alone: the last of the base.
+    last = scored["customer_id"].max()
+    want = scored.loc[scored["customer_id"] == last].iloc[0]
+    answer = client.post("/recommend", json={"customer_id": int(last), "channel": "mobile"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["segments"] == {
+        "value_tier": want["value_tier"],
+        "lifecycle_stage": want["lifecycle_stage"],
+        "behaviour_segment": want["behaviour_segment"],
+        "version": want["segments_version"],
+    }
 
 
 def test_the_service_lists_the_latest_scores_filtered_and_paged(client, scored):

@@ -260,6 +260,7 @@ def test_a_segment_audience_is_decided_and_logged(scored_bank, tmp_path) -> None
     table = pd.read_csv(out)
     assert sorted(set(table["customer_id"])) == sorted(mature)
     assert set(table["status"]) == {"ok"}
+    assert set(table["lifecycle_stage"]) == {"mature"}  # the answers' segments: the table's
     assert (table.groupby("customer_id")["rank"].min() == 1).all()
     assert len(log.records()) == before + len(mature)
     log.close()

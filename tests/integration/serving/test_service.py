@@ -69,6 +69,8 @@ def test_unknown_and_departed_customers_are_answered_per_item(client, ids):
     assert unknown["status"] == "not_found" and unknown["churn_probability"] is None
     assert str(UNKNOWN) in unknown["message"]
     assert left["status"] == "inactive" and "left the bank" in left["message"]
+    assert ok["segments"]["value_tier"] is not None
+    assert set(unknown["segments"].values()) == set(left["segments"].values()) == {None}
 
 
 @pytest.mark.parametrize(
@@ -101,14 +103,20 @@ def test_a_bad_request_gets_a_4xx_with_a_message(client, body, headers, status, 
     assert not [x for x in caplog.records if x.levelno >= logging.ERROR or x.exc_info]
 
 
-def test_the_customer_view_has_profile_segment_products_behaviour_and_risk(client, ids):
-    """GET /customers/{id} gives a relationship manager one view of the customer."""
+def test_the_customer_view_has_profile_segments_products_behaviour_and_risk(client, ids):
+    """GET /customers/{id} gives a relationship manager one view of the customer; its segments
+    are the ones its churn score carries."""
     r = client.get(f"/customers/{ids['current'][0]}")
     assert r.status_code == 200, r.text
     view = r.json()
     assert view["status"] == "ok"
     assert view["profile"]["region"] and view["profile"]["age"] > 0
-    assert view["segment"]["value_segment"] in ("mass", "affluent", "private")
+    segments = view["segments"]
+    assert segments["value_tier"] in ("mass", "affluent", "private")
+    assert segments["lifecycle_stage"] in ("new", "growing", "mature", "declining", "dormant")
+    assert segments["behaviour_segment"] in ("low_activity", "digital", "branch", "mixed")
+    assert segments["version"] and view["churn"]["segments"] == segments
+    assert view["total_balance"] is not None
     assert isinstance(view["products"], list) and view["products"]
     assert view["behaviour"]["tx_total"] is not None
     assert view["churn"]["status"] == "ok" and len(view["churn"]["reasons"]) == 3

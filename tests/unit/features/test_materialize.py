@@ -3,6 +3,7 @@ and the Redis commands redis-py would pack."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,12 +19,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from features.materialize import (
     _commands,
+    _Replies,
     encode_values,
     entity_keys,
+    float_texts,
     naive_datetimes,
+    sqlite_event_ts,
     timestamp_protos,
     value_texts,
 )
+from retain.core.errors import DataError
 
 COLUMNS = [
     (
@@ -110,3 +115,81 @@ def test_commands_are_the_bytes_redis_py_packs():
     connection = redis.Connection()
     for row, (k, v) in enumerate(zip(keys.to_pylist(), values.to_pylist(), strict=True)):
         assert packed[row] == b"".join(connection.pack_command("HSET", k, b"field", v))
+
+
+def test_float_texts_are_pythons_str():
+    """Arrow's digits where they agree with Python's, Python's own str elsewhere: the same text
+    for every double (whole numbers, both ends of the plain range, exponents, nan, inf)."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.standard_normal(20_000) * 10.0 ** rng.integers(-12, 22, 20_000),
+            np.round(rng.uniform(-2e9, 2e9, 5_000)),
+            rng.standard_normal(5_000).astype(np.float32).astype(np.float64),
+            [0.0, -0.0, 1e-4, np.nextafter(1e-4, 0), 1e9, np.nextafter(1e9, 0), 1e16, 5e-324],
+            [float("nan"), float("inf"), -float("inf"), 123456789.0, 100.0, -7.0],
+        ]
+    )
+    assert float_texts(values).to_pylist() == list(map(str, values.tolist()))
+
+
+def test_event_ts_is_what_sqlite3_binds_for_feasts_naive_datetime():
+    us = np.array([1_735_689_599_000_000, 0, 1_735_689_599_000_000, 86_400_123_456], np.int64)
+    with sqlite3.connect(":memory:") as db:
+        for moment, ours in zip(naive_datetimes(us), sqlite_event_ts(us), strict=True):
+            assert db.execute("SELECT ?", (moment,)).fetchone() == (ours,)
+
+
+class _Socket:
+    """Hands out the given bytes, one piece per recv_into."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = list(pieces)
+
+    def recv_into(self, buffer: bytearray) -> int:
+        piece = self.pieces.pop(0)
+        buffer[: len(piece)] = piece
+        return len(piece)
+
+
+class _Connection:
+    def __init__(self, pieces: list[bytes]) -> None:
+        self._sock = _Socket(pieces)
+
+
+def _pieces(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut into pieces of these sizes (the rest in one)."""
+    out, at = [], 0
+    for size in sizes:
+        out.append(data[at : at + size])
+        at += size
+    return [*out, data[at:]] if at < len(data) else out
+
+
+def test_nil_replies_are_read_as_bytes_and_stored_values_parsed():
+    """HGET replies cut anywhere: all nil reads as None; a stored value among nils is parsed."""
+    nils = b"$-1\r\n" * 4
+    assert _Replies(_Connection(_pieces(nils, [3, 9, 1]))).values(4, "HGET") is None
+    mixed = b"$-1\r\n$-1\r\n$3\r\nab\n\r\n$-1\r\n"
+    replies = _Replies(_Connection(_pieces(mixed, [7, 6, 4])))
+    assert replies.values(4, "HGET") == [None, None, b"ab\n", None]
+
+
+def test_an_error_reply_is_a_data_error_naming_the_command():
+    wrong = b"$-1\r\n-WRONGTYPE Operation against a key\r\n"
+    with pytest.raises(DataError, match="Redis refused HGET: WRONGTYPE"):
+        _Replies(_Connection([wrong])).values(2, "HGET")
+    integers = _Replies(_Connection(_pieces(b":13\r\n-ERR bad\r\n:2\r\n", [2, 6]))).integers("HSET")
+    integers.wait(3)
+    with pytest.raises(DataError, match="Redis refused HSET: ERR bad$"):
+        integers.check()
+
+
+def test_integer_replies_are_counted_across_pieces():
+    replies = _Replies(_Connection(_pieces(b":31\r\n:0\r\n:12\r\n", [1, 4, 3, 5])))
+    integers = replies.integers("HSET")
+    integers.wait(2)
+    assert integers.count >= 2
+    integers.wait(3)
+    assert integers.count == 3
+    integers.check()

@@ -209,14 +209,16 @@ def test_extras_clashing_with_each_other_or_outside_features():
 
 
 def test_the_reserved_names_are_every_feature_of_the_repo():
-    """What ingestion checks extras against is every feature of the views and the request-time
-    view; ``FEATURE_TABLES`` are the tables whose extras the feature build serves."""
+    """What ingestion checks extras against is every feature of the views (the segments' too)
+    and the request-time view; ``FEATURE_TABLES`` are the tables whose extras the feature build
+    serves."""
     from features.extras import TABLES
     from features.request_time import FEATURES
-    from features.schema import VIEW_FEATURES
+    from features.schema import SEGMENT_FEATURES, VIEW_FEATURES
 
     names = {n for features in VIEW_FEATURES.values() for n, _, _ in features} | set(FEATURES)
-    assert feature_names() == names and {"tenure_days", "bal_total", "age"} <= names
+    names |= {n for n, _, _ in SEGMENT_FEATURES}
+    assert feature_names() == names and {"tenure_days", "bal_total", "value_tier"} <= names
     assert set(FEATURE_TABLES) == set(TABLES)
 
 

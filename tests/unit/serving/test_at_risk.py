@@ -116,15 +116,3 @@ def test_without_scores_the_list_says_to_run_retain_score(tmp_path):
 def test_the_list_needs_the_at_risk_scope(path):
     assert scope_of("GET", path) == "at_risk"
     assert "at_risk" in SCOPES
-
-
-def test_the_customer_view_uses_the_value_tiers_of_value_toml(tmp_path):
-    """One definition of the tiers: the home's value.toml reaches the service's segment too,
-    unless serving.toml sets its own."""
-    from serving.config import ServingConfig
-
-    (tmp_path / "value.toml").write_text("[value_tiers]\ngold = 1000\n")
-    config = ServingConfig.load(Settings(home=tmp_path))
-    assert [config.segment(v) for v in (999.0, 1000.0, None)] == ["mass", "gold", "unknown"]
-    (tmp_path / "serving.toml").write_text("[segments]\nsilver = 10\n")
-    assert ServingConfig.load(Settings(home=tmp_path)).segment(50.0) == "silver"

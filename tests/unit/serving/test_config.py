@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 import numpy as np
@@ -51,6 +52,30 @@ def test_the_home_folder_serving_toml_overrides_the_defaults(settings):
     config = ServingConfig.load(settings)
     assert config.top_reasons == 5
     assert config.band(0.4) == "low" and config.band(0.5) == "high"
+
+
+def test_an_older_files_segments_table_is_ignored_with_a_warning(settings, caplog):
+    """``[segments]`` (the value tiers, now value.toml's, served from the customer_segments
+    view) still loads: ignored, with one warning that says to remove it; the rest applies."""
+    settings.home.mkdir(parents=True)
+    path = settings.home / "serving.toml"
+    path.write_text("top_reasons = 4\n[segments]\nsilver = 10\n")
+    with caplog.at_level(logging.WARNING, logger="serving.config"):
+        config = ServingConfig.load(settings)
+    assert config.top_reasons == 4 and config == ServingConfig(top_reasons=4)
+    assert not hasattr(config, "segments") and not hasattr(config, "segment")
+    [record] = [r for r in caplog.records if r.name == "serving.config"]
+    assert "[segments] is no longer used" in record.getMessage()
+    assert str(path) in record.getMessage() and "\n" not in record.getMessage()
+
+
+def test_without_a_segments_table_nothing_is_logged(settings, caplog):
+    settings.home.mkdir(parents=True)
+    (settings.home / "value.toml").write_text("[value_tiers]\ngold = 1000\n")
+    (settings.home / "serving.toml").write_text("top_reasons = 2\n")
+    with caplog.at_level(logging.WARNING, logger="serving.config"):
+        assert ServingConfig.load(settings) == ServingConfig(top_reasons=2)
+    assert not [r for r in caplog.records if r.name == "serving.config"]
 
 
 @pytest.mark.parametrize("trained_on", ["churn_v1", "churn_bank_v1"])
