@@ -113,6 +113,8 @@ def _offers(settings: Settings, service: str) -> tuple[pd.DataFrame, tuple[float
     columns = ["customer_id", "sent_at", "action_id", "randomized", "holdout", "outcome"]
     campaigns = read_raw_table(settings.raw_dir, "campaigns", columns)
     offers = offer_rows(campaigns)
+    if campaigns.empty:  # a bank that left the table out: no offers, no audiences
+        return offers, (0.0, float("nan"))
     if not offers.empty:
         offers = entity_frame(settings, offers, service)
     audiences = campaigns[campaigns["action_id"].astype(str).str.startswith("xsell_")]
