@@ -50,12 +50,14 @@ from monitoring.online import online_checks
 from monitoring.performance import (
     auc_standard_error,
     calibration_error,
+    cross_recalibrate,
     expected_auc,
     expected_confusion,
     expected_top_share_precision,
     noise_level,
     realised_auc,
     realised_confusion,
+    recalibrate,
     top_share_precision,
 )
 from monitoring.quality import QualityResult, max_missing_rise, read_quality
@@ -145,27 +147,38 @@ def band_of(p: NDArray[np.float64], bands: dict[str, float]) -> NDArray[np.objec
 
 
 def month_performance(
-    frame: pd.DataFrame, p: NDArray[np.float64], threshold: float, window: str
+    frame: pd.DataFrame,
+    p: NDArray[np.float64],
+    threshold: float,
+    window: str,
+    q: NDArray[np.float64] | None = None,
+    recalibrated: NDArray[np.bool_] | None = None,
 ) -> pd.DataFrame:
-    """Per as-of month: CBPE's estimates from the scores, and realised figures where every
-    row of the month is labelled."""
+    """Per as-of month: CBPE's estimates, and realised figures where every row of the month is
+    labelled. The estimates read the recalibrated probabilities ``q`` (``cross_recalibrate``)
+    where given, ranking and flagging by the scores ``p``; ``estimated_auc_plain`` reads ``p``
+    alone (the champion's own calibration)."""
     rows = []
-    months = pd.to_datetime(frame[AS_OF], utc=True).dt.strftime("%Y-%m").to_numpy()
+    months = month_labels(frame)
     labels = frame[LABEL].to_numpy(dtype=np.float64)
+    q = p if q is None else q
+    done = np.zeros(len(p), dtype=bool) if recalibrated is None else recalibrated
     for month in np.unique(months):
         at = months == month
-        pm, ym = p[at], labels[at]
+        pm, qm, ym = p[at], q[at], labels[at]
         labelled = bool(len(ym)) and not np.isnan(ym).any()
-        exp = expected_confusion(pm, threshold)
+        exp = expected_confusion(qm, threshold, scores=pm)
         row: dict[str, Any] = {
             "window": window,
             "month": str(month),
             "rows": int(at.sum()),
             "mean_score": float(pm.mean()),
-            "estimated_auc": expected_auc(pm),
+            "estimated_auc": expected_auc(qm, scores=pm),
+            "estimated_auc_plain": expected_auc(pm),
+            "recalibrated": bool(done[at].all()),
             "estimated_precision": exp.precision,
             "estimated_recall": exp.recall,
-            "estimated_top10_precision": expected_top_share_precision(pm),
+            "estimated_top10_precision": expected_top_share_precision(qm, scores=pm),
             "labelled": labelled,
             "realised_rate": math.nan,
             "realised_auc": math.nan,
@@ -186,6 +199,89 @@ def month_performance(
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def month_codes(frame: pd.DataFrame) -> NDArray[np.int64]:
+    """Each row's as-of month as ``YYYYMM``, an integer (quick to compare on a million rows)."""
+    stamps = pd.to_datetime(frame[AS_OF], utc=True)
+    return np.asarray(stamps.dt.year.to_numpy() * 100 + stamps.dt.month.to_numpy(), np.int64)
+
+
+def _period_code(month: pd.Period) -> int:
+    return int(month.year * 100 + month.month)
+
+
+def _month_name(code: int) -> str:
+    return f"{code // 100:04d}-{code % 100:02d}"
+
+
+def month_labels(frame: pd.DataFrame) -> NDArray[np.str_]:
+    """Each row's as-of month, ``YYYY-MM`` (formatted once per distinct month: ``strftime`` on
+    every row takes seconds a million rows)."""
+    distinct, which = np.unique(month_codes(frame), return_inverse=True)
+    return np.array([_month_name(c) for c in distinct], dtype=str)[which]
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if len(values) else math.nan
+
+
+@dataclass
+class _Recalibration:
+    """CBPE's recalibrated probabilities per window: ``rows``, cross-fitted by month, with
+    whether each row was recalibrated (for the per-month table, where an estimate meets its
+    realised figure); ``window``, one fit on every month (for the window-level estimates, so
+    that the reference and the current window read the same map). ``months``: the labelled
+    months out of sample (``YYYY-MM``) the fits read; ``fitted``: whether any fit was made."""
+
+    rows: dict[str, tuple[NDArray[np.float64], NDArray[np.bool_]]]
+    window: dict[str, NDArray[np.float64]]
+    months: list[str]
+    fitted: bool
+    note: str
+
+
+def _recalibration(
+    windows: list[tuple[str, pd.DataFrame, NDArray[np.float64]]],
+    train_window: str,
+    reference: MonthWindow,
+    current: MonthWindow,
+    seed: int,
+) -> _Recalibration:
+    """CBPE's recalibration (``performance.recalibrate``) over the rows of all windows, fitted
+    on the labelled months out of sample for the champion and before the current window: not
+    its training window (in sample, its scores flatter it; without a recorded one, not the
+    reference either), not the current window (its labels are what a realised figure judges).
+    Where nothing is fitted, the champion's calibration as it is."""
+    months = np.concatenate([month_codes(f) for _, f, _ in windows])
+    y = np.concatenate([f[LABEL].to_numpy(dtype=np.float64) for _, f, _ in windows])
+    p = np.concatenate([p for _, _, p in windows])
+    known = train_window not in ("", "None")
+    trained = parse_window(train_window, "training window") if known else reference
+    inside = (months >= _period_code(trained.start)) & (months <= _period_code(trained.end))
+    fit = ~np.isnan(y) & ~inside & (months < _period_code(current.start))
+    y = np.nan_to_num(y)
+    q, done = cross_recalibrate(p, months, y, fit, seed=seed)
+    full = recalibrate(y[fit], p[fit], p, seed=seed) if fit.any() else None
+    fitted = [_month_name(c) for c in np.unique(months[fit])]
+    if full is not None:
+        note = (
+            f"isotonic on {len(fitted)} labelled month(s) out of sample in "
+            f"{fitted[0]}..{fitted[-1]}; by month, leave-one-month-out"
+        )
+    else:
+        note = (
+            f"none: {len(fitted)} labelled month(s) out of sample for the model before the "
+            f"current window (outside {'its training window' if known else 'the reference'} "
+            f"{trained.describe()}), too few to fit; the champion's own calibration, as it is"
+        )
+    whole = p if full is None else full
+    rows, window, start = {}, {}, 0
+    for w, _, pw in windows:
+        at = slice(start, start + len(pw))
+        rows[w], window[w] = (q[at], done[at]), whole[at]
+        start += len(pw)
+    return _Recalibration(rows, window, fitted, full is not None, note)
 
 
 def _drift_detail(d: dict[str, Any]) -> str:
@@ -339,13 +435,18 @@ def run_monitor(
         if ref_window.end < month_period(m) < cur_window.start
         and definition.is_labelled(pd.Series([m]), data_end).iloc[0]
     ]
-    parts = [month_performance(ref, p_ref, model.threshold, "reference")]
     recent_auc, recent_se, recent = math.nan, math.nan, ""
     mid, p_mid = None, None
     if between:
         mid = entity_frame(settings, window_rows(settings, between), service)
         p_mid = model.predict_proba(mid)
-        parts.append(month_performance(mid, p_mid, model.threshold, "between"))
+    windows = [("reference", ref, p_ref), ("between", mid, p_mid), ("current", cur, p_cur)]
+    present = [(w, f, p) for w, f, p in windows if f is not None and p is not None]
+    trained = str(info.get("train_window", ""))
+    recal = _recalibration(present, trained, ref_window, cur_window, config.seed)
+    parts = [month_performance(f, p, model.threshold, w, *recal.rows[w]) for w, f, p in present]
+    q_ref, q_cur = recal.window["reference"], recal.window["current"]
+    if mid is not None and p_mid is not None:
         # Decay: the realised AUC of the latest labelled months, pooled, against the test AUC
         # the champion was promoted with.
         last = between[-config.current_months :]
@@ -355,13 +456,15 @@ def run_monitor(
         leavers = int(np.nansum(recent_y))
         recent_se = auc_standard_error(recent_auc, leavers, int((recent_y == 0).sum()))
         recent = f"{month_period(last[0])}..{month_period(last[-1])}"
-    parts.append(month_performance(cur, p_cur, model.threshold, "current"))
     performance = pd.concat(parts, ignore_index=True)
     mid_perf = performance[(performance["window"] == "between") & performance["labelled"]]
+    # Every labelled month out of sample, whichever window holds it (the default reference
+    # follows the training window and holds them where no month lies between the windows).
+    oos_perf = performance[performance["month"].isin(recal.months)].drop_duplicates("month")
     y_cur = cur[LABEL].to_numpy(dtype=np.float64)
     labelled = ~np.isnan(y_cur)
-    auc_ref = expected_auc(p_ref)
-    auc_cur_est = expected_auc(p_cur)
+    auc_ref = expected_auc(q_ref, scores=p_ref)
+    auc_cur_est = expected_auc(q_cur, scores=p_cur)
     auc_cur_real = realised_auc(y_cur[labelled], p_cur[labelled]) if labelled.any() else math.nan
     auc_cur = auc_cur_real if not math.isnan(auc_cur_real) else auc_cur_est
     # Like for like: a realised current AUC against the reference's realised one where the
@@ -499,12 +602,23 @@ def run_monitor(
         "auc_latest_labelled_realised": recent_auc,
         "latest_labelled_months": recent,
         "current_labelled_share": float(labelled.mean()) if len(labelled) else 0.0,
-        # CBPE's own check, month by month out of sample: estimated minus realised AUC.
-        "auc_estimate_error_between": float(
-            (mid_perf["estimated_auc"] - mid_perf["realised_auc"]).mean()
-        )
-        if len(mid_perf)
-        else math.nan,
+        # CBPE's own check, month by month out of sample: estimated minus realised AUC, with
+        # the recalibration (leave-one-month-out) and with the champion's calibration alone.
+        "auc_estimate_error_between": _mean(mid_perf["estimated_auc"] - mid_perf["realised_auc"]),
+        "auc_estimate_abs_error_between": _mean(
+            (mid_perf["estimated_auc"] - mid_perf["realised_auc"]).abs()
+        ),
+        "auc_estimate_error_between_plain": _mean(
+            mid_perf["estimated_auc_plain"] - mid_perf["realised_auc"]
+        ),
+        "auc_estimate_error_out_of_sample": _mean(
+            oos_perf["estimated_auc"] - oos_perf["realised_auc"]
+        ),
+        "auc_estimate_error_out_of_sample_plain": _mean(
+            oos_perf["estimated_auc_plain"] - oos_perf["realised_auc"]
+        ),
+        "cbpe_recalibration_months": len(recal.months) if recal.fitted else 0,
+        "cbpe_recalibration": recal.note,
         "freshness_status": worst(online.freshness["status"].tolist())
         if len(online.freshness)
         else "n/a",

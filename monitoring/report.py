@@ -421,8 +421,10 @@ window; nDCG of the current ranking against the reference's: {result.ndcg:.3f}
 <h2>Performance: estimated (CBPE) and realised</h2>
 <p>Estimated from the calibrated scores alone (expected confusion matrix at the operating
 threshold {m["threshold"]:.4f}, expected ROC AUC); realised where the 90-day outcomes are in.
-The estimate trusts the calibration: under concept drift it cannot be trusted, and only the
-realised figures tell. The reference window is the model's training window by default, where
+The scores are first recalibrated (isotonic, on labelled months out of sample:
+{html.escape(str(s.get("cbpe_recalibration", "none")))}); <code>estimated_auc_plain</code> is the
+estimate from the champion's calibration alone. The estimate trusts the calibration: under
+concept drift it cannot be trusted, and only the realised figures tell. The reference window is the model's training window by default, where
 realised figures are in-sample.</p>
 {img("performance")}
 {_table(result.performance, None)}

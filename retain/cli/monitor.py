@@ -211,6 +211,7 @@ def monitor(
         f"score PSI {_f(s['score_psi'])}, mean {_f(s['score_mean_reference'], 4)} -> "
         f"{_f(s['score_mean_current'], 4)} | attribution nDCG {_f(s['ndcg'])} | "
         f"AUC estimated {_f(s['auc_reference_estimated'])} -> {_f(s['auc_current_estimated'])}"
+        f" (CBPE recalibration: {s.get('cbpe_recalibration', 'none')})"
         f" (realised {_f(s['auc_current_realised'])}, {s['current_labelled_share']:.0%} of "
         f"current rows labelled) | realised AUC of the latest labelled months "
         f"{s['latest_labelled_months'] or 'n/a'}: {_f(s['auc_latest_labelled_realised'])} "
