@@ -424,8 +424,8 @@ threshold {m["threshold"]:.4f}, expected ROC AUC); realised where the 90-day out
 The scores are first recalibrated (isotonic, on labelled months out of sample:
 {html.escape(str(s.get("cbpe_recalibration", "none")))}); <code>estimated_auc_plain</code> is the
 estimate from the champion's calibration alone. The estimate trusts the calibration: under
-concept drift it cannot be trusted, and only the realised figures tell. The reference window is the model's training window by default, where
-realised figures are in-sample.</p>
+concept drift it cannot be trusted, and only the realised figures tell. The reference window is
+the model's training window by default, where realised figures are in-sample.</p>
 {img("performance")}
 {_table(result.performance, None)}
 <h2>Online store: freshness and online/offline skew</h2>
