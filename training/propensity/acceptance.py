@@ -14,6 +14,9 @@ targeting by sensitivity, not by base rate).
   propensity model learns from every customer-month). Trained on the cross-sell contacts of the log
   (not held out, with an outcome) before the propensity model's test window, stopped early and
   Platt-calibrated on its latest quarter.
+- It is used only if, on the offers after its training window, it ranks the accepts above the
+  others beyond chance and predicts them better than their base rate (``Acceptance.informative``):
+  on a small log a pooled booster can be worse than no model, and would then misprice every offer.
 - **Contact churn**: in each randomised cross-sell audience (rules or experiment), the churn rate
   of the contacted minus that of the held out, averaged over audiences by their size, as a ratio of
   the held-out churn rate (a contact scales the churn hazard; the simulated bank and Ascarza,
@@ -100,6 +103,19 @@ class Acceptance:
     products: tuple[str, ...]
     contact_churn_ratio: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def informative(self) -> bool:
+        """Whether, on the offers after its training window, it ranks accepts above the others
+        beyond chance (AUC above 0.5 by 1.96 standard errors) and predicts them better than their
+        base rate (log-loss); False without such offers."""
+        info = self.info
+        if "test_auc" not in info:
+            return False
+        return bool(
+            info["test_auc"] - 1.96 * info["test_auc_se"] > 0.5
+            and info["test_logloss"] < info["test_logloss_base"]
+        )
 
     def predict(
         self, x: NDArray[np.float64], p_open: NDArray[np.float64], products: Sequence[str]
@@ -200,15 +216,26 @@ def fit_acceptance(
     test = ~fit & known
     if y[test].sum() > 0 and y[test].sum() < test.sum():
         p = calibrate(np.asarray(booster.predict(matrix[test]), np.float64), calibration)
+        auc = float(roc_auc_score(y[test], p))
         info |= {
             "test_offers": int(test.sum()),
-            "test_auc": float(roc_auc_score(y[test], p)),
+            "test_auc": auc,
+            "test_auc_se": auc_standard_error(auc, int(y[test].sum()), int((y[test] == 0).sum())),
             "test_logloss": float(log_loss(y[test], p)),
             "test_logloss_base": float(log_loss(y[test], np.full(test.sum(), y[fit].mean()))),
             "test_mean_predicted": float(p.mean()),
             "test_accept_rate": float(y[test].mean()),
         }
     return Acceptance(booster, calibration, products, 0.0, info)
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of a ROC AUC."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def contact_churn_ratio(labelled: pd.DataFrame) -> tuple[float, float]:

@@ -256,6 +256,20 @@ def _fit_acceptance(
         return None
     acceptance.contact_churn_ratio = data.contact_churn[0]
     acceptance.info["contact_churn_ratio_se"] = data.contact_churn[1]
+    if not acceptance.informative:  # a model no better than chance would misprice offers
+        info = acceptance.info
+        log.warning(
+            "propensity: the acceptance model tells the %s offers after %s no better than chance "
+            "(AUC %.3f ± %.3f, log-loss %.4f against %.4f for the base rate): cross-sell valued "
+            "by P(open)",
+            info.get("test_offers", 0),
+            before.date(),
+            info.get("test_auc", float("nan")),
+            info.get("test_auc_se", float("nan")),
+            info.get("test_logloss", float("nan")),
+            info.get("test_logloss_base", float("nan")),
+        )
+        return None
     return acceptance
 
 

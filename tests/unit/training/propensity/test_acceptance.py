@@ -149,3 +149,20 @@ def test_a_cross_sell_is_valued_by_the_openings_it_causes_less_the_churn_it_adds
     # A product never offered (NaN) falls back to P(open).
     unknown = model_scores(catalogue, customer, 0.1, p_open, {}, {"savings": float("nan")}, 0.5)
     assert unknown.p_accept["xsell_savings"] == 0.2 and unknown.contact_churn == 0.0
+
+
+def test_an_acceptance_model_no_better_than_chance_is_not_used(caplog):
+    import logging
+
+    data = synthetic()
+    rng = np.random.default_rng(6)
+    sample = data.frame.sample(3000, random_state=2).reset_index(drop=True)
+    data.offers = sample.assign(  # answers at random: nothing to learn
+        product=rng.choice(["savings", "mortgage"], len(sample)),
+        accepted=rng.random(len(sample)) < 0.1,
+    )
+    with caplog.at_level(logging.WARNING, logger="training.propensity.job"):
+        fitted = fit_propensity(data, FAST)
+    assert fitted.model.acceptance is None
+    assert "no better than chance" in caplog.text
+    assert "acceptance_test_auc" not in fitted.metrics
