@@ -59,7 +59,8 @@ from retain.core.tables import PRODUCTS, RETENTION_ACTIONS
 from retain.core.truth import GroundTruth
 from serving.actions import NO_ACTION, ActionCatalogue
 from serving.decide import Context, Levers, Scores, decide, expected_value
-from serving.nba import model_scores
+from serving.nba import customer_value, model_scores
+from training.encode import FeatureSpec
 
 POLICIES: tuple[str, ...] = (
     "retain",
@@ -449,6 +450,7 @@ def evaluate_nba(
         DataError: raw tables are missing.
     """
     from features.frames import entity_frame, label_table
+    from training.propensity.load import load_propensity
 
     if truth is None:
         raise NotReadyError(
@@ -467,11 +469,12 @@ def evaluate_nba(
     popularity = {p: float(frame[f"has_{p}"].astype("float64").mean()) for p in PRODUCTS}
     channels = [r.get("preferred_channel") or "mobile" for r in scored.records]
     at = [month_end.to_pydatetime()] * len(frame)
-    values = _true_values(catalogue, truth, frame, scored)
+    values = _true_values(catalogue, truth, frame, scored.records)
+    spec = load_propensity(settings)[0].spec
     train_x, train_values = _observable_training(
-        settings, catalogue, truth, labels, seed, per_month=len(frame)
+        settings, spec, catalogue, truth, labels, seed, per_month=len(frame)
     )
-    x = _features(settings, frame)
+    x = _features(spec, frame)
     predicted = observable_values(train_x, train_values, x, seed)
     chosen = choices(catalogue, scored, channels, at, popularity, values, seed, predicted)
     progress(1, 5)
@@ -485,10 +488,8 @@ def evaluate_nba(
     logged_scored = _score(settings, logged_frame)
     logged_at = [t.to_pydatetime() for t in logged_frame["event_timestamp"]]
     logged_channels = logged_frame["channel"].tolist()
-    logged_values = _true_values(catalogue, truth, logged_frame, logged_scored)
-    logged_predicted = observable_values(
-        train_x, train_values, _features(settings, logged_frame), seed
-    )
+    logged_values = _true_values(catalogue, truth, logged_frame, logged_scored.records)
+    logged_predicted = observable_values(train_x, train_values, _features(spec, logged_frame), seed)
     logged_chosen = choices(
         catalogue,
         logged_scored,
@@ -524,26 +525,29 @@ def oracle_shares(value: Mapping[str, float]) -> dict[str, float]:
 
 
 def _true_values(
-    catalogue: ActionCatalogue, truth: GroundTruth, frame: pd.DataFrame, scored: Scored
+    catalogue: ActionCatalogue,
+    truth: GroundTruth,
+    frame: pd.DataFrame,
+    customers: Sequence[Mapping[str, Any]],
 ) -> pd.DataFrame:
-    """``true_values`` of the rows of ``frame`` (each customer's value from the models)."""
+    """``true_values`` of the rows of ``frame`` (``customers``: their feature values, which give
+    each customer's value)."""
     actions = [*RETENTION_ACTIONS, "contact", *(f"xsell_{p}" for p in PRODUCTS)]
     effects = pd.DataFrame(truth.offer_effects(frame, actions), columns=actions)
-    cv = np.array([scored.scores(catalogue, i).customer_value for i in range(len(frame))])
+    cv = np.array([customer_value(catalogue, c) for c in customers], dtype=np.float64)
     return true_values(catalogue, effects.fillna(0.0), cv)
 
 
-def _features(settings: Settings, frame: pd.DataFrame) -> NDArray[np.float64]:
-    """The served features of ``frame`` encoded as the propensity champion encodes them."""
+def _features(spec: FeatureSpec, frame: pd.DataFrame) -> NDArray[np.float64]:
+    """The served features of ``frame`` encoded as ``spec`` (the propensity champion's)."""
     from training.encode import encode
-    from training.propensity.load import load_propensity
 
-    propensity, _ = load_propensity(settings)
-    return encode(frame, propensity.spec).to_numpy(np.float64)
+    return encode(frame, spec).to_numpy(np.float64)
 
 
 def _observable_training(
     settings: Settings,
+    spec: FeatureSpec,
     catalogue: ActionCatalogue,
     truth: GroundTruth,
     labels: pd.DataFrame,
@@ -559,8 +563,9 @@ def _observable_training(
     rows = labels[labels["event_timestamp"].isin(months)]
     rows = rows.sample(frac=1.0, random_state=seed).groupby("event_timestamp").head(per_month)
     frame = entity_frame(settings, rows.drop(columns=["label"]).reset_index(drop=True))
-    values = _true_values(catalogue, truth, frame, _score(settings, frame))
-    return _features(settings, frame), values
+    needed = [f"has_{p}" for p in PRODUCTS]
+    values = _true_values(catalogue, truth, frame, records(frame, needed))
+    return _features(spec, frame), values
 
 
 def _labelled_audiences(settings: Settings, definition: ChurnDefinition) -> pd.DataFrame:

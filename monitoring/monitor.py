@@ -48,7 +48,6 @@ from monitoring.drift import (
 from monitoring.fairness import fairness_alerts
 from monitoring.online import online_checks
 from monitoring.performance import (
-    auc_standard_error,
     calibration_error,
     cross_recalibrate,
     expected_auc,
@@ -74,6 +73,7 @@ from retain.core.columns import AS_OF, KEY, LABEL
 from retain.core.errors import DataError, NotReadyError
 from retain.core.progress import Progress, silent
 from retain.core.settings import Settings
+from training.metrics import auc_standard_error
 
 STEPS = 9
 """Steps of ``run_monitor``'s progress."""

@@ -159,22 +159,6 @@ def realised_auc(y: ArrayLike, p: ArrayLike) -> float:
     return float((ranks[ya == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
-    """The standard error of a realised ROC AUC on ``positives`` and ``negatives`` rows (Hanley
-    and McNeil, 1982, Radiology 143: the exponential approximation); NaN without both classes.
-
-    A month of a 2,000-customer bank (about 60 leavers) has a standard error near 0.035: a drop of
-    0.05 from the test AUC is then within noise, and alerting on it would be a false alarm.
-    """
-    if positives < 1 or negatives < 1 or math.isnan(auc):
-        return math.nan
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    variance = (
-        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
-    ) / (positives * negatives)
-    return math.sqrt(max(variance, 0.0))
-
-
 def beyond_noise(drop: float, standard_error: float, z: float = 1.96) -> bool:
     """Whether an AUC ``drop`` exceeds ``z`` standard errors (NaN error: judged as it is)."""
     return math.isnan(standard_error) or drop > z * standard_error

@@ -150,3 +150,19 @@ def flag_rates(flags: ArrayLike, groups: pd.Series) -> tuple[pd.DataFrame, float
     top = table["flag_rate"].max()
     ratio = float(table["flag_rate"].min() / top) if top > 0 else 1.0
     return table, ratio
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """The standard error of a realised ROC AUC on ``positives`` and ``negatives`` rows (Hanley
+    and McNeil, 1982, Radiology 143: the exponential approximation); NaN without both classes.
+
+    A month of a 2,000-customer bank (about 60 leavers) has a standard error near 0.035: a drop of
+    0.05 from the test AUC is then within noise, and alerting on it would be a false alarm.
+    """
+    if positives < 1 or negatives < 1 or math.isnan(auc):
+        return math.nan
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)
+    ) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))

@@ -180,6 +180,7 @@ def fit_acceptance(
     from sklearn.metrics import log_loss, roc_auc_score
 
     from training.calibrate import calibrate, fit_calibration
+    from training.metrics import auc_standard_error
 
     times = pd.to_datetime(offers[AS_OF], utc=True)
     fit = (times < before).to_numpy()
@@ -227,15 +228,6 @@ def fit_acceptance(
             "test_accept_rate": float(y[test].mean()),
         }
     return Acceptance(booster, calibration, products, 0.0, info)
-
-
-def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
-    """Hanley and McNeil's (1982) standard error of a ROC AUC."""
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
-        positives * negatives
-    )
-    return float(np.sqrt(max(var, 0.0)))
 
 
 def contact_churn_ratio(labelled: pd.DataFrame) -> tuple[float, float]:

@@ -10,7 +10,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from monitoring.performance import (
-    auc_standard_error,
     beyond_noise,
     calibration_error,
     expected_auc,
@@ -21,6 +20,7 @@ from monitoring.performance import (
     realised_confusion,
     top_share_precision,
 )
+from training.metrics import auc_standard_error
 
 
 def _calibrated(seed: int, n: int, a: float = 0.6, b: float = 12.0):
