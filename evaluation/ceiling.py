@@ -1,10 +1,17 @@
-"""The observable ceiling of uplift: how well the served features can tell the true effects apart.
+"""Observable ceilings: how well the served features can tell the truth, on a simulated bank.
 
-An uplift model learns each offer's effect from noisy churn outcomes of a few randomised
-contacts. A model fitted to the simulator's **true** effects themselves, from the same served
-features, on the same rows, is as good as any uplift model can get with these features and this
-much data: the correlation it reaches with the true effects on the test window is the ceiling for
-the uplift model's ``truth_corr``. What it cannot reach is what hidden traits decide.
+- **Uplift**: an uplift model learns each offer's effect from noisy churn outcomes of a few
+  randomised contacts. A model fitted to the simulator's **true** effects themselves, from the
+  same served features, on the same rows, is as good as any uplift model can get with these
+  features and this much data: the correlation it reaches with the true effects on the test window
+  is the ceiling for the uplift model's ``truth_corr``. What it cannot reach is what hidden traits
+  decide.
+- **Churn**: the churn model learns from 0/1 labels. A booster fitted to the simulator's true
+  P(churn label) of each training row (``p_churn``: the label's expectation, the leave-or-stay
+  draws integrated out) from the same features and windows has the labels' signal without their
+  noise; its test AUC against the labels is what these features can reach with this much data.
+  The truth's own AUC is higher still: ``p_churn`` knows the path the customer took after the
+  as-of date, which no feature at that date can.
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from retain.core.columns import KEY
+from retain.core.columns import KEY, LABEL
+from retain.core.progress import Progress, silent
 from retain.core.tables import RETENTION_ACTIONS
 from retain.core.truth import GroundTruth
-from training.config import lightgbm_params
+from training.churn.data import Dataset
+from training.config import TrainConfig, lightgbm_params
 from training.encode import encode, fit_spec
 
 ROUNDS = 2000
@@ -107,3 +116,81 @@ def observable_ceiling(
     out["train_rows"] = float(train.sum())
     out["test_rows"] = float(test.sum())
     return out
+
+
+def churn_ceiling(
+    data: Dataset, config: TrainConfig, progress: Progress = silent
+) -> dict[str, float]:
+    """retain's churn model, the observable ceiling and the truth on the same test window.
+
+    Trains the churn model as ``retain train churn`` does (same split, features and settings),
+    then a booster of the same settings fitted to the true P(churn label) of the train window
+    (cross-entropy on probabilities) and stopped early on the validation window's.
+
+    Args:
+        data: the churn training data with the simulated bank's ground truth.
+
+    Returns:
+        ``model_auc``, ``logistic_auc``, ``observable_auc``, ``truth_auc`` (test window, against
+        the labels), ``gap_to_observable`` (observable minus model), ``train_rows``,
+        ``test_rows``, ``customers`` (in the frame) and ``best_iteration`` of the ceiling.
+
+    Raises:
+        NotReadyError: ``data`` has no ground truth.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from retain.core.errors import NotReadyError
+    from training.churn.job import fit_and_evaluate, split_dataset
+
+    truth = data.truth
+    if truth is None:
+        raise NotReadyError("the churn ceiling needs a simulated bank's ground truth")
+    fitted = fit_and_evaluate(data, config)
+    progress(1, 2)
+    _, masks = split_dataset(data, config)
+    train, valid, test = (data.frame[masks[k]] for k in ("train", "valid", "test"))
+    spec = fitted.model.spec
+    params = {
+        **config.lgb_params(1.0),
+        "objective": "cross_entropy",
+        "metric": "cross_entropy",
+    }
+    params.pop("scale_pos_weight", None)
+    names, categorical = list(spec.features), list(spec.categorical)
+    fit = lgb.Dataset(
+        encode(train, spec),
+        np.nan_to_num(truth.churn_probability(train)),
+        feature_name=names,
+        categorical_feature=categorical,
+    )
+    stop = lgb.Dataset(
+        encode(valid, spec),
+        np.nan_to_num(truth.churn_probability(valid)),
+        reference=fit,
+        feature_name=names,
+        categorical_feature=categorical,
+    )
+    booster = lgb.train(
+        params,
+        fit,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[stop],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    y = test[LABEL].to_numpy(dtype=np.float64)
+    observable = float(roc_auc_score(y, booster.predict(encode(test, spec))))
+    metrics = fitted.report.metrics
+    model = float(metrics["model"]["roc_auc"])
+    progress(2, 2)
+    return {
+        "model_auc": model,
+        "logistic_auc": float(metrics["logistic"]["roc_auc"]),
+        "observable_auc": observable,
+        "truth_auc": float(metrics["truth"]["roc_auc"]),
+        "gap_to_observable": observable - model,
+        "train_rows": float(len(train)),
+        "test_rows": float(len(test)),
+        "customers": float(data.frame[KEY].nunique()),
+        "best_iteration": float(booster.best_iteration or booster.current_iteration()),
+    }

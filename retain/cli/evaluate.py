@@ -368,3 +368,55 @@ def uplift_ceiling(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2))
     console.print(f"wrote {path}")
+
+
+@evaluate_app.command("churn-ceiling")
+def churn_ceiling(
+    seed: Annotated[int, typer.Option(help="Seed of the models (as `retain train churn`).")] = 7,
+    num_threads: Annotated[int, typer.Option(help="LightGBM threads.")] = 2,
+) -> None:
+    """The churn model's distance to what is knowable, on a simulated bank: retain's churn model
+    (trained as `retain train churn`, not registered), a booster fitted to the true P(churn) from
+    the same features and windows (the observable ceiling) and the truth itself, by test AUC on
+    the same rows."""
+    from evaluation.ceiling import churn_ceiling as measure
+    from retain.core.errors import NotReadyError
+    from simulator.truth import ground_truth
+    from training.churn.data import labelled_as_of, load_dataset
+    from training.churn.job import with_split
+    from training.config import TrainConfig
+
+    quiet_mlflow(feast=True)
+    settings = load_settings()
+    truth = ground_truth(settings)
+    if truth is None:
+        raise NotReadyError(
+            f"no simulated ground truth under {settings.data_dir}: the ceiling is measured on a "
+            "simulated bank's truth; run `retain simulate` and `retain features` first"
+        )
+    config = with_split(TrainConfig(seed=seed, num_threads=num_threads), labelled_as_of(settings))
+    with progress_bar("training frame (churn_v1)") as progress:
+        data = load_dataset(settings, "churn_v1", progress, truth=truth)
+    with progress_bar("churn model and observable ceiling", 2) as progress:
+        figures = measure(data, config, progress)
+    table = Table(
+        title=f"churn AUC on the test window: {int(figures['customers']):,} customers, "
+        f"{int(figures['train_rows']):,} train rows, {int(figures['test_rows']):,} test rows"
+    )
+    table.add_column("scorer")
+    table.add_column("test AUC", justify="right")
+    for label, key in (
+        ("retain's churn model", "model_auc"),
+        ("logistic baseline", "logistic_auc"),
+        ("observable ceiling (fitted to the true P(churn))", "observable_auc"),
+        ("truth (knows the path after the as-of date)", "truth_auc"),
+    ):
+        table.add_row(label, f"{figures[key]:.4f}")
+    out.print(table)
+    console.print(
+        f"retain's model is {figures['gap_to_observable']:.4f} below the observable ceiling"
+    )
+    path = settings.reports_dir / "churn_ceiling.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2))
+    console.print(f"wrote {path}")

@@ -33,3 +33,29 @@ def test_without_a_simulated_bank_it_says_what_to_run(run_cli: CliRunner) -> Non
     done = run_cli("evaluate", "uplift-ceiling")
     assert done.returncode == 2
     assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_churn_model_is_measured_against_both_ceilings(home: Settings) -> None:
+    """retain's churn model, the booster fitted to the true P(churn) and the truth itself are
+    scored on the same test rows; the truth, which knows the path after the as-of date, ranks
+    the churners best."""
+    done = subprocess.run(
+        [RETAIN, "evaluate", "churn-ceiling"],
+        env={**os.environ, "RETAIN_HOME": str(home.home)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads((home.reports_dir / "churn_ceiling.json").read_text())
+    for key in ("model_auc", "logistic_auc", "observable_auc"):
+        assert 0.6 < figures[key] < figures["truth_auc"], key
+    assert figures["gap_to_observable"] == figures["observable_auc"] - figures["model_auc"]
+    assert figures["test_rows"] > 0 and figures["customers"] > 1000
+    assert "observable ceiling" in done.stdout
+
+
+def test_the_churn_ceiling_without_a_simulated_bank_says_what_to_run(run_cli: CliRunner) -> None:
+    done = run_cli("evaluate", "churn-ceiling")
+    assert done.returncode == 2
+    assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
