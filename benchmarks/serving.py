@@ -3,6 +3,8 @@
 - floor: in this process, the service's own online read + one predict + one TreeSHAP call
   (``Scorer.floor``); for reference also Feast's ``get_online_features`` + predict + TreeSHAP;
 - in-process score: the floor plus reasons (``Scorer.score``), no HTTP;
+- the audit row every answered ``/churn_score`` writes and commits before it answers
+  (``DecisionLog.audit``, on a SQLite log of its own beside the bank's);
 - the service (``bentoml serve`` in a subprocess): single-customer ``/churn_score`` with reasons at
   concurrency 1 and 8 with keep-alive clients (p50, p99, throughput; the client is the standard
   library's ``http.client``, so the figures are the service's and not a client library's: httpx
@@ -42,6 +44,7 @@ CONCURRENCY = 8
 RECOMMEND_RUNS = 4
 """Runs of ``/recommend`` at concurrency 8, each with its p99 against the in-process p99."""
 BATCH = 1000
+AUDIT_CALLS = 2000
 
 
 def _latencies(call: Callable[[int], object], ids: Sequence[int], n: int) -> np.ndarray:
@@ -53,6 +56,21 @@ def _latencies(call: Callable[[int], object], ids: Sequence[int], n: int) -> np.
         call(ids[i % len(ids)])
         out[i] = time.perf_counter() - started
     return out
+
+
+def _audit_latencies(home: Path) -> np.ndarray:
+    """Seconds to write and commit one ``/churn_score`` audit row, on a scratch SQLite log (WAL,
+    as the bank's) so that the bank's audit log holds only real calls."""
+    from serving.decision_log import AuditEntry, DecisionLog
+
+    for old in home.glob("bench-audit.db*"):
+        old.unlink()
+    log = DecisionLog(f"sqlite:///{home / 'bench-audit.db'}")
+    entry = AuditEntry("churn_score", None, [1], {"retain-churn": "1"}, [datetime.now(UTC)])
+    try:
+        return _latencies(lambda _: log.audit(entry), [0], AUDIT_CALLS)
+    finally:
+        log.close()
 
 
 def _summary(label: str, seconds: np.ndarray, wall: float | None = None) -> tuple[str, str]:
@@ -199,6 +217,7 @@ def run(settings_home: Path, customers: int = 2000) -> list[tuple[str, str]]:
     rows.append(
         _summary("in-process score with reasons", _latencies(lambda c: scorer.score([c]), ids, 200))
     )
+    rows.append(_summary("audit row written and committed (SQLite)", _audit_latencies(home)))
     store = scorer.online.store
     fs = store.get_feature_service("churn_v1")
     from serving.scoring import encode_rows

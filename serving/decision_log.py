@@ -106,6 +106,11 @@ _HISTORIES = (
     .order_by(decisions.c.customer_id, decisions.c.at, decisions.c.decision_id)
 )
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
+_AUDIT_INSERT = audit.insert()
+_DECISION_INSERT = decisions.insert()
+"""One statement object each, the row's values as parameters: SQLAlchemy compiles it once and
+reuses it from its cache (``.values(...)`` makes and compiles a new statement per row: 2.6x the
+CPU of an audit insert into SQLite)."""
 _OUTCOMES = sa.select(feedback.c.decision_id, feedback.c.action_id, feedback.c.outcome).where(
     feedback.c.project_id == sa.bindparam("project"),
     feedback.c.customer_id == sa.bindparam("customer"),
@@ -286,11 +291,10 @@ class DecisionLog:
         in the same transaction."""
         with self._begin() as conn:
             if entry is not None:
-                conn.execute(audit.insert().values(**_audit_row(self.project, entry)))
+                conn.execute(_AUDIT_INSERT, _audit_row(self.project, entry))
             conn.execute(
-                decisions.insert().values(
-                    **_decision_row(self.project, decision_id, customer_id, decision, response)
-                )
+                _DECISION_INSERT,
+                _decision_row(self.project, decision_id, customer_id, decision, response),
             )
 
     def record_many(self, logged: Sequence[LogItem], entries: Sequence[AuditEntry] = ()) -> None:
@@ -320,7 +324,7 @@ class DecisionLog:
         with self._begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(_ASYNC_COMMIT)
-            conn.execute(audit.insert().values(**_audit_row(self.project, entry)))
+            conn.execute(_AUDIT_INSERT, _audit_row(self.project, entry))
 
     def audit_rows(
         self, endpoint: str | None = None, decision_id: str | None = None

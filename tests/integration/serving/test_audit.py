@@ -4,6 +4,9 @@ endpoint, customer keys, model versions, feature times) in the decision log's st
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import os
 import subprocess
 from collections.abc import Callable
@@ -11,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from retain.core.settings import Settings
-from serving.decision_log import DecisionLog
+from serving.decision_log import DecisionLog, metadata
 from serving.keys import KeyStore
 from serving.process import running_service
 from tests.integration.conftest import RETAIN
@@ -101,3 +105,30 @@ def test_every_answer_is_audited_with_its_key_and_replays(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "replayed to the same actions and trace" in " ".join(done.stderr.split())
+
+
+def test_a_score_is_not_answered_when_its_audit_row_cannot_be_written(
+    own_bank: Callable[[str], Settings], ids, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed audit insert answers 503 (one line at WARNING), never the scores; once the table
+    is back the same call is answered and audited (the service class itself, no server)."""
+    from serving.service import ChurnService
+
+    own = own_bank("")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RETAIN_HOME", str(own.home))
+        service = ChurnService.inner()  # type: ignore[attr-defined]  # the class BentoML wraps
+    log = DecisionLog.open(own)
+    customer = ids["current"][0]
+    with log.engine.begin() as conn:
+        conn.execute(sa.text("drop table retain_audit"))
+    with caplog.at_level(logging.WARNING, logger="serving.service"):
+        r = asyncio.run(service.churn_score(customer_ids=[customer]))
+    assert r.status_code == 503
+    assert json.loads(r.body)["error"] == "the decision log cannot be written; retry later"
+    assert any("the decision log: OperationalError" in x.getMessage() for x in caplog.records)
+    metadata.create_all(log.engine)
+    answer = asyncio.run(service.churn_score(customer_ids=[customer]))
+    assert answer.scores[0].customer_id == customer
+    assert [r["customer_ids"] for r in log.audit_rows("churn_score")] == [[customer]]
+    log.close()

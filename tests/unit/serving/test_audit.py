@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from retain.core.errors import ConfigError
 from serving.actions import ActionCatalogue
@@ -134,3 +135,63 @@ def test_an_audit_row_keeps_who_when_and_what(either_log: DecisionLog) -> None:
     assert first["feature_times"] == [stamp.isoformat(), None]
     assert first["decision_id"] is None and first["inputs"] is None
     assert either_log.audit_rows("customers")[0]["customer_ids"] == [11]
+
+
+def test_an_audit_the_database_cannot_take_raises_sqlalchemys_error(
+    either_log: DecisionLog,
+) -> None:
+    """The service answers a ``sa.exc.SQLAlchemyError`` with 503 (the decision log cannot be
+    written): an insert the database refuses, or a database that cannot be reached, raises one;
+    the next audit works once the database does."""
+    entry = AuditEntry("churn_score", None, [11], {"retain-churn": "4"}, [NOW])
+    sqlite = either_log.engine.dialect.name == "sqlite"
+    if sqlite:  # a file of its own: its table can go
+        with either_log.engine.begin() as conn:
+            conn.execute(sa.text("drop table retain_audit"))
+        refused = entry
+    else:  # a shared database: a key name too long for its column instead
+        refused = dataclasses.replace(entry, api_key="k" * 65)
+    with pytest.raises(sa.exc.DBAPIError):
+        either_log.audit(refused)
+    served = either_log.engine
+    either_log.engine = sa.create_engine(
+        "sqlite:////nonexistent/folder/log.db"
+        if sqlite
+        else "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    )
+    try:
+        with pytest.raises(sa.exc.OperationalError):
+            either_log.audit(entry)
+    finally:
+        either_log.engine.dispose()
+        either_log.engine = served
+    if not sqlite:
+        either_log.audit(entry)
+        assert len(either_log.audit_rows()) == 1
+
+
+def test_a_connection_lost_during_an_audit_is_dropped_and_the_next_audit_reconnects(
+    either_log: DecisionLog,
+) -> None:
+    """PostgreSQL restarted between the pool's check and the insert: SQLAlchemy's disconnect
+    error (the connection invalidated, not handed out again), and the next audit is written."""
+    if either_log.engine.dialect.name != "postgresql":
+        pytest.skip("a network connection only")
+    entry = AuditEntry("churn_score", None, [11], {"retain-churn": "4"}, [NOW])
+    killer = sa.create_engine(either_log.engine.url)
+
+    def kill(dbapi_connection, *_) -> None:
+        with killer.begin() as conn:
+            pid = dbapi_connection.info.backend_pid
+            conn.execute(sa.text("select pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+
+    sa.event.listen(either_log.engine, "checkout", kill)
+    try:
+        with pytest.raises(sa.exc.OperationalError) as lost:
+            either_log.audit(entry)
+    finally:
+        sa.event.remove(either_log.engine, "checkout", kill)
+        killer.dispose()
+    assert lost.value.connection_invalidated
+    either_log.audit(entry)
+    assert len(either_log.audit_rows()) == 1
