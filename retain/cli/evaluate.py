@@ -10,13 +10,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from retain.cli.common import console, load_settings, progress_bar, quiet_mlflow
+
+if TYPE_CHECKING:
+    from retain.core.settings import Settings
+    from retain.core.truth import GroundTruth
 
 out = Console()
 """Results go to stdout; progress and messages to stderr."""
@@ -309,6 +313,24 @@ def nba(
         console.print(f"logged to MLflow experiment retain-nba-evaluation, run {run_id}")
 
 
+def _simulated_truth(settings: Settings) -> GroundTruth:
+    """The simulated bank's ground truth, which the ceilings are measured on.
+
+    Raises:
+        NotReadyError: the home holds no simulated bank.
+    """
+    from retain.core.errors import NotReadyError
+    from simulator.truth import ground_truth
+
+    truth = ground_truth(settings)
+    if truth is None:
+        raise NotReadyError(
+            f"no simulated ground truth under {settings.data_dir}: the ceiling is measured on a "
+            "simulated bank's truth; run `retain simulate` and `retain features` first"
+        )
+    return truth
+
+
 @evaluate_app.command("uplift-ceiling")
 def uplift_ceiling(
     test_months: Annotated[
@@ -326,21 +348,15 @@ def uplift_ceiling(
     can reach with these features and this much data."""
     from evaluation.ceiling import observable_ceiling
     from retain.core.churn import ChurnDefinition
-    from retain.core.errors import ConfigError, NotReadyError
+    from retain.core.errors import ConfigError
     from retain.core.tables import RETENTION_ACTIONS
-    from simulator.truth import ground_truth
     from training.uplift.data import load_frame, time_split
 
     if test_months < 1 or max_controls < 1:
         raise ConfigError("--test-months and --max-controls must be positive numbers")
     quiet_mlflow(feast=True)
     settings = load_settings()
-    truth = ground_truth(settings)
-    if truth is None:
-        raise NotReadyError(
-            f"no simulated ground truth under {settings.data_dir}: the ceiling is measured on a "
-            "simulated bank's truth; run `retain simulate` and `retain features` first"
-        )
+    truth = _simulated_truth(settings)
     definition = ChurnDefinition()
     with progress_bar("building the uplift rows") as progress:
         frame, features = load_frame(
@@ -380,20 +396,13 @@ def churn_ceiling(
     the same features and windows (the observable ceiling) and the truth itself, by test AUC on
     the same rows."""
     from evaluation.ceiling import churn_ceiling as measure
-    from retain.core.errors import NotReadyError
-    from simulator.truth import ground_truth
     from training.churn.data import labelled_as_of, load_dataset
     from training.churn.job import with_split
     from training.config import TrainConfig
 
     quiet_mlflow(feast=True)
     settings = load_settings()
-    truth = ground_truth(settings)
-    if truth is None:
-        raise NotReadyError(
-            f"no simulated ground truth under {settings.data_dir}: the ceiling is measured on a "
-            "simulated bank's truth; run `retain simulate` and `retain features` first"
-        )
+    truth = _simulated_truth(settings)
     config = with_split(TrainConfig(seed=seed, num_threads=num_threads), labelled_as_of(settings))
     with progress_bar("training frame (churn_v1)") as progress:
         data = load_dataset(settings, "churn_v1", progress, truth=truth)
