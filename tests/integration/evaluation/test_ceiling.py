@@ -29,7 +29,8 @@ def test_the_ceiling_is_measured_on_the_simulated_bank(home: Settings) -> None:
 
 
 def test_without_a_simulated_bank_it_says_what_to_run(run_cli: CliRunner) -> None:
-    """On a home without ground truth it stops with one line, exit status 2."""
+    """On a home without ground truth it stops with one line, exit status 2 (``churn-ceiling``
+    looks the truth up through the same function)."""
     done = run_cli("evaluate", "uplift-ceiling")
     assert done.returncode == 2
     assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
@@ -53,9 +54,3 @@ def test_the_churn_model_is_measured_against_both_ceilings(home: Settings) -> No
     assert figures["gap_to_observable"] == figures["observable_auc"] - figures["model_auc"]
     assert figures["test_rows"] > 0 and figures["customers"] > 1000
     assert "observable ceiling" in done.stdout
-
-
-def test_the_churn_ceiling_without_a_simulated_bank_says_what_to_run(run_cli: CliRunner) -> None:
-    done = run_cli("evaluate", "churn-ceiling")
-    assert done.returncode == 2
-    assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
