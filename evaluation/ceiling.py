@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -29,7 +30,7 @@ from retain.core.tables import RETENTION_ACTIONS
 from retain.core.truth import GroundTruth
 from training.churn.data import Dataset
 from training.config import TrainConfig, lightgbm_params
-from training.encode import encode, fit_spec
+from training.encode import FeatureSpec, encode, fit_spec
 
 ROUNDS = 2000
 """Boosting rounds at most; boosting stops when a fifth of the training customers, set aside,
@@ -47,6 +48,30 @@ def _corr(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def _early_stopped(
+    params: dict[str, Any],
+    spec: FeatureSpec,
+    x_fit: Any,
+    y_fit: NDArray[np.float64],
+    x_stop: Any,
+    y_stop: NDArray[np.float64],
+) -> lgb.Booster:
+    """A booster on ``x_fit``, stopped when ``x_stop`` has not improved for ``STOP`` rounds (at
+    most ``ROUNDS``)."""
+    names, categorical = list(spec.features), list(spec.categorical)
+    fit = lgb.Dataset(x_fit, y_fit, feature_name=names, categorical_feature=categorical)
+    stop = lgb.Dataset(
+        x_stop, y_stop, reference=fit, feature_name=names, categorical_feature=categorical
+    )
+    return lgb.train(
+        params,
+        fit,
+        num_boost_round=ROUNDS,
+        valid_sets=[stop],
+        callbacks=[lgb.early_stopping(STOP, verbose=False)],
+    )
 
 
 def observable_ceiling(
@@ -98,18 +123,7 @@ def observable_ceiling(
         y = true[:, j]
         known = np.isfinite(y)
         fit, stop, check = train & known & ~stop_on, train & known & stop_on, test & known
-        names, categorical = list(spec.features), list(spec.categorical)
-        data = lgb.Dataset(x[fit], y[fit], feature_name=names, categorical_feature=categorical)
-        valid = lgb.Dataset(
-            x[stop], y[stop], reference=data, feature_name=names, categorical_feature=categorical
-        )
-        booster = lgb.train(
-            params,
-            data,
-            num_boost_round=ROUNDS,
-            valid_sets=[valid],
-            callbacks=[lgb.early_stopping(STOP, verbose=False)],
-        )
+        booster = _early_stopped(params, spec, x[fit], y[fit], x[stop], y[stop])
         predicted = np.asarray(booster.predict(x[check]), dtype=np.float64)
         out[f"ceiling_corr_{action}"] = _corr(predicted, y[check])
         residual = np.mean((y[check] - predicted) ** 2)
@@ -146,14 +160,14 @@ def churn_ceiling(
     from sklearn.metrics import roc_auc_score
 
     from retain.core.errors import NotReadyError
-    from training.churn.job import fit_and_evaluate, split_dataset
+    from training.churn.job import fit_and_evaluate
 
     truth = data.truth
     if truth is None:
         raise NotReadyError("the churn ceiling needs a simulated bank's ground truth")
     fitted = fit_and_evaluate(data, config)
     progress(1, 2)
-    _, masks = split_dataset(data, config)
+    masks = fitted.split.masks(data.frame)
     train, valid, test = (data.frame[masks[k]] for k in ("train", "valid", "test"))
     spec = fitted.model.spec
     params = lightgbm_params(
@@ -166,26 +180,13 @@ def churn_ceiling(
         lambda_l2=1.0,
         metric="cross_entropy",
     )
-    names, categorical = list(spec.features), list(spec.categorical)
-    fit = lgb.Dataset(
+    booster = _early_stopped(
+        params,
+        spec,
         encode(train, spec),
         np.nan_to_num(truth.churn_probability(train)),
-        feature_name=names,
-        categorical_feature=categorical,
-    )
-    stop = lgb.Dataset(
         encode(valid, spec),
         np.nan_to_num(truth.churn_probability(valid)),
-        reference=fit,
-        feature_name=names,
-        categorical_feature=categorical,
-    )
-    booster = lgb.train(
-        params,
-        fit,
-        num_boost_round=ROUNDS,
-        valid_sets=[stop],
-        callbacks=[lgb.early_stopping(STOP, verbose=False)],
     )
     y = test[LABEL].to_numpy(dtype=np.float64)
     observable = float(roc_auc_score(y, booster.predict(encode(test, spec))))

@@ -309,9 +309,9 @@ class DecisionLog:
             return
         with self._begin() as conn:
             if audits:
-                conn.execute(audit.insert(), audits)
+                conn.execute(_AUDIT_INSERT, audits)
             if rows:
-                conn.execute(decisions.insert(), rows)
+                conn.execute(_DECISION_INSERT, rows)
 
     def audit(self, entry: AuditEntry) -> None:
         """Append one audit row (one insert).

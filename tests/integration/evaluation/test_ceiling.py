@@ -11,16 +11,21 @@ from retain.core.settings import Settings
 from tests.conftest import RETAIN, CliRunner
 
 
-def test_the_ceiling_is_measured_on_the_simulated_bank(home: Settings) -> None:
-    """It fits the true effects from the served features and writes each offer's correlation
-    with them on the test window, and the share of their variance it explains."""
-    done = subprocess.run(
-        [RETAIN, "evaluate", "uplift-ceiling", "--test-months", "3", "--num-threads", "1"],
+def _evaluate(home: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``retain evaluate ARGS`` on the served bank (the shared ``home``)."""
+    return subprocess.run(
+        [RETAIN, "evaluate", *args],
         env={**os.environ, "RETAIN_HOME": str(home.home)},
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_the_ceiling_is_measured_on_the_simulated_bank(home: Settings) -> None:
+    """It fits the true effects from the served features and writes each offer's correlation
+    with them on the test window, and the share of their variance it explains."""
+    done = _evaluate(home, "uplift-ceiling", "--test-months", "3", "--num-threads", "1")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads((home.reports_dir / "uplift_ceiling.json").read_text())
     assert -1 <= figures["ceiling_corr_mean"] <= 1 and math.isfinite(figures["ceiling_r2_mean"])
@@ -40,13 +45,7 @@ def test_the_churn_model_is_measured_against_both_ceilings(home: Settings) -> No
     """retain's churn model, the booster fitted to the true P(churn) and the truth itself are
     scored on the same test rows; the truth, which knows the path after the as-of date, ranks
     the churners best."""
-    done = subprocess.run(
-        [RETAIN, "evaluate", "churn-ceiling"],
-        env={**os.environ, "RETAIN_HOME": str(home.home)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _evaluate(home, "churn-ceiling")
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads((home.reports_dir / "churn_ceiling.json").read_text())
     for key in ("model_auc", "logistic_auc", "observable_auc"):

@@ -4,6 +4,8 @@ view of its own and in no churn service."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -73,13 +75,19 @@ def test_every_part_has_its_segments_part(built):
     assert all(parts == segments for parts in names.values()) and len(segments) == 2
 
 
-def test_a_banks_thresholds_apply_when_the_features_are_rebuilt(built, tmp_path):
-    """value.toml in the home changes the stored tiers and the version at the next build."""
+def _home_with_value_file(built: Settings, tmp_path: Path, value_toml: str) -> Settings:
+    """A home reading ``built``'s raw tables, with the bank's own ``value.toml``."""
     settings = Settings(home=tmp_path / "home")
     settings.home.mkdir()
     settings.data_dir.mkdir(parents=True)
     (settings.data_dir / "raw").symlink_to(built.raw_dir)
-    (settings.home / "value.toml").write_text("[value_tiers]\ngold = 1000\n")
+    (settings.home / "value.toml").write_text(value_toml)
+    return settings
+
+
+def test_a_banks_thresholds_apply_when_the_features_are_rebuilt(built, tmp_path):
+    """value.toml in the home changes the stored tiers and the version at the next build."""
+    settings = _home_with_value_file(built, tmp_path, "[value_tiers]\ngold = 1000\n")
     build_sources(settings)
     stored = _read(settings, SEGMENTS)
     config = ValueConfig.load(settings)
@@ -90,11 +98,7 @@ def test_a_banks_thresholds_apply_when_the_features_are_rebuilt(built, tmp_path)
 
 
 def test_a_wrong_value_file_stops_the_build_before_it_writes(built, tmp_path):
-    settings = Settings(home=tmp_path / "home")
-    settings.home.mkdir()
-    settings.data_dir.mkdir(parents=True)
-    (settings.data_dir / "raw").symlink_to(built.raw_dir)
-    (settings.home / "value.toml").write_text("[value_tiers]\ngold = 'lots'\n")
+    settings = _home_with_value_file(built, tmp_path, "[value_tiers]\ngold = 'lots'\n")
     with pytest.raises(ConfigError, match="gold must be a number"):
         build_sources(settings)
     assert not settings.sources_dir.exists()
