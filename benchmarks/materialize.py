@@ -9,14 +9,26 @@ customers of the bank per second of the run, as ``retain features materialize`` 
 per customer is this process's and (Redis) the server's, which hold on a shared machine where wall
 time waits for the cores. The last rows put both stores side by side, retain's against Feast's own,
 with the machine's load. The Redis projects are removed afterwards.
+
+Into Redis, the server's own work is as large as retain's: Feast keeps a customer's features in one
+hash of about a hundred fields, which Redis stores as a listpack (while it has at most
+``hash-max-listpack-entries`` fields, 128 by default) and searches end to end for every new field.
+The encoding rows load the bank into two private ``redis-server`` processes that differ only in
+that setting (the default, and 0: a hash table from the first field) and show the server's CPU and
+memory per customer side by side: what a bank trades if it gives retain a Redis of its own.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +134,80 @@ def _side_by_side(loads: dict[str, tuple[_Load, _Load]]) -> list[tuple[str, str]
     ]
 
 
+@contextmanager
+def _private_redis(*options: str) -> Iterator[str]:
+    """A ``redis-server`` of this run's own, nothing persisted; yields its URL."""
+    import redis
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", *options]
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _used_memory(url: str) -> int:
+    import redis
+
+    info: dict[str, Any] = redis.Redis.from_url(url).info("memory")  # type: ignore[assignment]
+    return int(info["used_memory"])
+
+
+def _encodings(root: Path, bank: Path) -> list[tuple[str, str]]:
+    """A full load into a private Redis with listpack hashes (the default) and one with hash
+    tables; the server's CPU and memory per customer."""
+    if shutil.which("redis-server") is None:
+        return [("Redis encodings", "not measured: no redis-server on the PATH")]
+    from features.materialize import materialize
+    from features.store import apply, teardown
+
+    loads = {}
+    for name, entries in (("listpack (default)", "128"), ("hash table", "0")):
+        with _private_redis("--hash-max-listpack-entries", entries) as url:
+            s = replace(_settings(root / f"redis-{entries}", bank / "data", True), redis_url=url)
+            apply(s)
+            try:
+                memory = _used_memory(url)
+                cpu = _cpu(s)
+                full = materialize(s)
+                used = _since(cpu, _cpu(s))
+                grown = _used_memory(url) - memory
+            finally:
+                teardown(s)  # the registry's rows in PostgreSQL
+            loads[name] = (_Load(full.customers, full.seconds, used), grown / full.customers)
+    rows = [
+        (
+            f"Redis, {name} hashes: full load of {load.customers:,} customers",
+            f"{load.seconds:,.1f} s, {load.rate:,.0f} customers/s; CPU {load.per_customer()} "
+            f"per customer; {memory:,.0f} bytes per customer",
+        )
+        for name, (load, memory) in loads.items()
+    ]
+    (small, small_memory), (table, table_memory) = loads.values()
+    server = (small.cpu[1] / small.customers) / (table.cpu[1] / table.customers)
+    rows.append(
+        (
+            "Redis, hash tables against listpacks",
+            f"{table.rate / small.rate:,.2f}x the customers/s, {1 / server:,.2f}x the server's "
+            f"CPU per customer, {table_memory / small_memory:,.2f}x the memory",
+        )
+    )
+    return rows
+
+
 def _cpu_ratio(fast: _Load, feast: _Load) -> float:
     return (sum(feast.cpu) / feast.customers) / (sum(fast.cpu) / fast.customers)
 
@@ -205,6 +291,7 @@ def run(root: Path, customers: int, reference_customers: int = 0) -> list[tuple[
                 ),
             ]
         rows += _side_by_side(loads)
+        rows += _encodings(root, bank)
     finally:
         for s in created:
             if s.profile == "production":

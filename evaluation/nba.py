@@ -320,6 +320,7 @@ class NbaEvaluation:
     # index: (part, action_id); the campaign log's measured effects beside the true ones
     # (``evaluation.campaigns.measured_against_truth``)
     arms: pd.DataFrame
+    ceiling_rows: int  # customer-months whose true values trained the observable ceiling
 
     def markdown(self) -> str:
         header = (
@@ -434,6 +435,7 @@ def evaluate_nba(
     seed: int = 7,
     progress: Progress = silent,
     truth: GroundTruth | None = None,
+    ceiling_customers: int | None = None,
 ) -> NbaEvaluation:
     """Evaluate the six policies on the simulated bank's ground truth and on its campaign log,
     and measure each campaign audience's effect from its holdout against the truth.
@@ -444,6 +446,8 @@ def evaluate_nba(
         seed: seeds the sample and the random policy.
         progress: called as progress(done, total).
         truth: the simulated bank's ground truth (required).
+        ceiling_customers: customers per month end whose true values train the observable
+            ceiling (default: as many as are evaluated); more gives a tighter ceiling.
 
     Raises:
         NotReadyError: no ground truth, or a model has no champion.
@@ -472,7 +476,7 @@ def evaluate_nba(
     values = _true_values(catalogue, truth, frame, scored.records)
     spec = load_propensity(settings)[0].spec
     train_x, train_values = _observable_training(
-        settings, spec, catalogue, truth, labels, seed, per_month=len(frame)
+        settings, spec, catalogue, truth, labels, seed, per_month=ceiling_customers or len(frame)
     )
     x = _features(spec, frame)
     predicted = observable_values(train_x, train_values, x, seed)
@@ -515,7 +519,7 @@ def evaluate_nba(
         }
     ).loc[list(POLICIES)]
     progress(5, 5)
-    return NbaEvaluation(month_end, len(frame), len(logged_frame), table, arms)
+    return NbaEvaluation(month_end, len(frame), len(logged_frame), table, arms, len(train_x))
 
 
 def oracle_shares(value: Mapping[str, float]) -> dict[str, float]:
@@ -594,6 +598,7 @@ def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
         "month_end": evaluation.month_end.isoformat(),
         "customers": evaluation.customers,
         "logged_contacts": evaluation.logged_contacts,
+        "ceiling_rows": evaluation.ceiling_rows,
         "policies": evaluation.table.to_dict(orient="index"),
         "campaign_arms": [
             {"part": part, "action_id": action, **row}
@@ -611,8 +616,10 @@ def write_report(evaluation: NbaEvaluation, folder: Path) -> list[Path]:
         f"{evaluation.month_end:%Y-%m-%d}: {evaluation.customers}; randomised contacts and "
         f"holdouts in the log: {evaluation.logged_contacts}. Values in currency per customer, "
         f"relative to doing nothing; the oracle chooses by the true effects under the same "
-        f"rules.\n\n{evaluation.markdown()}\n\n## What each campaign audience's offer "
-        f"changed\n\nChurn within the horizon, contacted minus held out (± 1 s.e.), beside "
+        f"rules; the observable ceiling by models fitted to the true values of "
+        f"{evaluation.ceiling_rows} earlier customer-months.\n\n{evaluation.markdown()}\n\n"
+        f"## What each campaign audience's offer changed\n\nChurn within the horizon, "
+        f"contacted minus held out (± 1 s.e.), beside "
         f"the true average effect over the audience.\n\n{evaluation.arms_markdown()}\n"
     )
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -648,6 +655,7 @@ def log_evaluation(settings: Settings, evaluation: NbaEvaluation, paths: Sequenc
                 "month_end": evaluation.month_end.isoformat(),
                 "customers": evaluation.customers,
                 "logged_contacts": evaluation.logged_contacts,
+                "ceiling_rows": evaluation.ceiling_rows,
             }
         )
         for policy, row in evaluation.table.iterrows():

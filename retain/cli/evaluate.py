@@ -256,6 +256,13 @@ def nba(
     mlflow: Annotated[
         bool, typer.Option(help="Log the table and plot to MLflow (retain-nba-evaluation).")
     ] = True,
+    ceiling_customers: Annotated[
+        int | None,
+        typer.Option(
+            help="Customers per month end (six month ends) whose true values train the "
+            "observable ceiling [default: --customers]."
+        ),
+    ] = None,
 ) -> None:
     """retain's next-best-action policy against random, most-popular, propensity-only and
     churn-only policies and the oracle (the same rules, choosing by the true effects): ground
@@ -268,14 +275,24 @@ def nba(
 
     if customers < 1:
         raise ConfigError(f"--customers must be a positive number, got {customers}")
+    if ceiling_customers is not None and ceiling_customers < 1:
+        raise ConfigError(f"--ceiling-customers must be a positive number, got {ceiling_customers}")
     quiet_mlflow(feast=True)
     settings = load_settings()
     with progress_bar("evaluating next-best-action policies") as progress:
-        evaluation = evaluate_nba(settings, customers, seed, progress, truth=ground_truth(settings))
+        evaluation = evaluate_nba(
+            settings,
+            customers,
+            seed,
+            progress,
+            truth=ground_truth(settings),
+            ceiling_customers=ceiling_customers,
+        )
     table = Table(
         title=f"next best action, {evaluation.customers:,} customers at "
         f"{evaluation.month_end:%Y-%m-%d}; {evaluation.logged_contacts:,} randomised contacts "
-        "and holdouts in the log (value per customer vs doing nothing)"
+        "and holdouts in the log (value per customer vs doing nothing); observable ceiling "
+        f"fitted on {evaluation.ceiling_rows:,} earlier customer-months"
     )
     columns = ("policy", "truth", "of oracle's", "acts on", "IPS (log)", "DR (log)")
     for column in columns:

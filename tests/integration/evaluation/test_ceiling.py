@@ -41,6 +41,12 @@ def test_without_a_simulated_bank_it_says_what_to_run(run_cli: CliRunner) -> Non
     assert "no simulated ground truth" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_ceiling_of_no_customers_is_one_line(run_cli: CliRunner) -> None:
+    done = run_cli("evaluate", "nba", "--ceiling-customers", "0")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: --ceiling-customers must be a positive number, got 0"
+
+
 def test_the_churn_model_is_measured_against_both_ceilings(home: Settings) -> None:
     """retain's churn model, the booster fitted to the true P(churn) and the truth itself are
     scored on the same test rows; the truth, which knows the path after the as-of date, ranks

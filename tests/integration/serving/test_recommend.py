@@ -212,9 +212,11 @@ def decision_log(home):
 
 def test_evaluate_nba_compares_the_policies(home):
     """``retain evaluate nba`` writes the table; retain's policy is worth more than acting on every
-    eligible customer at random, by the simulator's ground truth."""
+    eligible customer at random, by the simulator's ground truth. The observable ceiling learns
+    from ``--ceiling-customers`` customers at each of six month ends."""
     done = subprocess.run(
-        [RETAIN, "evaluate", "nba", "--customers", "600", "--no-mlflow"],
+        [RETAIN, "evaluate", "nba", "--customers", "600", "--ceiling-customers", "400"]
+        + ["--no-mlflow"],
         env={**os.environ, "RETAIN_HOME": str(home.home)},
         capture_output=True,
         text=True,
@@ -237,5 +239,6 @@ def test_evaluate_nba_compares_the_policies(home):
     assert policies["retain"]["truth"] > policies["random_eligible"]["truth"]
     assert all(policies["oracle"]["truth"] >= row["truth"] for row in policies.values())
     assert policies["oracle"]["oracle_share"] == 1.0
+    assert report["ceiling_rows"] == 6 * 400
     assert {a["part"] for a in report["campaign_arms"]} == {"experiment", "rules"}
     assert (home.reports_dir / "nba_evaluation.png").stat().st_size > 10_000
