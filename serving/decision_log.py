@@ -254,6 +254,8 @@ class DecisionLog:
                 f"cannot open the decision log at {url}: {e.__class__.__name__}"
             ) from e
         self.project = project
+        self.local = sqlite
+        """A file on this host (SQLite): a write is short and never waits on a network."""
 
     @classmethod
     def open(cls, settings: Settings) -> DecisionLog:
