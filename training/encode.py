@@ -68,20 +68,34 @@ def fit_spec(frame: pd.DataFrame, features: list[str] | tuple[str, ...]) -> Feat
 def encode(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
     """The numeric matrix (float64, columns in ``spec.features`` order) for the booster.
 
+    The columns are written straight into one column-major array, the frame's only block (and
+    what LightGBM reads without a copy): a frame built from separate columns is copied once more.
+
     Raises:
         DataError: a feature is missing from the frame.
     """
     missing = [f for f in spec.features if f not in frame]
     if missing:
         raise DataError(f"cannot score: the input lacks feature(s) {', '.join(missing)}")
-    out: dict[str, np.ndarray] = {}
-    for f in spec.features:
+    out = np.empty((len(frame), len(spec.features)), dtype=np.float64, order="F")
+    for j, f in enumerate(spec.features):
         col = frame[f]
         if f in spec.categorical:
-            # Codes via a Categorical with the recorded levels: vectorised, unknown -> -1 -> NaN.
-            as_text = col.astype(object).where(col.isna(), col.astype(str))
-            codes = pd.Categorical(as_text, categories=list(spec.levels[f])).codes
-            out[f] = np.where(codes < 0, np.nan, codes).astype(np.float64)
+            out[:, j] = _level_codes(col, spec.levels[f])
         else:
-            out[f] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
-    return pd.DataFrame(out, index=frame.index, columns=list(spec.features))
+            out[:, j] = pd.to_numeric(col, errors="coerce").astype("float64").to_numpy()
+    return pd.DataFrame(out, index=frame.index, columns=list(spec.features), copy=False)
+
+
+def _level_codes(col: pd.Series, levels: tuple[str, ...]) -> np.ndarray:
+    """Each value's position among ``levels`` as text, NaN where missing or not a level.
+
+    Only the column's distinct values are looked up. Values that are not all strings are made
+    text first: 1 and 1.0 are one value to ``pd.factorize``, but "1" and "1.0" as text.
+    """
+    codes, uniques = pd.factorize(col)
+    if not all(isinstance(u, str) for u in uniques):
+        codes, uniques = pd.factorize(col.astype(object).where(col.isna(), col.astype(str)))
+    found = pd.Index(levels, dtype=object).get_indexer(np.asarray(uniques, dtype=object))
+    lookup = np.append(np.where(found < 0, np.nan, found), np.nan)  # code -1 (missing): NaN
+    return lookup[codes]
