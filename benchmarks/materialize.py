@@ -10,7 +10,7 @@ per customer is this process's and (Redis) the server's, which hold on a shared 
 time waits for the cores. The last rows put both stores side by side, retain's against Feast's own,
 with the machine's load. The Redis projects are removed afterwards.
 
-Into Redis, the server's own work is as large as retain's: Feast keeps a customer's features in one
+Into Redis, the server's own work is larger than retain's: Feast keeps a customer's features in one
 hash of about a hundred fields, which Redis stores as a listpack (while it has at most
 ``hash-max-listpack-entries`` fields, 128 by default) and searches end to end for every new field.
 The encoding rows load the bank into two private ``redis-server`` processes that differ only in
@@ -197,11 +197,11 @@ def _encodings(root: Path, bank: Path) -> list[tuple[str, str]]:
         for name, (load, memory) in loads.items()
     ]
     (small, small_memory), (table, table_memory) = loads.values()
-    server = (small.cpu[1] / small.customers) / (table.cpu[1] / table.customers)
+    server = (table.cpu[1] / table.customers) / (small.cpu[1] / small.customers)
     rows.append(
         (
             "Redis, hash tables against listpacks",
-            f"{table.rate / small.rate:,.2f}x the customers/s, {1 / server:,.2f}x the server's "
+            f"{table.rate / small.rate:,.2f}x the customers/s, {server:,.2f}x the server's "
             f"CPU per customer, {table_memory / small_memory:,.2f}x the memory",
         )
     )

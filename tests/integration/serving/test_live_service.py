@@ -30,8 +30,13 @@ REFRESH_S = 5
 
 @pytest.fixture(scope="module")
 def own_home(own_bank) -> Settings:
-    """A copy of the served bank: moving its champion leaves the other tests' bank alone."""
-    return own_bank(f"model_poll_s = {POLL_S}")
+    """A copy of the served bank, scored (``GET /at_risk/`` answers from the scores table):
+    moving its champion leaves the other tests' bank alone."""
+    from serving.batch import score_base
+
+    settings = own_bank(f"model_poll_s = {POLL_S}")
+    score_base(settings)
+    return settings
 
 
 @pytest.fixture(scope="module")
