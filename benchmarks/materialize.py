@@ -153,6 +153,8 @@ def _private_redis(*options: str) -> Iterator[str]:
                 break
             except redis.exceptions.ConnectionError:
                 time.sleep(0.05)
+        else:
+            raise RuntimeError(f"redis-server on port {port} did not answer within 10 s")
         yield url
     finally:
         server.terminate()

@@ -437,7 +437,7 @@ def evaluate_nba(
     truth: GroundTruth | None = None,
     ceiling_customers: int | None = None,
 ) -> NbaEvaluation:
-    """Evaluate the six policies on the simulated bank's ground truth and on its campaign log,
+    """Evaluate the seven policies on the simulated bank's ground truth and on its campaign log,
     and measure each campaign audience's effect from its holdout against the truth.
 
     Args:
